@@ -1,0 +1,261 @@
+"""Chinese analysis shared by the indexer and the search layer.
+
+Parts, in the order text flows through them:
+
+- ``normalize``: a length-preserving fold (full-width -> half-width, Latin case,
+  traditional -> simplified, one code point for one code point), so offsets in
+  the folded text are offsets in the text the reader sees.
+- ``Segmenter``: jieba's dictionary and algorithm, run through rjieba (the same
+  output, ~25x faster; ``tests/test_analysis.py`` compares them on the corpus).
+  Loaded once per process, with the index's user dictionary if it has one.
+- ``iter_words``: whole jieba words plus the dictionary words inside longer
+  words (公司 inside 有限公司), sub-words sharing the position of their word.
+- ``iter_grams``: the character-level recall stream: every character and
+  every pair of adjacent characters inside a run of letters, digits and
+  ideographs, positioned by character, so a phrase of bigrams is an exact
+  substring.
+- ``WordTokenizer`` / ``GramTokenizer``: the two streams as Whoosh tokenizers;
+  Whoosh pickles them into the index schema, so their names stay fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+from whoosh.analysis import Token, Tokenizer
+
+# Bump when any token stream changes: an index built with another version
+# answers differently and must be rebuilt.
+ANALYZER_VERSION = "1"
+
+# Words that carry no meaning on their own. They stay in the character field,
+# so a quoted phrase containing them still matches.
+STOP_WORDS = frozenset(
+    "的 了 和 与 及 或 是 在 也 就 都 而 着 之 于 被 把 让 对 从 以 其 这 那 个 "
+    "啊 吗 呢 吧 a an and are as at be by for in is it of on or the to was".split()
+)
+
+
+class _FoldTable(dict):
+    """Map each code point to its folded single code point, computed on first use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._t2s = None
+
+    def __missing__(self, code: int) -> int:
+        ch = chr(code)
+        folded = unicodedata.normalize("NFKC", ch)
+        if len(folded) != 1:
+            folded = ch
+        lowered = folded.lower()
+        if len(lowered) == 1:
+            folded = lowered
+        if "\u3400" <= folded <= "\u9fff" or "\uf900" <= folded <= "\ufaff":
+            folded = self._to_simplified(folded)
+        self[code] = ord(folded)
+        return self[code]
+
+    def _to_simplified(self, ch: str) -> str:
+        if self._t2s is None:
+            import opencc
+
+            self._t2s = opencc.OpenCC("t2s")
+        converted = self._t2s.convert(ch)
+        return converted if len(converted) == 1 else ch
+
+
+_FOLD = _FoldTable()
+
+
+def normalize(text: str) -> str:
+    """Fold width, case and script, keeping one code point per code point."""
+    return text.translate(_FOLD)
+
+
+def word_runs(text: str) -> list[str]:
+    """Return the runs of letters, digits and ideographs in already-folded text."""
+    runs, start = [], None
+    for i, ch in enumerate(text):
+        if ch.isalnum():
+            if start is None:
+                start = i
+        elif start is not None:
+            runs.append(text[start:i])
+            start = None
+    if start is not None:
+        runs.append(text[start:])
+    return runs
+
+
+class Segmenter:
+    """jieba segmentation, loaded once per process."""
+
+    def __init__(self, userdict: str | None = None) -> None:
+        import rjieba
+
+        self._jieba = rjieba
+        self.userdict_bytes = b""
+        if userdict:
+            self.userdict_bytes = Path(userdict).read_bytes()
+            for word, freq, tag in parse_userdict(self.userdict_bytes):
+                rjieba.add_word(word, freq, tag)
+
+    @property
+    def dict_hash(self) -> str:
+        """Return a hash naming the dictionary: rjieba's built-in one plus the user's."""
+        from importlib.metadata import version
+
+        digest = hashlib.sha1(f"rjieba-{version('rjieba')}\0".encode())
+        digest.update(self.userdict_bytes)
+        return digest.hexdigest()[:16]
+
+    def cut(self, text: str) -> list[tuple[str, int, int]]:
+        """Return (word, start, end) for each jieba word of already-folded text."""
+        tokens = self._jieba.tokenize(text)
+        if "-" in text:
+            tokens = [piece for token in tokens for piece in _split_hyphen(token)]
+        return tokens
+
+    def has_word(self, word: str) -> bool:
+        """Tell whether the dictionary holds the word."""
+        return self._jieba.has_word(word)
+
+
+def _split_hyphen(token: tuple[str, int, int]) -> list[tuple[str, int, int]]:
+    """Split a-18 into a, -, 18 as jieba does (rjieba keeps it whole)."""
+    word, start, _ = token
+    if "-" not in word or len(word) == 1:
+        return [token]
+    pieces, pos = [], start
+    for piece in re.split(r"(-+)", word):
+        if piece:
+            pieces.append((piece, pos, pos + len(piece)))
+            pos += len(piece)
+    return pieces
+
+
+def parse_userdict(data: bytes) -> Iterator[tuple[str, int | None, str | None]]:
+    """Yield (word, freq, tag) from a jieba user dictionary."""
+    for line in data.decode("utf-8-sig").splitlines():
+        parts = line.strip().split()
+        if not parts:
+            continue
+        word = normalize(parts[0])
+        freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        tag = parts[-1] if len(parts) > 1 and not parts[-1].isdigit() else None
+        yield word, freq, tag
+
+
+_segmenter: Segmenter | None = None
+_segmenter_lock = threading.Lock()
+
+
+def get_segmenter() -> Segmenter:
+    """Return the process's segmenter, loading it on first use."""
+    global _segmenter
+    if _segmenter is None:
+        with _segmenter_lock:
+            if _segmenter is None:
+                _segmenter = Segmenter()
+    return _segmenter
+
+
+def load_segmenter(userdict: str | None) -> Segmenter:
+    """Load the process's segmenter with a user dictionary, before any segmentation."""
+    global _segmenter
+    with _segmenter_lock:
+        current = _segmenter
+        wanted = Path(userdict).read_bytes() if userdict else b""
+        if current is None or current.userdict_bytes != wanted:
+            if current is not None and current.userdict_bytes:
+                # rjieba has no way to remove words: a second, different user
+                # dictionary in one process would mix with the first.
+                raise RuntimeError("a different user dictionary is already loaded")
+            _segmenter = Segmenter(userdict)
+        return _segmenter
+
+
+def _is_cjk(word: str) -> bool:
+    return all("\u3400" <= ch <= "\u9fff" for ch in word)
+
+
+def iter_words(text: str) -> Iterator[tuple[str, int, int, int]]:
+    """Yield (word, pos, start, end) for the words of already-folded text."""
+    seg = get_segmenter()
+    pos = 0
+    for word, start, end in seg.cut(text):
+        if not any(ch.isalnum() for ch in word):
+            continue
+        if word not in STOP_WORDS:
+            yield word, pos, start, end
+        if len(word) > 2 and _is_cjk(word):
+            yield from _iter_subwords(seg, word, pos, start)
+        pos += 1
+
+
+def _iter_subwords(seg: Segmenter, word: str, pos: int, start: int) -> Iterator[tuple[str, int, int, int]]:
+    for size in range(2, len(word)):
+        for i in range(len(word) - size + 1):
+            sub = word[i : i + size]
+            if seg.has_word(sub) and sub not in STOP_WORDS:
+                yield sub, pos, start + i, start + i + size
+
+
+def iter_grams(text: str) -> Iterator[tuple[str, int, int, int]]:
+    """Yield (gram, pos, start, end): each word character and each adjacent pair."""
+    prev_ok = False
+    for i, ch in enumerate(text):
+        ok = ch.isalnum()
+        if ok:
+            if prev_ok:
+                yield text[i - 1 : i + 1], i - 1, i - 1, i + 1
+            yield ch, i, i, i + 1
+        prev_ok = ok
+
+
+class _StreamTokenizer(Tokenizer):
+    """Turn one of the (text, pos, start, end) streams into Whoosh tokens."""
+
+    stream = staticmethod(iter_words)
+
+    def __call__(self, value, positions=False, chars=False, keeporiginal=False,
+                 removestops=True, start_pos=0, start_char=0, tokenize=True,
+                 mode="", **kwargs):
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        folded = normalize(value)
+        for text, pos, start, end in self.stream(folded):
+            t.text = text
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = value[start:end]
+            if positions:
+                t.pos = start_pos + pos
+            if chars:
+                t.startchar = start_char + start
+                t.endchar = start_char + end
+            yield t
+
+
+class WordTokenizer(_StreamTokenizer):
+    """Whoosh tokenizer for whole words and their dictionary sub-words."""
+
+    stream = staticmethod(iter_words)
+
+
+class GramTokenizer(_StreamTokenizer):
+    """Whoosh tokenizer for the character-level recall field."""
+
+    stream = staticmethod(iter_grams)
+
+
+def explain(text: str) -> dict[str, list[tuple[str, int, int, int]]]:
+    """Return each field stream's tokens for a text, as (text, pos, start, end)."""
+    folded = normalize(text)
+    return {"normalized": folded, "words": list(iter_words(folded)), "grams": list(iter_grams(folded))}

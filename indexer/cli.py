@@ -1,0 +1,169 @@
+"""The indexer's commands: rebuild, stats, explain (added to `newsearch` by web/cli.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+
+DEFAULT_SOURCES = ("seeds",)
+
+
+def default_index() -> str:
+    """Return the index path: NEWSEARCH_INDEX, else ./index."""
+    return os.environ.get("NEWSEARCH_INDEX") or "index"
+
+
+index_option = click.option(
+    "--index", "index_dir", type=click.Path(file_okay=False), default=default_index,
+    show_default="NEWSEARCH_INDEX or ./index", help="Index path (a link to the live build).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+
+
+@click.command()
+@click.argument("sources", nargs=-1, type=click.Path(exists=True))
+@index_option
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Processes for parsing and analysis [default: cores].")
+@click.option("--userdict", type=click.Path(exists=True, dir_okay=False), help="jieba user dictionary (word [freq] [tag] per line).")
+@click.option("--wait", type=click.FloatRange(0), default=30.0, show_default=True, help="Seconds to wait for another writer.")
+@json_option
+def rebuild(sources, index_dir, jobs, userdict, wait, as_json):
+    """Rebuild the index from snapshot pages and JSON Lines dumps, then swap it in.
+
+    SOURCES are files or folders: *.txt snapshot pages and *.jsonl / *.jsonl.gz
+    dumps, searched recursively (default: seeds/). The new index is built beside
+    the old one and replaces it atomically; if anything fails, the old index
+    keeps serving.
+
+    Example:
+
+        newsearch rebuild seeds/ ../shared/corpus/news.jsonl.gz --index index
+    """
+    from indexer.store import IndexBusyError
+    from indexer.writer import NothingIndexedError, build_index
+
+    try:
+        summary = build_index(sources or DEFAULT_SOURCES, index_dir, jobs=jobs, userdict=userdict,
+                              progress=not as_json and sys.stderr.isatty() or os.environ.get("NEWSEARCH_PROGRESS") == "1",
+                              wait=wait)
+    except NothingIndexedError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": str(exc), **exc.report}, ensure_ascii=False, indent=2))
+        else:
+            _print_skipped(exc.report)
+        raise click.ClickException(f"{exc}; the old index (if any) is unchanged") from None
+    except IndexBusyError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"ok": True, **summary}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"indexed {summary['articles']} articles and {summary['headlines']} headlines "
+               f"from {summary['files']} files into {summary['index']}")
+    click.echo(f"duplicates dropped: {summary['duplicates']}; skipped: {summary['skipped']}; "
+               f"with warnings: {summary['warnings']}")
+    _print_skipped(summary)
+    click.echo(f"elapsed {summary['elapsed_s']:.1f} s, {summary['docs_per_s']} docs/s, "
+               f"{summary['size_bytes'] / 1e6:.1f} MB on disk")
+
+
+def _print_skipped(summary: dict) -> None:
+    for reason, info in summary.get("skipped_by_reason", {}).items():
+        click.echo(f"  skipped ({reason}): {info['count']}", err=True)
+        for path in info["paths"]:
+            click.echo(f"    {path}", err=True)
+
+
+@click.command()
+@index_option
+@json_option
+def stats(index_dir, as_json):
+    """Show what the index holds: counts by kind and category, dates, sources, size.
+
+    Example:
+
+        newsearch stats --index index
+    """
+    data = index_stats(Path(index_dir))
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"index {data['index']} -> {data['build']}")
+    click.echo(f"documents {data['documents']}: " + ", ".join(f"{k} {v}" for k, v in data["kinds"].items()))
+    click.echo(f"published {data['first']} .. {data['last']}")
+    click.echo("categories: " + ", ".join(f"{k or '(none)'} {v}" for k, v in data["categories"].items()))
+    click.echo("sources: " + ", ".join(f"{k or '(none)'} {v}" for k, v in data["sources"].items()))
+    click.echo(f"size {data['size_bytes'] / 1e6:.1f} MB; analyzer {data['analyzer_version']}, "
+               f"dictionary {data['dict_hash']}; built {data['built_at']} in {data['build_seconds']} s")
+
+
+def index_stats(index_dir: Path) -> dict:
+    """Return the counts and facts of the live build of an index path."""
+    from datetime import datetime, timezone
+
+    from whoosh import index as whoosh_index
+
+    from indexer.schema import ARTICLE, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE
+    from indexer.store import dir_size, live_build, read_meta
+
+    build = live_build(index_dir)
+    if build is None:
+        raise click.ClickException(f"no index at {index_dir}; run: newsearch rebuild --index {index_dir}")
+    meta = read_meta(build)
+    with whoosh_index.open_dir(str(build)).reader() as reader:
+        categories = Counter(reader.column_reader(CATEGORY))
+        sources = Counter(reader.column_reader(SOURCE))
+        published = [p for p in reader.column_reader(PUBLISHED) if p]
+        kinds = {kind: reader.doc_frequency(KIND, kind) for kind in (ARTICLE, HEADLINE)}
+        total = reader.doc_count()
+
+    def iso(epoch):
+        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if epoch else None
+
+    return {
+        "index": str(index_dir), "build": str(build), "documents": total, "kinds": kinds,
+        "categories": dict(categories.most_common()), "sources": dict(sources.most_common()),
+        "first": iso(min(published, default=0)), "last": iso(max(published, default=0)),
+        "size_bytes": dir_size(build), "analyzer_version": meta.get("analyzer_version"),
+        "dict_hash": meta.get("dict_hash"), "built_at": meta.get("built_at"), "build_seconds": meta.get("build_seconds"),
+    }
+
+
+@click.command()
+@click.argument("text")
+@click.option("--userdict", type=click.Path(exists=True, dir_okay=False), help="jieba user dictionary to load first.")
+@json_option
+def explain(text, userdict, as_json):
+    """Print each field's tokens for TEXT as (text, position, start, end).
+
+    Example:
+
+        newsearch explain 南京市长江大桥
+    """
+    from indexer import analysis
+
+    analysis.load_segmenter(userdict)
+    data = analysis.explain(text)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"normalized: {data['normalized']}")
+    for name in ("words", "grams"):
+        click.echo(f"{name}:")
+        for token in data[name]:
+            click.echo(f"  {token}")
+
+
+COMMANDS = (rebuild, stats, explain)
+
+
+@click.group()
+def cli():
+    """newsearch indexer: rebuild the index and inspect it."""
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)

@@ -1,0 +1,409 @@
+"""Read crawled news snapshots and JSON Lines dumps into Article records.
+
+A snapshot is one crawled page saved as plain text; blank lines and the
+whitespace around lines do not count. Its lines, in order::
+
+    首页 > 汽车 > 正文        breadcrumb, optional: items split by > ＞ » /, less 首页 and 正文
+    <title>                   the first line after the breadcrumb
+    类别:汽车 发布时间:2023-12-30 07:47:00 来源:每日看点快看
+                              meta: ':' or '：'; fields apart by space, NBSP or U+3000,
+                              in any order, any of them missing; may span lines
+    本文转自:中国新闻网        origin, optional; may also be the last body line
+    <paragraph>               body, one paragraph a line; the title again, alone or
+    ...                       plus a 图/图片/组图 marker, is an image placeholder and is
+                              dropped; 图为… captions stay
+    快照生成时间:2024-01-02 08:00:00   crawler footer: snapshot time
+    信息原文地址:https://...           original URL, may be empty
+    相关新闻:                 headline list, entries without category
+    <headline title>
+    <teaser>
+    2023-12-29 10:20          a time line ends an entry; one text line = teaser, no title
+    更多关于汽车的资讯:        headline list, entries in category 汽车
+
+Times: YYYY-MM-DD HH:MM[:SS], YYYY/MM/DD HH:MM, YYYY年MM月DD日 HH:MM or a bare
+date, naive Beijing time. The body ends at the footer, or at the first list
+header when there is no footer. Boilerplate (责任编辑:…, 【纠错】, 打印, 关闭,
+分享到) never reaches the body; lines after the footer outside a list are dropped.
+Traditional pages may write 首頁, 本文轉自 and 圖.
+
+A problem that costs one field goes into Article.warnings, as one of: "no 发布时间",
+"bad 发布时间", "no 来源", "no category", "empty body", "no footer", "no 快照生成时间",
+"bad 快照生成时间", "bad related time", "related entry without time" (JSON Lines:
+"no date", "bad date", "empty body"). SnapshotError is kept for a file that is
+empty, binary or undecodable, or a page without a title.
+
+JSON Lines files (.jsonl, .jsonl.gz) hold an object a line with the keys title,
+body (paragraphs split on '\\n'), category, date, source, url and id; other keys,
+such as the corpus's provenance "origin", are ignored.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable, Iterator
+
+SOURCE_SUFFIXES = (".txt", ".jsonl", ".jsonl.gz")
+
+_CRUMB_SPLIT = re.compile(r"[>＞»/]")
+_CRUMB_ARROW = re.compile(r"[>＞»]")
+_CRUMB_SKIP = {"首页", "首頁", "正文"}
+# 作者 and 编辑 are read only so that they end the field before them.
+_META_KEY = re.compile(r"(?:^|(?<=\s))(类别|发布时间|来源|作者|编辑)\s*[:：]")
+_ORIGIN = re.compile(r"本文[转轉]自\s*[:：]\s*(.*)")
+_FOOTER = re.compile(r"(快照生成时间|信息原文地址)\s*[:：]\s*(.*)")
+_LIST_HEADER = re.compile(
+    r"(?:相关新闻|相关阅读|相关报道|延伸阅读|更多关于(.{1,20}?)的(?:资讯|新闻))\s*[:：]?"
+)
+_TIME = re.compile(
+    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:[\sT]*(\d{1,2})\s*[:：]\s*(\d{1,2})(?:\s*[:：]\s*(\d{1,2}))?)?"
+)
+_IMAGE_MARK = re.compile(r"\s*[(（\[【]?\s*(?:[组組]?[图圖]片?)\s*\d*\s*[)）\]】]?")
+_BOILERPLATE = re.compile(
+    r"[(（]?责任编辑\s*[:：].*"
+    r"|分享到\s*[:：]?(?:\s*(?:微信|微博|朋友圈|QQ空间|QQ))*"
+    r"|(?:\s*[【\[]?(?:纠错|打印|关闭|返回顶部|收藏)[】\]]?)+"
+)
+_CONTROL_BYTES = frozenset(range(32)) - frozenset(b"\t\n\r\f\v\x1b")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One entry of a related-news list under a snapshot."""
+
+    title: str | None
+    teaser: str
+    published: datetime | None
+    category: str | None
+
+
+@dataclass
+class Article:
+    """One news item read from a snapshot file or a JSON Lines record."""
+
+    title: str
+    body: list[str]
+    category: str | None
+    published: datetime | None
+    source: str | None
+    origin: str | None
+    url: str | None
+    snapshot_time: datetime | None
+    related: list[Headline]
+    path: str
+    doc_id: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class SnapshotError(Exception):
+    """A file or record that cannot become an Article; .reason is short and stable."""
+
+    def __init__(self, path: str, reason: str):
+        # Both go to args so the error survives pickling (worker processes).
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" if self.path else self.reason
+
+
+def read_text(path) -> str:
+    """Read a snapshot file as text with LF line ends, decoding UTF-8 or GB18030.
+
+    :raises SnapshotError: "empty file", "binary file" or "undecodable".
+    """
+    data = Path(path).read_bytes()
+    if not data.strip():
+        raise SnapshotError(str(path), "empty file")
+    if _looks_binary(data):
+        raise SnapshotError(str(path), "binary file")
+    text = _decode_bytes(data, str(path))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _looks_binary(data: bytes) -> bool:
+    """Tell binary data by a NUL byte or more than a tenth control bytes."""
+    sample = data[:8192]
+    if b"\x00" in sample:
+        return True
+    controls = sum(1 for byte in sample if byte in _CONTROL_BYTES)
+    return controls * 10 > len(sample)
+
+
+def _decode_bytes(data: bytes, path: str) -> str:
+    """Decode as UTF-8 (BOM optional), else as GB18030, which covers GBK."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise SnapshotError(path, "undecodable")
+
+
+def load_snapshot(path) -> Article:
+    """Read and parse one snapshot file, raising SnapshotError as read_text and parse_snapshot do."""
+    return parse_snapshot(read_text(path), str(path))
+
+
+def parse_snapshot(text: str, path: str = "") -> Article:
+    """Parse the text of one snapshot page into an Article.
+
+    :raises SnapshotError: "empty file" when there is no text, "no title" when no title line is found.
+    """
+    lines = [s for s in (line.strip() for line in text.lstrip("\ufeff").splitlines()) if s]
+    if not lines:
+        raise SnapshotError(path, "empty file")
+    crumbs, rest = _split_breadcrumb(lines)
+    if not rest or _is_structural(rest[0]):
+        raise SnapshotError(path, "no title")
+    title = rest[0]
+    meta, rest = _take_meta(rest[1:])
+    body, footer, lists = _split_sections(rest)
+    origin, body = _clean_body(body, title)
+    warnings: list[str] = []
+    article = Article(
+        title=title,
+        body=body,
+        category=meta.get("类别") or (crumbs[-1] if crumbs else None),
+        published=_read_time(meta.get("发布时间"), "发布时间", warnings),
+        source=meta.get("来源") or None,
+        origin=origin,
+        url=footer.get("信息原文地址") or None,
+        snapshot_time=_read_footer_time(footer, warnings),
+        related=[h for cat, entries in lists for h in _parse_headlines(cat, entries, warnings)],
+        path=path,
+        warnings=warnings,
+    )
+    _check_fields(article)
+    return article
+
+
+def _split_breadcrumb(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Split off the breadcrumb line, if any, returning its items and the other lines."""
+    first = lines[0]
+    items = [item.strip() for item in _CRUMB_SPLIT.split(first)]
+    marked = items[0] in _CRUMB_SKIP or items[-1] == "正文"
+    # A bare "a > b" line is a title when the meta line follows it at once.
+    arrows = bool(_CRUMB_ARROW.search(first)) and not (len(lines) > 1 and _META_KEY.match(lines[1]))
+    if len(items) < 2 or not (marked or arrows):
+        return [], lines
+    return [item for item in items if item and item not in _CRUMB_SKIP], lines[1:]
+
+
+def _is_structural(line: str) -> bool:
+    """Tell a line that belongs to the page frame and so cannot be a title."""
+    frame = (_ORIGIN, _FOOTER, _LIST_HEADER, _BOILERPLATE)
+    return bool(_META_KEY.match(line)) or any(pattern.fullmatch(line) for pattern in frame)
+
+
+def _take_meta(lines: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Read the leading meta lines into a key -> value map; a value runs up to the next key."""
+    fields: dict[str, str] = {}
+    count = 0
+    while count < len(lines) and _META_KEY.match(lines[count]):
+        keys = list(_META_KEY.finditer(lines[count]))
+        for key, after in zip(keys, keys[1:] + [None]):
+            end = after.start() if after else len(lines[count])
+            fields.setdefault(key.group(1), lines[count][key.end() : end].strip())
+        count += 1
+    return fields, lines[count:]
+
+
+def _split_sections(lines: list[str]) -> tuple[list[str], dict[str, str], list[tuple]]:
+    """Split the lines after the meta into body lines, footer fields and headline lists."""
+    body: list[str] = []
+    footer: dict[str, str] = {}
+    lists: list[tuple[str | None, list[str]]] = []
+    target: list[str] | None = body
+    for line in lines:
+        if _BOILERPLATE.fullmatch(line):
+            continue
+        if found := _FOOTER.fullmatch(line):
+            footer.setdefault(found.group(1), found.group(2).strip())
+            target = None
+        elif found := _LIST_HEADER.fullmatch(line):
+            lists.append((found.group(1), []))
+            target = lists[-1][1]
+        elif target is not None:
+            target.append(line)
+    return body, footer, lists
+
+
+def _clean_body(lines: list[str], title: str) -> tuple[str | None, list[str]]:
+    """Take the origin line out of the body and drop image placeholders."""
+    origin: str | None = None
+    body: list[str] = []
+    for line in lines:
+        if found := _ORIGIN.fullmatch(line):
+            origin = origin or found.group(1).strip() or None
+        elif not _is_image_placeholder(line, title):
+            body.append(line)
+    return origin, body
+
+
+def _is_image_placeholder(line: str, title: str) -> bool:
+    """Tell a line that repeats the title, alone or with a 图/图片 marker."""
+    if not line.startswith(title):
+        return False
+    rest = line[len(title) :]
+    return not rest or bool(_IMAGE_MARK.fullmatch(rest))
+
+
+def _parse_headlines(category: str | None, lines: list[str], warnings: list[str]) -> list[Headline]:
+    """Group list lines into headlines, each closed by its time line."""
+    headlines: list[Headline] = []
+    pending: list[str] = []
+    for line in lines:
+        found = _TIME.fullmatch(line)
+        if not found:
+            pending.append(line)
+        elif pending:
+            published = _read_time(line, "related time", warnings, found)
+            headlines.append(_make_headline(pending, category, published))
+            pending = []
+    if pending:
+        warnings.append("related entry without time")
+        headlines.append(_make_headline(pending, category, None))
+    return headlines
+
+
+def _make_headline(lines: list[str], category: str | None, published: datetime | None) -> Headline:
+    """Build a headline: one line is a bare teaser, more lines are title then teaser."""
+    title = lines[0] if len(lines) > 1 else None
+    return Headline(title, " ".join(lines[1:] if title else lines), published, category)
+
+
+def _read_footer_time(footer: dict[str, str], warnings: list[str]) -> datetime | None:
+    """Read 快照生成时间 from the footer, warning when the footer is missing."""
+    if not footer:
+        warnings.append("no footer")
+        return None
+    return _read_time(footer.get("快照生成时间"), "快照生成时间", warnings)
+
+
+def _check_fields(article: Article) -> None:
+    """Warn about fields a complete page has but this one lacks."""
+    if not article.source:
+        article.warnings.append("no 来源")
+    if not article.category:
+        article.warnings.append("no category")
+    if not article.body:
+        article.warnings.append("empty body")
+
+
+def _read_time(value: str | None, label: str, warnings: list[str], found=None) -> datetime | None:
+    """Parse a time value (or reuse its match), else warn "no LABEL" / "bad LABEL" and return None."""
+    if not value:
+        warnings.append(f"no {label}")
+        return None
+    found = found or _TIME.match(value)
+    try:
+        if not found:
+            raise ValueError(value)
+        return datetime(*(int(part or 0) for part in found.groups()))
+    except ValueError:
+        warnings.append(f"bad {label}")
+        return None
+
+
+def read_jsonl(path) -> Iterator[Article | SnapshotError]:
+    """Yield an Article per line of a .jsonl or .jsonl.gz file, or a SnapshotError for a bad line.
+
+    Never raises for bad content: an unreadable or corrupt file yields one
+    SnapshotError("unreadable file") and stops.
+    """
+    name = str(path)
+    opener = gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(name, "rb") as stream:
+            for number, raw in enumerate(stream, 1):
+                if raw.strip():
+                    yield _parse_record(raw, f"{name}:{number}")
+    except (OSError, EOFError, zlib.error):
+        yield SnapshotError(name, "unreadable file")
+
+
+def _parse_record(raw: bytes, where: str) -> Article | SnapshotError:
+    """Turn one JSON Lines line into an Article, or the SnapshotError that stops it."""
+    try:
+        record = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return SnapshotError(where, "undecodable")
+    except ValueError:
+        return SnapshotError(where, "invalid JSON")
+    if not isinstance(record, dict):
+        return SnapshotError(where, "not an object")
+    try:
+        values = {key: _record_text(record, key, where) for key in
+                  ("title", "body", "category", "date", "source", "url", "id")}
+    except SnapshotError as error:
+        return error
+    if not values["title"]:
+        return SnapshotError(where, "no title")
+    warnings: list[str] = []
+    published = _read_time(values["date"], "date", warnings)
+    body = [s for s in (line.strip() for line in (values["body"] or "").split("\n")) if s]
+    if not body:
+        warnings.append("empty body")
+    return Article(
+        title=values["title"], body=body, category=values["category"], published=published,
+        source=values["source"], origin=None, url=values["url"], snapshot_time=None,
+        related=[], path=where, doc_id=values["id"], warnings=warnings,
+    )
+
+
+def _record_text(record: dict, key: str, where: str) -> str | None:
+    """Return a record value as stripped text or None; integers (ids) become text.
+
+    :raises SnapshotError: "bad KEY" for any other type.
+    """
+    value = record.get(key)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise SnapshotError(where, f"bad {key}")
+    return value.strip() or None
+
+
+def iter_sources(paths: Iterable | str | os.PathLike) -> Iterator[str]:
+    """Expand files and folders into the sorted *.txt, *.jsonl and *.jsonl.gz paths in them.
+
+    Folders are walked recursively, skipping hidden entries; a named file is
+    kept only when its suffix fits.
+
+    :raises FileNotFoundError: when a given path does not exist.
+    """
+    found: set[str] = set()
+    for path in map(str, [paths] if isinstance(paths, (str, os.PathLike)) else paths):
+        if os.path.isdir(path):
+            found.update(_walk_sources(path))
+        elif os.path.isfile(path):
+            if _is_source(path):
+                found.add(os.path.normpath(path))
+        else:
+            raise FileNotFoundError(path)
+    yield from sorted(found)
+
+
+def _walk_sources(folder: str) -> Iterator[str]:
+    """Yield the source files under a folder, skipping hidden files and folders."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        for name in files:
+            if not name.startswith(".") and _is_source(name):
+                yield os.path.normpath(os.path.join(root, name))
+
+
+def _is_source(name: str) -> bool:
+    """Tell a snapshot or JSON Lines file by its suffix."""
+    return name.lower().endswith(SOURCE_SUFFIXES)

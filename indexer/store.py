@@ -1,0 +1,145 @@
+"""Index folders on disk: builds, the live link, the writer lock.
+
+An index path such as ``./index`` is a symbolic link to one build folder in
+``./index.builds/``. A rebuild writes a new build folder and swaps the link
+with one atomic rename, so a reader that opened the old build keeps reading
+it, and a rebuild that fails or is killed never touches the live index.
+
+    index -> index.builds/20261130-031500-123456
+    index.builds/
+        20261130-031500-123456/    whoosh files + newsearch.json (+ userdict.txt)
+        write.lock                 flock held by the one running writer
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+META_FILE = "newsearch.json"
+USERDICT_FILE = "userdict.txt"
+LOCK_FILE = "write.lock"
+KEEP_BUILDS = 2  # the live build and the one before it, for readers still on it
+
+
+class IndexBusyError(RuntimeError):
+    """Another writer holds the index."""
+
+
+def builds_dir(index_dir: Path) -> Path:
+    """Return the folder that holds an index path's builds."""
+    index_dir = Path(index_dir)
+    return index_dir.parent / (index_dir.name + ".builds")
+
+
+def live_build(index_dir: Path) -> Path | None:
+    """Return the build folder an index path points at, or None when there is none."""
+    index_dir = Path(index_dir)
+    if not (index_dir / META_FILE).is_file():
+        return None
+    return index_dir.resolve()
+
+
+def read_meta(build: Path) -> dict:
+    """Return the newsearch.json of a build folder."""
+    return json.loads((Path(build) / META_FILE).read_text(encoding="utf-8"))
+
+
+@contextmanager
+def writer_lock(index_dir: Path, wait: float = 30.0, what: str = "rebuild"):
+    """Hold the index's writer lock, waiting at most `wait` seconds for it.
+
+    :raises IndexBusyError: naming the process that holds it.
+    """
+    folder = builds_dir(index_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _acquire(fd, wait, folder / LOCK_FILE)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{what} pid {os.getpid()} since {datetime.now():%Y-%m-%d %H:%M:%S}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock; a killed writer's lock goes with its process
+
+
+def _acquire(fd: int, wait: float, path: Path) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        if time.monotonic() >= deadline:
+            holder = path.read_text(encoding="utf-8", errors="replace").strip() or "another process"
+            raise IndexBusyError(f"index is busy: {holder} holds {path} (waited {wait:g} s)")
+        time.sleep(0.2)
+
+
+def new_build_dir(index_dir: Path) -> Path:
+    """Create and return an empty temporary build folder (call under the writer lock)."""
+    folder = builds_dir(index_dir)
+    clean_stale(folder)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    tmp = folder / f"{stamp}.tmp"
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def clean_stale(folder: Path) -> None:
+    """Remove half-written builds left by a writer that died (call under the writer lock)."""
+    for path in folder.glob("*.tmp"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def swap_in(index_dir: Path, tmp_build: Path) -> Path:
+    """Publish a finished build as the live index with one atomic rename; return its folder."""
+    index_dir = Path(index_dir)
+    final = tmp_build.with_suffix("")
+    os.rename(tmp_build, final)
+    _fsync_dir(final.parent)
+    if index_dir.exists() and not index_dir.is_symlink():
+        # An index folder from before builds existed: keep it as a build.
+        legacy = final.parent / f"legacy-{datetime.now():%Y%m%d-%H%M%S-%f}"
+        os.rename(index_dir, legacy)
+    link_tmp = index_dir.parent / f".{index_dir.name}.link-{os.getpid()}"
+    if link_tmp.is_symlink():
+        link_tmp.unlink()
+    os.symlink(os.path.relpath(final, index_dir.parent), link_tmp)
+    os.replace(link_tmp, index_dir)
+    _fsync_dir(index_dir.parent)
+    prune_builds(final.parent, keep=final)
+    return final
+
+
+def prune_builds(folder: Path, keep: Path) -> None:
+    """Delete all but the newest KEEP_BUILDS builds, never the live one."""
+    builds = sorted(
+        (p for p in folder.iterdir() if p.is_dir() and not p.name.endswith(".tmp")),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for old in builds[:-KEEP_BUILDS]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def dir_size(path: Path) -> int:
+    """Return the bytes of all files in a folder."""
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())

@@ -1,0 +1,76 @@
+"""The `query` command: the search answer in a terminal, or as the API's JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+
+import click
+
+from indexer.cli import index_option, json_option
+from search.engine import Engine, IndexMissingError
+from search.request import SORTS, RequestError, parse_request
+
+
+def _terminal(html: str) -> str:
+    """Render highlight HTML for a terminal: matches bold, entities decoded."""
+    text = re.sub(r"<mark>(.*?)</mark>", lambda m: click.style(m.group(1), bold=True, fg="red"), html)
+    return unescape(text)
+
+
+@click.command()
+@click.argument("q")
+@index_option
+@click.option("--category", multiple=True, help="Only this category (repeatable: any of them).")
+@click.option("--source", multiple=True, help="Only this source (repeatable: any of them).")
+@click.option("--range", "range_", type=click.Choice(["1d", "1w", "1m", "1y"]), help="Published within a day, week, month or year.")
+@click.option("--from", "date_from", metavar="YYYY-MM-DD", help="Published on or after this date.")
+@click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Published on or before this date.")
+@click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
+@click.option("--page", type=int, default=1, show_default=True)
+@click.option("--size", type=int, default=10, show_default=True)
+@json_option
+def query(q, index_dir, category, source, range_, date_from, date_to, sort, page, size, as_json):
+    """Search the index for Q and print ranked, highlighted hits with facets.
+
+    Q is what a user would type into the search box: words (all must match),
+    "quoted phrases", -excluded words, a OR b, title:/source:/category: words.
+
+    Example:
+
+        newsearch query '衢州 新能源' --range 1y --sort newest
+    """
+    params = {"q": q, "category": list(category), "source": list(source), "range": range_,
+              "from": date_from, "to": date_to, "sort": sort, "page": str(page), "size": str(size)}
+    try:
+        request = parse_request({k: v for k, v in params.items() if v})
+        answer = Engine(index_dir).search(request)
+    except RequestError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.param}") from None
+    except IndexMissingError as exc:
+        raise click.ClickException(f"{exc}; run: newsearch rebuild --index {index_dir}") from None
+    if as_json:
+        click.echo(json.dumps({"ok": True, **answer}, ensure_ascii=False, indent=2))
+        return
+    _print_answer(answer)
+
+
+def _print_answer(answer: dict) -> None:
+    for warning in answer["warnings"]:
+        click.echo(f"! {warning}", err=True)
+    click.echo(f"约 {answer['total']} 条结果 ({answer['took_ms'] / 1000:.3f} 秒)")
+    if answer["suggestion"]:
+        click.echo(f"您是不是要找: {answer['suggestion']}")
+    first = (answer["page"] - 1) * answer["size"]
+    for rank, hit in enumerate(answer["hits"], start=first + 1):
+        marker = " [标题]" if hit["kind"] == "headline" else ""
+        meta = " · ".join(x for x in (hit["published"], hit["category"], hit["source"]) if x)
+        click.echo(f"\n{rank:>3}. {_terminal(hit['title_html'])}{marker}")
+        click.echo(f"     {meta}")
+        if hit["snippet_html"]:
+            click.echo(f"     {_terminal(hit['snippet_html'])}")
+    for name in ("category", "source"):
+        values = answer["facets"][name]
+        if values:
+            click.echo(f"\n{name}: " + ", ".join(f"{v['value']} ({v['count']})" for v in values[:10]))

@@ -1,0 +1,244 @@
+"""Open the live index build and answer requests as plain data.
+
+``Engine`` follows the index path's link to the live build on every call and
+reopens when a rebuild has swapped in a new one, so a long-running process
+serves the new index without a restart. Each thread gets its own searcher.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from whoosh import index as whoosh_index
+
+from indexer import analysis
+from indexer.schema import ARTICLE, BODY, ID_FIELD, TITLE
+from indexer.store import USERDICT_FILE, live_build, read_meta
+from search import facets, highlight, spelling
+from search.query import Clause, ParsedQuery, build_query, parse_query
+from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT, make_weighting
+from search.request import SearchRequest, now_epoch
+
+
+class IndexMissingError(RuntimeError):
+    """There is no index at the path."""
+
+
+@dataclass
+class _Build:
+    """One opened index build and what was derived from it at open."""
+
+    path: Path
+    ix: object
+    columns: facets.Columns
+    meta: dict
+    warnings: list[str]
+    ids: dict = field(default_factory=dict)
+    titles: list | None = None
+
+
+class Engine:
+    """Answer searches over the live build of an index path."""
+
+    def __init__(self, index_dir: str | os.PathLike, recency_weight: float = RECENCY_WEIGHT,
+                 half_life_days: float = RECENCY_HALF_LIFE_DAYS) -> None:
+        self.index_dir = Path(index_dir)
+        self.recency_weight = recency_weight
+        self.half_life_days = half_life_days
+        self._build: _Build | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    # ---- opening --------------------------------------------------------
+
+    def current(self) -> _Build:
+        """Return the live build, opening it when it is new."""
+        path = live_build(self.index_dir)
+        if path is None:
+            raise IndexMissingError(f"no index at {self.index_dir}")
+        build = self._build
+        if build is None or build.path != path:
+            with self._lock:
+                if self._build is None or self._build.path != path:
+                    self._build = _open_build(path)
+                build = self._build
+        return build
+
+    def searcher(self, build: _Build):
+        """Return this thread's searcher of a build."""
+        held = getattr(self._local, "held", None)
+        if held is None or held[0] is not build:
+            if held is not None:
+                held[1].close()
+            held = (build, build.ix.searcher())
+            self._local.held = held
+        return held[1]
+
+    # ---- answers --------------------------------------------------------
+
+    def search(self, request: SearchRequest, now: int | None = None) -> dict:
+        """Answer one search request as plain data."""
+        started = time.perf_counter()
+        now = now_epoch() if now is None else now
+        build = self.current()
+        searcher = self.searcher(build)
+        parsed = parse_query(request.q)
+        warnings = [*build.warnings, *parsed.warnings]
+        query = build_query(parsed)
+        if query is None:
+            if request.q.strip():
+                warnings.append("查询中没有可搜索的词（只有停用词或符号）")
+            docs = np.zeros(0, dtype=np.int64)
+        else:
+            docs = np.fromiter(searcher.docs_for_query(query), dtype=np.int64)
+        hits, counts = facets.apply(build.columns, docs, selection_of(request, now), now)
+        page = self._page(build, searcher, query, request, hits, len(docs), now)
+        needles = needles_of(parsed)
+        answer = {
+            "total": int(len(hits)),
+            "page": request.page,
+            "size": request.size,
+            "took_ms": 0.0,
+            "warnings": warnings,
+            "suggestion": None,
+            "hits": [hit_data(searcher.stored_fields(d), needles, score) for d, score in page],
+            "facets": counts,
+        }
+        if query is not None and len(hits) < spelling.FEW_HITS:
+            answer["suggestion"] = spelling.suggest(searcher, parsed, len(hits))
+        answer["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        return answer
+
+    def _page(self, build, searcher, query, request, hits, matched, now) -> list[tuple[int, float | None]]:
+        first = (request.page - 1) * request.size
+        if first >= len(hits):
+            return []
+        if request.sort != "relevance":
+            published = build.columns.published[hits]
+            order = np.lexsort((hits, published))
+            if request.sort == "newest":
+                order = order[::-1]
+            return [(int(d), None) for d in hits[order[first:first + request.size]]]
+        searcher.weighting = make_weighting(build.columns.published, now, self.recency_weight, self.half_life_days)
+        allow = None if len(hits) == matched else set(hits.tolist())
+        results = searcher.search(query, limit=first + request.size, filter=allow)
+        return [(hit.docnum, round(hit.score, 4)) for hit in results[first:first + request.size]]
+
+    def article(self, doc_id: str, q: str = "") -> dict | None:
+        """Return one document with its body, its query matches marked, or None."""
+        build = self.current()
+        searcher = self.searcher(build)
+        docnum = searcher.document_number(**{ID_FIELD: doc_id})
+        if docnum is None:
+            return None
+        stored = searcher.stored_fields(docnum)
+        needles = needles_of(parse_query(q)) if q else []
+        data = hit_data(stored, needles, None)
+        data.update({
+            "body_html": [highlight.highlight(p, needles) for p in stored.get(BODY, "").split("\n") if p],
+            "origin": stored.get("origin") or None,
+            "snapshot_time": stored.get("snapshot_time") or None,
+            "related": json.loads(stored.get("related") or "[]"),
+            "parent": stored.get("parent") or None,
+        })
+        return data
+
+    def complete(self, prefix: str, limit: int = 8) -> list[str]:
+        """Return completions for what a user has typed so far: frequent words, then titles."""
+        return spelling.complete(self.current(), self.searcher(self.current()), prefix, limit)
+
+    def stats(self) -> dict:
+        """Return what the live build holds."""
+        build = self.current()
+        cols = build.columns
+        known = cols.published[cols.published > 0]
+        return {
+            "build": str(build.path),
+            "documents": int(len(cols.published)),
+            "first": _iso(int(known.min())) if len(known) else None,
+            "last": _iso(int(known.max())) if len(known) else None,
+            "meta": build.meta,
+            "warnings": build.warnings,
+        }
+
+
+def _open_build(path: Path) -> _Build:
+    meta = read_meta(path)
+    warnings = []
+    userdict = path / USERDICT_FILE
+    try:
+        segmenter = analysis.load_segmenter(str(userdict) if userdict.is_file() else None)
+    except RuntimeError:
+        segmenter = analysis.get_segmenter()
+        warnings.append("索引使用的用户词典与本进程已加载的不同，查询切分可能不一致")
+    if meta.get("analyzer_version") != analysis.ANALYZER_VERSION or meta.get("dict_hash") != segmenter.dict_hash:
+        warnings.append("索引由另一版本的分析器或词典构建，需要重建（newsearch rebuild）")
+    ix = whoosh_index.open_dir(str(path))
+    with ix.reader() as reader:
+        columns = facets.load_columns(reader)
+    return _Build(path, ix, columns, meta, warnings)
+
+
+def selection_of(request: SearchRequest, now: int) -> facets.Selection:
+    """Return the facet selection of a request."""
+    start = end = None
+    if request.range:
+        start, end = now - facets.PRESETS[request.range][1] + 1, now + 1
+    if request.date_from:
+        start = _day_epoch(request.date_from)
+    if request.date_to:
+        end = _day_epoch(request.date_to) + facets.DAY
+    return facets.Selection(request.categories, request.sources, start, end, request.range)
+
+
+def _day_epoch(day) -> int:
+    return (day - datetime(1970, 1, 1).date()).days * facets.DAY
+
+
+def _iso(epoch: int) -> str:
+    return datetime.utcfromtimestamp(epoch).isoformat(sep=" ")
+
+
+def needles_of(parsed: ParsedQuery) -> list[str]:
+    """Return the literal strings whose occurrences a hit highlights."""
+    needles: set[str] = set()
+    for clause in parsed.positive:
+        if clause.field in ("source", "category"):
+            continue
+        needles.update(_clause_needles(clause))
+    return sorted(needles, key=len, reverse=True)
+
+
+def _clause_needles(clause: Clause) -> set[str]:
+    folded = analysis.normalize(clause.text).strip()
+    runs = analysis.word_runs(folded)
+    found = {folded} if folded else set()
+    found.update(r for r in runs if len(r) > 1 or len(runs) == 1)
+    if not clause.phrase:
+        found.update(w for w in clause.words() if len(w) > 1)
+    return found
+
+
+def hit_data(stored: dict, needles: list[str], score: float | None) -> dict:
+    """Return the plain data of one hit, title and snippet highlighted."""
+    title = stored.get(TITLE, "")
+    body = stored.get(BODY, "")
+    return {
+        "id": stored[ID_FIELD],
+        "kind": stored.get("kind", ARTICLE),
+        "title": title,
+        "title_html": highlight.highlight(title, needles),
+        "snippet_html": highlight.snippet(body, needles),
+        "category": stored.get("category") or None,
+        "source": stored.get("source") or None,
+        "published": _iso(stored["published"]) if stored.get("published") else None,
+        "url": stored.get("url") or None,
+        "score": score,
+    }

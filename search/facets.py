@@ -1,0 +1,128 @@
+"""Facet counts over all hits from column arrays, never a Python loop over hits.
+
+At open, each document's category, source and publish time become numpy
+arrays indexed by document number. A request's hits are an array of document
+numbers; each facet's counts are a ``bincount`` over the hits that pass every
+*other* facet's selection (within a facet the choice is OR, so its own
+selection must not hide its other values), and the answer's hits are those
+that pass all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.schema import CATEGORY, NO_CATEGORY, PUBLISHED, SOURCE
+
+DAY = 86400
+# Preset date windows, relative to now, in the order the site shows them.
+PRESETS = {"1d": ("一天内", DAY), "1w": ("一周内", 7 * DAY), "1m": ("一月内", 31 * DAY), "1y": ("一年内", 366 * DAY)}
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Per-document facet values of one index build."""
+
+    categories: list[str]
+    category: np.ndarray  # int32 code into categories
+    sources: list[str]
+    source: np.ndarray
+    published: np.ndarray  # int64 seconds; 0 = unknown
+    month: np.ndarray  # int32 YYYYMM; 0 = unknown
+
+    @property
+    def year(self) -> np.ndarray:
+        """Return each document's year (0 = unknown)."""
+        return self.month // 100
+
+
+def load_columns(reader) -> Columns:
+    """Read the facet columns of an index reader into arrays."""
+    categories, category = _codes(reader, CATEGORY)
+    sources, source = _codes(reader, SOURCE)
+    published = np.fromiter(reader.column_reader(PUBLISHED), dtype=np.int64, count=reader.doc_count_all())
+    months = published.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
+    month = np.where(published > 0, (months // 12 + 1970) * 100 + months % 12 + 1, 0).astype(np.int32)
+    return Columns(categories, category, sources, source, published, month)
+
+
+def _codes(reader, fieldname: str) -> tuple[list[str], np.ndarray]:
+    column = reader.column_reader(fieldname)
+    values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in column]
+    labels = sorted(set(values))
+    index = {label: i for i, label in enumerate(labels)}
+    return labels, np.fromiter((index[v] for v in values), dtype=np.int32, count=len(values))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the request narrowed the hits to."""
+
+    categories: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    start: int | None = None  # seconds, inclusive
+    end: int | None = None  # seconds, exclusive
+    preset: str | None = None
+
+
+def _member(codes: np.ndarray, labels: list[str], chosen: tuple[str, ...]) -> np.ndarray | None:
+    if not chosen:
+        return None
+    wanted = [labels.index(v) for v in chosen if v in labels]
+    return np.isin(codes, np.array(wanted, dtype=np.int32))
+
+
+def _all(*masks):
+    result = None
+    for m in masks:
+        if m is not None:
+            result = m if result is None else result & m
+    return result
+
+
+def apply(columns: Columns, docs: np.ndarray, sel: Selection, now: int) -> tuple[np.ndarray, dict]:
+    """Return the hits that pass the selection and the facet counts."""
+    cat = _member(columns.category[docs], columns.categories, sel.categories)
+    src = _member(columns.source[docs], columns.sources, sel.sources)
+    pub = columns.published[docs]
+    date = None
+    if sel.start is not None or sel.end is not None:
+        date = (pub >= (sel.start if sel.start is not None else -(2**62))) & (pub < (sel.end if sel.end is not None else 2**62))
+    final = _all(cat, src, date)
+    hits = docs if final is None else docs[final]
+    facets = {
+        "category": _value_counts(columns.categories, columns.category, _pick(docs, src, date), sel.categories, skip=NO_CATEGORY),
+        "source": _value_counts(columns.sources, columns.source, _pick(docs, cat, date), sel.sources, skip=""),
+    }
+    facets.update(_date_counts(columns, _pick(docs, cat, src), sel, now))
+    return hits, facets
+
+
+def _pick(docs: np.ndarray, *masks) -> np.ndarray:
+    m = _all(*masks)
+    return docs if m is None else docs[m]
+
+
+def _value_counts(labels, codes, docs, chosen, skip) -> list[dict]:
+    counts = np.bincount(codes[docs], minlength=len(labels))
+    order = sorted(range(len(labels)), key=lambda i: (-counts[i], labels[i]))
+    out = [{"value": labels[i], "count": int(counts[i]), "selected": labels[i] in chosen}
+           for i in order if (counts[i] or labels[i] in chosen) and labels[i] != skip]
+    out += [{"value": v, "count": 0, "selected": True} for v in chosen if v not in labels]
+    return out
+
+
+def _date_counts(columns: Columns, docs: np.ndarray, sel: Selection, now: int) -> dict:
+    pub = columns.published[docs]
+    month = columns.month[docs]
+    months, month_counts = np.unique(month[month > 0], return_counts=True)
+    years, year_counts = np.unique(month[month > 0] // 100, return_counts=True)
+    return {
+        "range": [{"value": key, "label": label, "count": int(np.count_nonzero((pub > now - span) & (pub <= now))),
+                   "selected": sel.preset == key} for key, (label, span) in PRESETS.items()],
+        "year": [{"value": str(y), "count": int(c)} for y, c in sorted(zip(years, year_counts), reverse=True)],
+        "month": [{"value": f"{m // 100}-{m % 100:02d}", "count": int(c)}
+                  for m, c in sorted(zip(months, month_counts), reverse=True)],
+    }

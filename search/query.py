@@ -1,0 +1,251 @@
+"""What users type into the box, read leniently, turned into Whoosh queries.
+
+The language: words separated by spaces must all match; ``"quoted text"`` (also
+“…” and ＂…＂) is an exact phrase; ``-word`` excludes; ``OR`` between two
+words; ``title:`` ``source:`` ``category:`` restrict a word to a field. Anything
+else is literal text. Parsing never raises: where text had to be reinterpreted
+or cut, a warning says so.
+
+A term matches when its words match (word fields) or when its exact characters
+occur (the character-level recall fields, as a phrase of bigrams). Chinese typed
+without spaces is segmented by the index's analyzer; each of its words must
+match, and the whole run in one piece ranks higher.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field as dataclass_field
+
+from whoosh import query as wq
+
+from indexer.analysis import STOP_WORDS, get_segmenter, normalize, word_runs
+from indexer.schema import BODY, BODY_GRAMS, CATEGORY, SOURCE, TITLE, TITLE_GRAMS
+
+MAX_QUERY_CHARS = 256
+MAX_TERMS = 24
+
+# Relative weights of the ways a term can match (see search/ranking.py).
+WORD_BOOST = {TITLE: 3.0, BODY: 1.0}
+GRAM_BOOST = {TITLE_GRAMS: 1.2, BODY_GRAMS: 0.35}
+PHRASE_BONUS = {TITLE_GRAMS: 3.0, BODY_GRAMS: 1.0}
+PROXIMITY_BONUS = {TITLE: 1.5, BODY: 0.6}
+PROXIMITY_SLOP = {TITLE: 3, BODY: 8}
+
+TEXT_FIELDS = {"title": (TITLE,), "body": (BODY,)}
+KEYWORD_FIELDS = {"source": SOURCE, "category": CATEGORY}
+_QUOTES = {'"': '"', "“": "”", "＂": "＂", "「": "」"}
+_TOKEN = re.compile(r'(-?)(?:(\w+):)?(["“＂「])|(\S+)')
+
+
+@dataclass
+class Clause:
+    """One thing the user asked for: a term or a phrase, maybe in a field, maybe excluded."""
+
+    text: str
+    phrase: bool = False
+    field: str | None = None  # "title", "body", "source", "category"
+    negated: bool = False
+    alternatives: list[Clause] = dataclass_field(default_factory=list)  # for `a OR b`: [b, ...]
+
+    def words(self) -> list[str]:
+        """Return the clause's top-level words, stop words left out."""
+        return query_words(self.text)
+
+
+@dataclass
+class ParsedQuery:
+    """The clauses of a query, and what had to be reinterpreted."""
+
+    clauses: list[Clause]
+    warnings: list[str]
+
+    @property
+    def positive(self) -> list[Clause]:
+        """Return the clauses a hit must satisfy, OR alternatives included."""
+        out = []
+        for c in self.clauses:
+            if not c.negated:
+                out.append(c)
+                out.extend(c.alternatives)
+        return out
+
+
+def query_words(text: str) -> list[str]:
+    """Return the top-level words of text as the index segments them, stop words left out."""
+    folded = normalize(text)
+    words = []
+    for word, start, end in get_segmenter().cut(folded):
+        if any(ch.isalnum() for ch in word) and word not in STOP_WORDS:
+            words.append(word)
+    return words
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """Read what a user typed into clauses; never raises."""
+    warnings: list[str] = []
+    text = text or ""
+    if len(text) > MAX_QUERY_CHARS:
+        text = text[:MAX_QUERY_CHARS]
+        warnings.append(f"查询过长，只使用了前 {MAX_QUERY_CHARS} 个字符")
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    clauses = _read_clauses(text, warnings)
+    clauses = _join_or(clauses, warnings)
+    if len(clauses) > MAX_TERMS:
+        clauses = clauses[:MAX_TERMS]
+        warnings.append(f"查询词过多，只使用了前 {MAX_TERMS} 个")
+    return ParsedQuery(clauses, warnings)
+
+
+def _read_clauses(text: str, warnings: list[str]) -> list[Clause]:
+    clauses: list[Clause] = []
+    pos = 0
+    while True:
+        match = _TOKEN.search(text, pos)
+        if not match:
+            return clauses
+        neg, fieldname, quote, bare = match.groups()
+        if quote:
+            close = text.find(_QUOTES[quote], match.end())
+            if close < 0:
+                warnings.append("引号不成对，已按普通文字处理")
+                bare = text[match.start():].replace(quote, " ")
+                clauses.extend(_bare_clause(part, warnings) for part in bare.split())
+                return [c for c in clauses if c]
+            phrase = text[match.end():close]
+            clauses.append(_field_clause(Clause(phrase, phrase=True, negated=bool(neg)), fieldname, warnings))
+            pos = close + 1
+            continue
+        clause = _bare_clause(bare, warnings)
+        if clause:
+            clauses.append(clause)
+        pos = match.end()
+
+
+def _bare_clause(token: str, warnings: list[str]) -> Clause | None:
+    negated = token.startswith("-") and len(token) > 1
+    if negated:
+        token = token[1:]
+    name, sep, rest = token.partition(":")
+    if not sep:
+        name, sep, rest = token.partition("：")
+    if sep and rest and name.lower() in {*TEXT_FIELDS, *KEYWORD_FIELDS}:
+        return _field_clause(Clause(rest, negated=negated), name, warnings)
+    if token.strip("-") == "":
+        return None
+    return Clause(token, negated=negated)
+
+
+def _field_clause(clause: Clause, fieldname: str | None, warnings: list[str]) -> Clause:
+    if fieldname is None:
+        return clause
+    if fieldname.lower() in {*TEXT_FIELDS, *KEYWORD_FIELDS}:
+        clause.field = fieldname.lower()
+        return clause
+    warnings.append(f"不支持的字段 {fieldname}:，已按普通文字处理")
+    clause.text = f"{fieldname} {clause.text}"
+    return clause
+
+
+def _join_or(clauses: list[Clause], warnings: list[str]) -> list[Clause]:
+    out: list[Clause] = []
+    i = 0
+    while i < len(clauses):
+        c = clauses[i]
+        is_or = c.text == "OR" and not c.phrase and not c.field and not c.negated
+        if is_or and out and i + 1 < len(clauses) and not out[-1].negated and not clauses[i + 1].negated:
+            out[-1].alternatives.append(clauses[i + 1])
+            i += 2
+            continue
+        if is_or:
+            warnings.append("OR 需要放在两个词之间，已按普通文字处理")
+        out.append(c)
+        i += 1
+    return out
+
+
+# ---- Whoosh queries -------------------------------------------------------
+
+
+def gram_query(fieldname: str, text: str) -> wq.Query | None:
+    """Match text's exact characters in a character-level field (None when it has none)."""
+    runs = word_runs(normalize(text))
+    parts: list[wq.Query] = []
+    for run in runs:
+        if len(run) == 1:
+            parts.append(wq.Term(fieldname, run))
+        else:
+            grams = [run[i:i + 2] for i in range(len(run) - 1)]
+            parts.append(wq.Term(fieldname, grams[0]) if len(grams) == 1 else wq.Phrase(fieldname, grams, slop=1))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else wq.And(parts)
+
+
+def _word_or_grams(word: str, fields: tuple[str, ...]) -> wq.Query:
+    parts: list[wq.Query] = []
+    for f in fields:
+        parts.append(wq.Term(f, word, boost=WORD_BOOST[f]))
+        grams = gram_query(GRAMS_FIELD[f], word)
+        if grams is not None:
+            grams.boost = GRAM_BOOST[GRAMS_FIELD[f]]
+            parts.append(grams)
+    return wq.Or(parts)
+
+
+GRAMS_FIELD = {TITLE: TITLE_GRAMS, BODY: BODY_GRAMS}
+
+
+def clause_query(clause: Clause) -> wq.Query | None:
+    """Return the Whoosh query of one clause, its OR alternatives included (None if empty)."""
+    options = [q for q in (_single_query(c) for c in [clause, *clause.alternatives]) if q is not None]
+    if not options:
+        return None
+    return options[0] if len(options) == 1 else wq.Or(options)
+
+
+def _single_query(clause: Clause) -> wq.Query | None:
+    if clause.field in KEYWORD_FIELDS:
+        return wq.Term(KEYWORD_FIELDS[clause.field], clause.text.strip())
+    fields = TEXT_FIELDS.get(clause.field or "", (TITLE, BODY))
+    if clause.phrase:
+        parts = [gram_query(GRAMS_FIELD[f], clause.text) for f in fields]
+        for f, part in zip(fields, parts):
+            if part is not None:
+                part.boost = PHRASE_BONUS[GRAMS_FIELD[f]]
+        parts = [p for p in parts if p is not None]
+        return wq.Or(parts) if parts else None
+    words = clause.words()
+    if not words:
+        return None
+    required = wq.And([_word_or_grams(w, fields) for w in words]) if len(words) > 1 else _word_or_grams(words[0], fields)
+    if len(words) == 1:
+        return required
+    bonus = [gram_query(GRAMS_FIELD[f], clause.text) for f in fields]
+    for f, part in zip(fields, bonus):
+        if part is not None:
+            part.boost = PHRASE_BONUS[GRAMS_FIELD[f]]
+    return wq.AndMaybe(required, wq.Or([b for b in bonus if b is not None]))
+
+
+def proximity_query(parsed: ParsedQuery) -> wq.Query | None:
+    """Return a bonus for the plain terms standing close together, or None."""
+    words = [w for c in parsed.clauses if not c.negated and not c.field and not c.alternatives for w in c.words()]
+    if len(words) < 2 or len(words) > 8:
+        return None
+    return wq.Or([wq.Phrase(f, words, slop=PROXIMITY_SLOP[f], boost=PROXIMITY_BONUS[f]) for f in (TITLE, BODY)])
+
+
+def build_query(parsed: ParsedQuery) -> wq.Query | None:
+    """Return the Whoosh query of a parsed query, or None when nothing is left to search."""
+    must = [q for q in (clause_query(c) for c in parsed.clauses if not c.negated) if q is not None]
+    must_not = [q for q in (clause_query(c) for c in parsed.clauses if c.negated) if q is not None]
+    if not must:
+        return None
+    query: wq.Query = must[0] if len(must) == 1 else wq.And(must)
+    bonus = proximity_query(parsed)
+    if bonus is not None:
+        query = wq.AndMaybe(query, bonus)
+    if must_not:
+        query = wq.AndNot(query, wq.Or(must_not))
+    return query

@@ -1,0 +1,123 @@
+"""Did-you-mean and autocomplete, both from the index's own word lexicon.
+
+Did-you-mean runs only when a query finds fewer than FEW_HITS documents. It
+tries two repairs and keeps the one that finds the most documents:
+
+- joining two neighbouring words into one the index knows (``衢 州`` -> ``衢州``);
+- replacing a word with a known word one edit away (same first character),
+  preferring the most frequent (``新能原`` -> ``新能源``).
+"""
+
+from __future__ import annotations
+
+
+from indexer.analysis import normalize, word_runs
+from indexer.schema import BODY, TITLE, TITLE_GRAMS
+from search.query import Clause, ParsedQuery, build_query, gram_query
+
+FEW_HITS = 3
+MAX_CANDIDATES = 5
+
+
+def _doc_frequency(reader, word: str) -> int:
+    return max(reader.doc_frequency(TITLE, word), reader.doc_frequency(BODY, word))
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    """Tell whether b is a one-character substitution, insertion, deletion or swap of a."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def _corrections(reader, text: str) -> list[str]:
+    """Return known words one edit from text, most frequent first."""
+    folded = "".join(word_runs(normalize(text)))
+    if len(folded) < 2 or len(folded) > 12:
+        return []
+    found: dict[str, int] = {}
+    for fieldname in (TITLE, BODY):
+        for raw in reader.expand_prefix(fieldname, folded[0]):
+            word = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            if abs(len(word) - len(folded)) <= 1 and _within_one_edit(folded, word):
+                found[word] = max(found.get(word, 0), _doc_frequency(reader, word))
+    return [w for w, _ in sorted(found.items(), key=lambda kv: -kv[1])[:MAX_CANDIDATES]]
+
+
+def _plain(clause: Clause) -> bool:
+    return not (clause.phrase or clause.field or clause.negated or clause.alternatives)
+
+
+def _candidates(reader, parsed: ParsedQuery) -> list[list[Clause]]:
+    clauses = parsed.clauses
+    out = []
+    for i in range(len(clauses) - 1):
+        a, b = clauses[i], clauses[i + 1]
+        if _plain(a) and _plain(b):
+            joined = normalize(a.text + b.text)
+            if _doc_frequency(reader, joined):
+                out.append([*clauses[:i], Clause(joined), *clauses[i + 2:]])
+    for i, clause in enumerate(clauses):
+        if _plain(clause):
+            for word in _corrections(reader, clause.text):
+                out.append([*clauses[:i], Clause(word), *clauses[i + 1:]])
+    return out
+
+
+def render(clauses: list[Clause]) -> str:
+    """Write clauses back as query text."""
+    parts = []
+    for c in clauses:
+        text = f'"{c.text}"' if c.phrase else c.text
+        if c.field:
+            text = f"{c.field}:{text}"
+        if c.negated:
+            text = "-" + text
+        parts.append(" OR ".join([text, *(render([alt]) for alt in c.alternatives)]))
+    return " ".join(parts)
+
+
+def suggest(searcher, parsed: ParsedQuery, hits: int) -> str | None:
+    """Return a better query than the one that found few hits, or None."""
+    best, best_hits = None, hits
+    for clauses in _candidates(searcher.reader(), parsed):
+        query = build_query(ParsedQuery(clauses, []))
+        if query is None:
+            continue
+        found = sum(1 for _ in searcher.docs_for_query(query))
+        if found > best_hits:
+            best, best_hits = render(clauses), found
+    return best
+
+
+def complete(build, searcher, prefix: str, limit: int = 8) -> list[str]:
+    """Return up to limit completions: frequent title words, then matching titles."""
+    folded = normalize(prefix.strip())
+    if not folded:
+        return []
+    reader = searcher.reader()
+    words = []
+    for raw in reader.expand_prefix(TITLE, folded):
+        word = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if word != folded:
+            words.append((reader.doc_frequency(TITLE, word), word))
+    words.sort(key=lambda item: (-item[0], item[1]))
+    out = [w for _, w in words[: limit // 2]]
+    grams = gram_query(TITLE_GRAMS, folded)
+    if grams is not None:
+        for hit in searcher.search(grams, limit=limit * 2):
+            title = hit.get(TITLE, "")
+            if title and title not in out:
+                out.append(title)
+            if len(out) >= limit:
+                break
+    return out[:limit]
+
+
+
