@@ -1,7 +1,9 @@
 """Did-you-mean and autocomplete, both from the index's own word lexicon.
 
 Did-you-mean runs only when a query finds fewer than FEW_HITS documents. It
-tries two repairs and keeps the one that finds the most documents:
+tries two repairs and keeps the one that finds the most documents, offered
+when the query found nothing, or when the repair finds at least five times as
+many (and at least 2 * FEW_HITS), so an exact rare word is not second-guessed:
 
 - joining two neighbouring words into one the index knows (``衢 州`` -> ``衢州``);
 - replacing a word with a known word one edit away (same first character),
@@ -16,7 +18,8 @@ from indexer.schema import BODY, TITLE, TITLE_GRAMS
 from search.query import Clause, ParsedQuery, build_query, gram_query
 
 FEW_HITS = 3
-MAX_CANDIDATES = 5
+MAX_CANDIDATES = 5  # corrections per unknown piece
+MAX_TRIES = 16  # repaired queries tried per clause
 
 
 def _doc_frequency(reader, word: str) -> int:
@@ -38,16 +41,27 @@ def _within_one_edit(a: str, b: str) -> bool:
 
 def _corrections(reader, text: str) -> list[str]:
     """Return known words one edit from text, most frequent first."""
-    folded = "".join(word_runs(normalize(text)))
-    if len(folded) < 2 or len(folded) > 12:
+    if len(text) < 2 or len(text) > 12:
         return []
     found: dict[str, int] = {}
     for fieldname in (TITLE, BODY):
-        for raw in reader.expand_prefix(fieldname, folded[0]):
+        for raw in reader.expand_prefix(fieldname, text[0]):
             word = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-            if abs(len(word) - len(folded)) <= 1 and _within_one_edit(folded, word):
+            if abs(len(word) - len(text)) <= 1 and _within_one_edit(text, word):
                 found[word] = max(found.get(word, 0), _doc_frequency(reader, word))
     return [w for w, _ in sorted(found.items(), key=lambda kv: -kv[1])[:MAX_CANDIDATES]]
+
+
+def _repairs(reader, text: str) -> list[str]:
+    """Return texts with one unknown piece (the whole, or 2-4 characters) replaced by a known word."""
+    folded = "".join(word_runs(normalize(text)))
+    out = [c for c in _corrections(reader, folded)]
+    for size in (2, 3, 4):
+        for i in range(len(folded) - size + 1):
+            piece = folded[i:i + size]
+            if size < len(folded) and not _doc_frequency(reader, piece):
+                out += [folded[:i] + c + folded[i + size:] for c in _corrections(reader, piece) if len(c) == size]
+    return list(dict.fromkeys(out))[:MAX_TRIES]
 
 
 def _plain(clause: Clause) -> bool:
@@ -65,7 +79,7 @@ def _candidates(reader, parsed: ParsedQuery) -> list[list[Clause]]:
                 out.append([*clauses[:i], Clause(joined), *clauses[i + 2:]])
     for i, clause in enumerate(clauses):
         if _plain(clause):
-            for word in _corrections(reader, clause.text):
+            for word in _repairs(reader, clause.text):
                 out.append([*clauses[:i], Clause(word), *clauses[i + 1:]])
     return out
 
@@ -91,7 +105,7 @@ def suggest(searcher, parsed: ParsedQuery, hits: int) -> str | None:
         if query is None:
             continue
         found = sum(1 for _ in searcher.docs_for_query(query))
-        if found > best_hits:
+        if found > best_hits and (hits == 0 or found >= max(2 * FEW_HITS, 5 * hits)):
             best, best_hits = render(clauses), found
     return best
 

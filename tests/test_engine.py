@@ -1,0 +1,220 @@
+"""Contract of search/engine.py: one request in, one plain-data answer out.
+
+On the seed index: every exact substring is found (and nothing else), quoted
+phrases are exact, exclusions/OR/field restrictions work, full-width and
+traditional text is folded, highlights cover exactly the matched characters.
+On a hand-counted fixture: facet counts over all hits, OR within a facet with
+its own counts unaffected, date presets, sorting, paging, did-you-mean.
+"""
+
+import json
+import re
+
+import pytest
+
+from conftest import NOW
+from search import Engine, SearchRequest
+
+QUZHOU_CAR = "衢州新能源汽车产业链加速成形 多个电池项目年内投产"
+QUZHOU_SCHOOL = "新能源汽车维修专业走俏 职校学生未毕业就被“预订”"
+BRIDGE = "南京长江大桥夜间检修 部分公交线路临时绕行"
+ADBC = "中国农业发展银行一季度投放粮食收购贷款超千亿元"
+HK_BANK = "本港銀行推出農業科技專項貸款 支持大灣區智慧農場"
+CHARGER = "国产磁吸充电器通过新版快充认证 可兼容多款手机"
+MARX = "高校思政课走出教室 大学生在田间地头上“大课”"
+SEA = "东南亚经济一季度增长强劲 出口和旅游业双双回暖"
+
+
+def ask(engine, q="", **kw):
+    return engine.search(SearchRequest(q=q, **kw), now=NOW)
+
+
+def titles(engine, q, **kw):
+    return [h["title"] for h in ask(engine, q, **kw)["hits"] if h["kind"] == "article"]
+
+
+def marks(html):
+    return re.findall(r"<mark>(.*?)</mark>", html)
+
+
+@pytest.mark.parametrize("q, expected", [
+    ("公司", {QUZHOU_CAR, CHARGER}),           # a sub-word of 有限公司
+    ("市长", {BRIDGE}),                        # across jieba's 南京市|长江大桥
+    ("业发", {ADBC, HK_BANK}),                 # inside one word; 業發 folds
+    ("衢", {QUZHOU_CAR, QUZHOU_SCHOOL}),       # a single character
+    ("ABC", {CHARGER}), ("123", {CHARGER}),    # full-width ＡＢＣ１２３
+    ("农业", {ADBC, HK_BANK}), ("農業", {ADBC, HK_BANK}),
+    ("800V", {QUZHOU_CAR}), ("gdp", {SEA}), ("7.7%", {SEA}), ("IPHONE", {CHARGER}),
+])
+def test_exact_substrings_are_found_whatever_the_segmentation(engine, q, expected):
+    assert set(titles(engine, q)) == expected
+
+
+@pytest.mark.parametrize("q", ["长江大学", "马克·吐温", "ABC124", "衢州农业", "iPad"])
+def test_absent_text_is_not_found(engine, q):
+    assert titles(engine, q) == []
+
+
+def test_quoted_phrases_are_exact_and_ordered(engine):
+    assert titles(engine, '"发展银行"') == [ADBC]
+    assert titles(engine, '"银行发展"') == []
+    assert titles(engine, '"中等技术"') == [QUZHOU_SCHOOL]
+    assert titles(engine, '"技术中等"') == []
+    assert titles(engine, "“南京市长江大桥”") == [BRIDGE]
+
+
+def test_exclusion_or_and_field_restriction(engine):
+    assert set(titles(engine, "新能源")) == {QUZHOU_CAR, QUZHOU_SCHOOL}
+    assert titles(engine, "新能源 -维修") == [QUZHOU_CAR]
+    assert set(titles(engine, "金砖电池 OR 马克思")) == {QUZHOU_CAR, MARX}
+    assert titles(engine, "金砖电池 马克思") == []
+    assert titles(engine, "title:衢州") == [QUZHOU_CAR]
+    assert set(titles(engine, "衢州")) == {QUZHOU_CAR, QUZHOU_SCHOOL}
+    assert titles(engine, "source:光明网") == [MARX]
+    assert titles(engine, "category:国际 经济") == [SEA]
+    assert titles(engine, "category:教育 金砖电池") == []
+
+
+def test_highlights_cover_exactly_the_matched_characters(engine):
+    hit = ask(engine, "马克思")["hits"][0]
+    assert set(marks(hit["snippet_html"])) == {"马克思"}
+    hit = ask(engine, "市长")["hits"][0]
+    assert "南京<mark>市长</mark>江大桥" in hit["snippet_html"]
+    hit = ask(engine, "农业")["hits"]
+    hk = next(h for h in hit if h["title"] == HK_BANK)
+    assert hk["title_html"] == "本港銀行推出<mark>農業</mark>科技專項貸款 支持大灣區智慧農場"
+    charger = ask(engine, "abc123")["hits"][0]
+    assert "型号<mark>ＡＢＣ１２３</mark>。" in charger["snippet_html"]
+    assert ask(engine, '"发展银行"')["hits"][0]["title_html"] == "中国农业<mark>发展银行</mark>一季度投放粮食收购贷款超千亿元"
+
+
+def test_title_matches_rank_above_body_matches_and_words_above_substrings(engine):
+    assert titles(engine, "衢州")[0] == QUZHOU_CAR
+    ranked = ask(engine, "发展")["hits"]
+    assert ranked[0]["score"] >= ranked[-1]["score"]
+
+
+def test_stop_words_and_symbols_only_give_an_empty_answer(engine):
+    for q in ("的", "的 了", "，。！", ""):
+        answer = ask(engine, q)
+        assert (answer["total"], answer["hits"]) == (0, [])
+    assert ask(engine, "的")["warnings"] == ["查询中没有可搜索的词（只有停用词或符号）"]
+    assert ask(engine, "")["warnings"] == []
+
+
+def test_article_lookup_marks_query_terms_and_escapes(engine):
+    hit = ask(engine, "金砖电池")["hits"][0]
+    article = engine.article(hit["id"], q="金砖电池")
+    assert any("<mark>金砖电池</mark>" in p for p in article["body_html"])
+    assert article["url"] and article["related"]
+    assert engine.article("no-such-id") is None
+
+
+# ---- a hand-counted fixture for facets, dates, sorting, paging -----------
+
+FIXTURE = [
+    # title, category, date, source; every body but the last holds 电池
+    ("电池一", "汽车", "2026-01-15 10:00:00", "新华网"),
+    ("电池二", "汽车", "2026-01-12 09:00:00", "人民网"),
+    ("电池三", "财经", "2025-12-20 08:00:00", "新华网"),
+    ("电池四", "财经", "2025-06-01 08:00:00", "人民网"),
+    ("电池五", "科技", "2024-03-01 08:00:00", "新华网"),
+    ("电池六", None, "2023-05-05 08:00:00", "央视网"),
+    ("电池七", "财经", "2026-01-15 11:00:00", "央视网"),
+    ("其他八", "汽车", "2026-01-14 08:00:00", "新华网"),
+]
+
+
+@pytest.fixture(scope="module")
+def fixture_engine(tmp_path_factory):
+    from indexer.writer import build_index
+
+    folder = tmp_path_factory.mktemp("facets")
+    lines = [json.dumps({"id": f"f{i}", "title": t, "body": ("这是关于电池的报道。" if "电池" in t else "这是别的报道。") * 3,
+                         "category": c, "date": d, "source": s}, ensure_ascii=False)
+             for i, (t, c, d, s) in enumerate(FIXTURE, start=1)]
+    (folder / "fixture.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    build_index([str(folder / "fixture.jsonl")], folder / "index", jobs=1)
+    return Engine(folder / "index")
+
+
+def counts(answer, facet):
+    return {v["value"]: v["count"] for v in answer["facets"][facet]}
+
+
+def test_facet_counts_cover_all_hits_not_the_page(fixture_engine):
+    answer = ask(fixture_engine, "电池", size=2)
+    assert answer["total"] == 7 and len(answer["hits"]) == 2
+    assert "其他八" not in [h["title"] for h in answer["hits"]]
+    assert counts(answer, "category") == {"财经": 3, "汽车": 2, "科技": 1}
+    assert counts(answer, "source") == {"新华网": 3, "人民网": 2, "央视网": 2}
+    assert counts(answer, "year") == {"2026": 3, "2025": 2, "2024": 1, "2023": 1}
+    assert counts(answer, "month")["2026-01"] == 3
+    assert counts(answer, "range") == {"1d": 2, "1w": 3, "1m": 4, "1y": 5}
+
+
+def test_within_a_facet_or_across_facets_and(fixture_engine):
+    answer = ask(fixture_engine, "电池", categories=("汽车", "财经"))
+    assert answer["total"] == 5
+    assert counts(answer, "category") == {"财经": 3, "汽车": 2, "科技": 1}
+    assert [v["value"] for v in answer["facets"]["category"] if v["selected"]] == ["财经", "汽车"]
+    assert counts(answer, "source") == {"新华网": 2, "人民网": 2, "央视网": 1}
+    both = ask(fixture_engine, "电池", categories=("汽车", "财经"), sources=("新华网",))
+    assert sorted(h["title"] for h in both["hits"]) == ["电池一", "电池三"]
+    assert counts(both, "category") == {"汽车": 1, "财经": 1, "科技": 1}
+
+
+def test_date_presets_and_custom_ranges(fixture_engine):
+    from datetime import date
+
+    assert sorted(h["title"] for h in ask(fixture_engine, "电池", range="1d")["hits"]) == ["电池一", "电池七"]
+    assert ask(fixture_engine, "电池", range="1w")["total"] == 3
+    assert [v["selected"] for v in ask(fixture_engine, "电池", range="1w")["facets"]["range"]] == [False, True, False, False]
+    custom = ask(fixture_engine, "电池", date_from=date(2025, 1, 1), date_to=date(2025, 12, 20))
+    assert sorted(h["title"] for h in custom["hits"]) == ["电池三", "电池四"]
+
+
+def test_sorting_by_time_and_paging_past_the_end(fixture_engine):
+    newest = [h["title"] for h in ask(fixture_engine, "电池", sort="newest")["hits"]]
+    assert newest == ["电池七", "电池一", "电池二", "电池三", "电池四", "电池五", "电池六"]
+    oldest = [h["title"] for h in ask(fixture_engine, "电池", sort="oldest")["hits"]]
+    assert oldest == newest[::-1]
+    assert [h["title"] for h in ask(fixture_engine, "电池", sort="newest", size=3, page=3)["hits"]] == ["电池六"]
+    past = ask(fixture_engine, "电池", page=9, size=3)
+    assert (past["total"], past["hits"]) == (7, [])
+
+
+def test_did_you_mean_offers_a_query_that_finds_more(fixture_engine, engine):
+    assert ask(fixture_engine, "电 池")["suggestion"] is None  # found all 7 already
+    assert ask(fixture_engine, "电他")["suggestion"] == "电池"
+    assert ask(engine, "金砖电吃")["suggestion"] == "金砖电池"
+    assert ask(engine, "金砖电池")["suggestion"] is None
+
+
+def hostile_queries():
+    """Return 200 odd things people paste into a search box."""
+    base = ['"', '""', '"""', "“", "”", "(", ")", "()", "[", "]", "{", "}", "*", "?", "~", "^", ":", "::", "-", "--",
+            "+", "AND", "OR", "NOT", "AND OR NOT", "OR 衢州", "衢州 OR", "title:", "title:\"", ":衢州", "foo:bar",
+            "source:", "category:", "-\"\"", "-衢州", "- 衢州", "衢州^3", "衢州~2", "衢*", "*州", "a" * 300,
+            "衢" * 8000, "😀", "😀衢州😀", "\u200b", "\ufeff衢州", "\x00", "\t\n\r", "%", "%%", "\\", "\\\"", "'",
+            "<script>alert(1)</script>", "</mark><script>", "&lt;", "&amp;", "<b>衢州</b>", "SELECT * FROM",
+            "../../etc/passwd", "${7*7}", "{{7*7}}", "NaN", "-1", "1e308", "衢州 " * 200, "新能源" + " " * 500]
+    symbols = "\"'()[]{}*?~^:-+!/\\|&<>@#$%=，。！？；：“”‘’（）【】《》、·…—"
+    out = list(base)
+    for i in range(200 - len(base)):
+        a, b = symbols[i % len(symbols)], symbols[(i * 7 + 3) % len(symbols)]
+        words = ["衢州", "电池", "AND", "OR", "title", "马克思", "800V", "ＡＢＣ"]
+        out.append(f"{a}{words[i % len(words)]}{b}{words[(i + 3) % len(words)]}{a * (i % 4)}")
+    return out
+
+
+def test_two_hundred_hostile_queries_all_answer_escaped(engine):
+    queries = hostile_queries()
+    assert len(queries) == 200
+    for q in queries:
+        answer = ask(engine, q)
+        assert isinstance(answer["total"], int)
+        for hit in answer["hits"]:
+            assert "<script" not in hit["title_html"] + hit["snippet_html"]
+    assert ask(engine, "<script>alert(1)</script>")["total"] == 0
+    assert ask(engine, "(衢州)")["total"] == ask(engine, "衢州")["total"] == 2

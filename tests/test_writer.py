@@ -1,0 +1,141 @@
+"""Contract of indexer/writer.py and indexer/store.py: what a rebuild writes and how it swaps.
+
+A rebuild indexes every readable article once (the newest crawl of a page),
+adds related headlines that have no full article as headline-only entries, and
+skips bad files with their path and reason. It builds beside the live index and
+swaps in with one rename: a reader of the old build keeps working, a failed or
+killed rebuild leaves the old index serving and no lock behind.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from whoosh import index as whoosh_index
+
+from conftest import SEEDS, corpus_lines
+from indexer.store import IndexBusyError, builds_dir, live_build, read_meta, writer_lock
+from indexer.writer import NothingIndexedError, build_index
+from search import Engine, SearchRequest
+
+
+def stored_docs(index_dir):
+    with whoosh_index.open_dir(str(live_build(index_dir))).searcher() as s:
+        return {d["id"]: d for d in s.all_stored_fields()}
+
+
+def titles_found(index_dir, q):
+    return [h["title"] for h in Engine(index_dir).search(SearchRequest(q=q))["hits"]]
+
+
+def test_seed_rebuild_counts_and_keeps_the_newest_crawl(seed_index):
+    meta = read_meta(live_build(seed_index))
+    assert (meta["files"], meta["articles"], meta["headlines"], meta["duplicates"], meta["skipped"]) == (10, 9, 21, 1, 0)
+    docs = stored_docs(seed_index)
+    recrawled = [d for d in docs.values() if d["title"] == "社区食堂开到家门口 老人吃上热乎饭"]
+    assert len(recrawled) == 1
+    assert recrawled[0]["path"].endswith("010_60a9661ecc8e37e1.txt")
+
+
+def test_related_headlines_are_entries_unless_the_article_is_indexed(seed_index):
+    docs = stored_docs(seed_index)
+    article_titles = {d["title"] for d in docs.values() if d["kind"] == "article"}
+    headline_titles = [d["title"] for d in docs.values() if d["kind"] == "headline"]
+    assert "新能源汽车维修专业走俏 职校学生未毕业就被“预订”" in article_titles
+    assert "新能源汽车维修专业走俏 职校学生未毕业就被“预订”" not in headline_titles
+    assert len(headline_titles) == len(set(headline_titles)) == 21
+    first = next(d for d in docs.values() if d["path"].endswith("001_4cc39e73fcc59f5b.txt"))
+    related = json.loads(first["related"])
+    assert [r["kind"] for r in related if r["title"] == "新能源汽车维修专业走俏 职校学生未毕业就被“预订”"] == ["article"]
+    assert all(r["published"] for r in related)
+
+
+def test_bad_files_are_skipped_with_path_and_reason(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SEEDS / "001_4cc39e73fcc59f5b.txt", src / "good.txt")
+    (src / "empty.txt").write_bytes(b"")
+    (src / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (src / "bad.jsonl").write_text('{"title": "好标题", "body": "正文内容足够长", "date": "2024-01-01"}\nnot json\n', encoding="utf-8")
+    summary = build_index([str(src)], tmp_path / "index", jobs=1)
+    assert (summary["articles"], summary["skipped"]) == (2, 3)
+    assert summary["skipped_by_reason"] == {
+        "binary file": {"count": 1, "paths": [str(src / "binary.txt")]},
+        "empty file": {"count": 1, "paths": [str(src / "empty.txt")]},
+        "invalid JSON": {"count": 1, "paths": [f"{src / 'bad.jsonl'}:2"]},
+    }
+    assert titles_found(tmp_path / "index", "金砖电池") == ["衢州新能源汽车产业链加速成形 多个电池项目年内投产"]
+    assert titles_found(tmp_path / "index", "不存在的词语组合") == []
+
+
+def test_nothing_indexed_raises_and_keeps_the_old_index(tmp_path):
+    index_dir = tmp_path / "index"
+    build_index([str(SEEDS)], index_dir, jobs=1)
+    before = live_build(index_dir)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.txt").write_bytes(b"")
+    with pytest.raises(NothingIndexedError) as info:
+        build_index([str(bad)], index_dir, jobs=1)
+    assert info.value.report["skipped_by_reason"]["empty file"]["count"] == 1
+    assert live_build(index_dir) == before
+    assert list(builds_dir(index_dir).glob("*.tmp")) == []
+    assert titles_found(index_dir, "南京市长江大桥") == ["南京长江大桥夜间检修 部分公交线路临时绕行"]
+
+
+def test_a_reader_of_the_old_build_keeps_working_across_a_swap(tmp_path):
+    index_dir = tmp_path / "index"
+    build_index([str(SEEDS)], index_dir, jobs=1)
+    engine = Engine(index_dir)
+    old = whoosh_index.open_dir(str(live_build(index_dir))).searcher()
+    lines = tmp_path / "corpus.jsonl"
+    lines.write_text("".join(corpus_lines(30)), encoding="utf-8")
+    build_index([str(lines)], index_dir, jobs=1)
+    assert old.doc_count() == 30 and len(list(old.all_stored_fields())) == 30
+    old.close()
+    assert engine.search(SearchRequest(q="金砖电池"))["total"] == 0
+    assert engine.stats()["documents"] == 30
+
+
+def test_jsonl_items_keep_their_ids_and_fields(tmp_path):
+    lines = tmp_path / "corpus.jsonl"
+    items = [json.loads(line) for line in corpus_lines(5)]
+    lines.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    build_index([str(lines)], tmp_path / "index", jobs=1)
+    docs = stored_docs(tmp_path / "index")
+    assert sorted(docs) == sorted(i["id"] for i in items)
+    first = docs[items[0]["id"]]
+    assert (first["title"], first["source"], first["kind"]) == (items[0]["title"], items[0]["source"], "article")
+
+
+def test_a_second_writer_waits_then_names_the_holder(tmp_path):
+    with writer_lock(tmp_path / "index", what="rebuild"):
+        with pytest.raises(IndexBusyError, match=r"index is busy: rebuild pid \d+ since .* holds"):
+            build_index([str(SEEDS)], tmp_path / "index", jobs=1, wait=0.5)
+
+
+def test_a_killed_rebuild_leaves_the_old_index_and_no_lock(tmp_path):
+    index_dir = tmp_path / "index"
+    build_index([str(SEEDS)], index_dir, jobs=1)
+    before = live_build(index_dir)
+    lines = tmp_path / "corpus.jsonl"
+    lines.write_text("".join(corpus_lines(3000)), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "indexer", "rebuild", str(lines), "--index", str(index_dir), "--jobs", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(builds_dir(index_dir).glob("*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert live_build(index_dir) == before
+    assert titles_found(index_dir, "金砖电池") == ["衢州新能源汽车产业链加速成形 多个电池项目年内投产"]
+    build_index([str(SEEDS)], index_dir, jobs=1, wait=1)
+    assert list(builds_dir(index_dir).glob("*.tmp")) == []
+    assert live_build(index_dir) != before
