@@ -10,12 +10,13 @@ Parts, in the order text flows through them:
   Loaded once per process, with the index's user dictionary if it has one.
 - ``iter_words``: whole jieba words plus the dictionary words inside longer
   words (公司 inside 有限公司), sub-words sharing the position of their word.
-- ``iter_grams``: the character-level recall stream: every character and
-  every pair of adjacent characters inside a run of letters, digits and
-  ideographs, positioned by character, so a phrase of bigrams is an exact
-  substring.
-- ``WordTokenizer`` / ``GramTokenizer``: the two streams as Whoosh tokenizers;
-  Whoosh pickles them into the index schema, so their names stay fixed.
+- ``iter_bigrams`` / ``iter_chars``: the character-level recall streams: every
+  pair of adjacent characters inside a run of letters, digits and ideographs,
+  positioned by character (so a phrase of pairs is an exact substring), and
+  every single such character (for one-character queries; no positions).
+- ``WordTokenizer`` / ``BigramTokenizer`` / ``CharTokenizer``: the streams as
+  Whoosh tokenizers; Whoosh pickles them into the index schema, so their names
+  stay fixed.
 """
 
 from __future__ import annotations
@@ -207,16 +208,21 @@ def _iter_subwords(seg: Segmenter, word: str, pos: int, start: int) -> Iterator[
                 yield sub, pos, start + i, start + i + size
 
 
-def iter_grams(text: str) -> Iterator[tuple[str, int, int, int]]:
-    """Yield (gram, pos, start, end): each word character and each adjacent pair."""
+def iter_bigrams(text: str) -> Iterator[tuple[str, int, int, int]]:
+    """Yield (pair, pos, start, end) for each two adjacent word characters, positioned by character."""
     prev_ok = False
     for i, ch in enumerate(text):
         ok = ch.isalnum()
-        if ok:
-            if prev_ok:
-                yield text[i - 1 : i + 1], i - 1, i - 1, i + 1
-            yield ch, i, i, i + 1
+        if ok and prev_ok:
+            yield text[i - 1 : i + 1], i - 1, i - 1, i + 1
         prev_ok = ok
+
+
+def iter_chars(text: str) -> Iterator[tuple[str, int, int, int]]:
+    """Yield (char, pos, start, end) for each word character (letter, digit, ideograph)."""
+    for i, ch in enumerate(text):
+        if ch.isalnum():
+            yield ch, i, i, i + 1
 
 
 class _StreamTokenizer(Tokenizer):
@@ -249,13 +255,24 @@ class WordTokenizer(_StreamTokenizer):
     stream = staticmethod(iter_words)
 
 
-class GramTokenizer(_StreamTokenizer):
-    """Whoosh tokenizer for the character-level recall field."""
+class BigramTokenizer(_StreamTokenizer):
+    """Whoosh tokenizer for the character-pair recall fields (phrases, substrings)."""
 
-    stream = staticmethod(iter_grams)
+    stream = staticmethod(iter_bigrams)
+
+
+class CharTokenizer(_StreamTokenizer):
+    """Whoosh tokenizer for the single-character recall fields."""
+
+    stream = staticmethod(iter_chars)
 
 
 def explain(text: str) -> dict[str, list[tuple[str, int, int, int]]]:
     """Return each field stream's tokens for a text, as (text, pos, start, end)."""
     folded = normalize(text)
-    return {"normalized": folded, "words": list(iter_words(folded)), "grams": list(iter_grams(folded))}
+    return {
+        "normalized": folded,
+        "words": list(iter_words(folded)),
+        "bigrams": list(iter_bigrams(folded)),
+        "chars": list(iter_chars(folded)),
+    }

@@ -151,7 +151,7 @@ def explain(text, userdict, as_json):
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     click.echo(f"normalized: {data['normalized']}")
-    for name in ("words", "grams"):
+    for name in ("words", "bigrams", "chars"):
         click.echo(f"{name}:")
         for token in data[name]:
             click.echo(f"  {token}")

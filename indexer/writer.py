@@ -24,11 +24,12 @@ from pathlib import Path
 from tqdm import tqdm
 from whoosh import index as whoosh_index
 
-from indexer import analysis, store
+from indexer import analysis, segment, store
 from indexer.schema import ARTICLE, HEADLINE, build_schema
 from indexer.snapshot import Article, SnapshotError, iter_sources, load_snapshot, read_jsonl
 
 MAX_SKIPPED_PATHS = 5  # paths listed per skip reason in a summary
+SEGMENT_DOCS = 8192  # documents per segment: bounds a worker's memory
 
 
 class NothingIndexedError(RuntimeError):
@@ -165,8 +166,6 @@ def article_document(key: str, article: Article, related: list[dict]) -> dict:
         "kind": ARTICLE,
         "title": article.title,
         "body": body,
-        "title_grams": article.title,
-        "body_grams": body,
         "category": article.category or "",
         "source": article.source or "",
         "published": to_epoch(published),
@@ -189,8 +188,6 @@ def headline_document(entry: dict, parent: str) -> dict:
         "kind": HEADLINE,
         "title": title,
         "body": entry["teaser"],
-        "title_grams": title,
-        "body_grams": entry["teaser"],
         "category": entry["category"] or "",
         "source": "",
         "published": to_epoch(published),
@@ -238,21 +235,30 @@ def _newer(entry: dict, old: tuple[dict, str] | None) -> bool:
     return old is None or (entry["published"] or "") > (old[0]["published"] or "")
 
 
-def write_documents(build: Path, documents: Iterable[dict], jobs: int, progress: bool, total: int) -> None:
-    """Write the documents into a fresh Whoosh index in a build folder."""
-    ix = whoosh_index.create_in(str(build), build_schema())
-    procs = jobs if total >= 2000 else 1
-    options = {"procs": procs, "multisegment": True, "limitmb": 256} if procs > 1 else {"limitmb": 256}
-    writer = ix.writer(**options)
-    try:
-        for doc in tqdm(documents, total=total, unit="doc", desc="index", disable=not progress, file=sys.stderr):
-            writer.add_document(**doc)
-    except BaseException:
-        writer.cancel()
-        raise
-    if progress:
-        print("committing segments…", file=sys.stderr)
-    writer.commit()
+def write_documents(build: Path, documents: list[dict], jobs: int, progress: bool) -> None:
+    """Write the documents into a fresh index in a build folder, one segment per chunk."""
+    whoosh_index.create_in(str(build), build_schema())
+    size = max(1, min(SEGMENT_DOCS, -(-len(documents) // jobs)))
+    chunks = [documents[i:i + size] for i in range(0, len(documents), size)]
+    bar = tqdm(total=len(documents), unit="doc", desc="index", disable=not progress, file=sys.stderr)
+    segments = []
+    with bar:
+        if jobs == 1 or len(chunks) == 1:
+            results = (segment.build_segment(str(build), chunk) for chunk in chunks)
+            for chunk, seg in zip(chunks, results):
+                segments.append(seg)
+                bar.update(len(chunk))
+        else:
+            with multiprocessing.get_context("fork").Pool(min(jobs, len(chunks))) as pool:
+                results = pool.imap(_build_chunk, [(str(build), chunk) for chunk in chunks])
+                for chunk, seg in zip(chunks, results):
+                    segments.append(seg)
+                    bar.update(len(chunk))
+    segment.write_toc(str(build), segments)
+
+
+def _build_chunk(args: tuple[str, list[dict]]):
+    return segment.build_segment(*args)
 
 
 def write_meta(build: Path, report: Report, segmenter: analysis.Segmenter, elapsed: float) -> dict:
@@ -288,7 +294,7 @@ def build_index(sources: Iterable[str], index_dir: str | os.PathLike, jobs: int 
             documents = list(assemble_documents(read_articles(sources, jobs, report, progress), report))
             if not documents:
                 raise NothingIndexedError("nothing could be indexed", report.as_dict())
-            write_documents(tmp, documents, jobs, progress, len(documents))
+            write_documents(tmp, documents, jobs, progress)
             elapsed = time.monotonic() - started
             meta = write_meta(tmp, report, segmenter, elapsed)
             final = store.swap_in(index_dir, tmp)

@@ -7,7 +7,7 @@ else is literal text. Parsing never raises: where text had to be reinterpreted
 or cut, a warning says so.
 
 A term matches when its words match (word fields) or when its exact characters
-occur (the character-level recall fields, as a phrase of bigrams). Chinese typed
+occur (the recall fields: a phrase of character pairs, or one character). Chinese typed
 without spaces is segmented by the index's analyzer; each of its words must
 match, and the whole run in one piece ranks higher.
 """
@@ -20,17 +20,19 @@ from dataclasses import dataclass, field as dataclass_field
 from whoosh import query as wq
 
 from indexer.analysis import STOP_WORDS, get_segmenter, normalize, word_runs
-from indexer.schema import BODY, BODY_GRAMS, CATEGORY, SOURCE, TITLE, TITLE_GRAMS
+from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, CATEGORY, SOURCE, TITLE, TITLE_CHARS, TITLE_GRAMS
 
 MAX_QUERY_CHARS = 256
 MAX_TERMS = 24
 
 # Relative weights of the ways a term can match (see search/ranking.py).
 WORD_BOOST = {TITLE: 3.0, BODY: 1.0}
-GRAM_BOOST = {TITLE_GRAMS: 1.2, BODY_GRAMS: 0.35}
-PHRASE_BONUS = {TITLE_GRAMS: 3.0, BODY_GRAMS: 1.0}
+CHARS_BOOST = {TITLE: 1.2, BODY: 0.35}
+PHRASE_BONUS = {TITLE: 3.0, BODY: 1.0}
 PROXIMITY_BONUS = {TITLE: 1.5, BODY: 0.6}
-PROXIMITY_SLOP = {TITLE: 3, BODY: 8}
+PROXIMITY_SLOP = {TITLE: 10, BODY: 20}  # characters between the starts of neighbouring terms
+GRAMS_OF = {TITLE: TITLE_GRAMS, BODY: BODY_GRAMS}
+CHARS_OF = {TITLE: TITLE_CHARS, BODY: BODY_CHARS}
 
 TEXT_FIELDS = {"title": (TITLE,), "body": (BODY,)}
 KEYWORD_FIELDS = {"source": SOURCE, "category": CATEGORY}
@@ -167,33 +169,35 @@ def _join_or(clauses: list[Clause], warnings: list[str]) -> list[Clause]:
 # ---- Whoosh queries -------------------------------------------------------
 
 
-def gram_query(fieldname: str, text: str) -> wq.Query | None:
-    """Match text's exact characters in a character-level field (None when it has none)."""
-    runs = word_runs(normalize(text))
+def chars_query(textfield: str, text: str) -> wq.Query | None:
+    """Match text's exact characters in the title's or body's recall fields (None when it has none)."""
     parts: list[wq.Query] = []
-    for run in runs:
+    for run in word_runs(normalize(text)):
         if len(run) == 1:
-            parts.append(wq.Term(fieldname, run))
-        else:
-            grams = [run[i:i + 2] for i in range(len(run) - 1)]
-            parts.append(wq.Term(fieldname, grams[0]) if len(grams) == 1 else wq.Phrase(fieldname, grams, slop=1))
+            parts.append(wq.Term(CHARS_OF[textfield], run))
+            continue
+        pairs = [run[i:i + 2] for i in range(len(run) - 1)]
+        grams = GRAMS_OF[textfield]
+        parts.append(wq.Term(grams, pairs[0]) if len(pairs) == 1 else wq.Phrase(grams, pairs, slop=1))
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else wq.And(parts)
 
 
-def _word_or_grams(word: str, fields: tuple[str, ...]) -> wq.Query:
+def _boosted(query: wq.Query | None, boost: float) -> wq.Query | None:
+    if query is not None:
+        query.boost = boost
+    return query
+
+
+def _word_or_chars(word: str, fields: tuple[str, ...]) -> wq.Query:
     parts: list[wq.Query] = []
     for f in fields:
         parts.append(wq.Term(f, word, boost=WORD_BOOST[f]))
-        grams = gram_query(GRAMS_FIELD[f], word)
-        if grams is not None:
-            grams.boost = GRAM_BOOST[GRAMS_FIELD[f]]
-            parts.append(grams)
+        chars = _boosted(chars_query(f, word), CHARS_BOOST[f])
+        if chars is not None:
+            parts.append(chars)
     return wq.Or(parts)
-
-
-GRAMS_FIELD = {TITLE: TITLE_GRAMS, BODY: BODY_GRAMS}
 
 
 def clause_query(clause: Clause) -> wq.Query | None:
@@ -208,32 +212,32 @@ def _single_query(clause: Clause) -> wq.Query | None:
     if clause.field in KEYWORD_FIELDS:
         return wq.Term(KEYWORD_FIELDS[clause.field], clause.text.strip())
     fields = TEXT_FIELDS.get(clause.field or "", (TITLE, BODY))
+    exact = [q for q in (_boosted(chars_query(f, clause.text), PHRASE_BONUS[f]) for f in fields) if q is not None]
     if clause.phrase:
-        parts = [gram_query(GRAMS_FIELD[f], clause.text) for f in fields]
-        for f, part in zip(fields, parts):
-            if part is not None:
-                part.boost = PHRASE_BONUS[GRAMS_FIELD[f]]
-        parts = [p for p in parts if p is not None]
-        return wq.Or(parts) if parts else None
+        return wq.Or(exact) if exact else None
     words = clause.words()
     if not words:
         return None
-    required = wq.And([_word_or_grams(w, fields) for w in words]) if len(words) > 1 else _word_or_grams(words[0], fields)
     if len(words) == 1:
-        return required
-    bonus = [gram_query(GRAMS_FIELD[f], clause.text) for f in fields]
-    for f, part in zip(fields, bonus):
-        if part is not None:
-            part.boost = PHRASE_BONUS[GRAMS_FIELD[f]]
-    return wq.AndMaybe(required, wq.Or([b for b in bonus if b is not None]))
+        return _word_or_chars(words[0], fields)
+    required = wq.And([_word_or_chars(w, fields) for w in words])
+    return wq.AndMaybe(required, wq.Or(exact)) if exact else required
+
+
+def _anchor(word: str) -> str | None:
+    """Return the first character pair of a word, where its proximity is measured."""
+    runs = [r for r in word_runs(word) if len(r) > 1]
+    return runs[0][:2] if runs else None
 
 
 def proximity_query(parsed: ParsedQuery) -> wq.Query | None:
-    """Return a bonus for the plain terms standing close together, or None."""
+    """Return a bonus for the plain terms standing close together, in order, or None."""
     words = [w for c in parsed.clauses if not c.negated and not c.field and not c.alternatives for w in c.words()]
-    if len(words) < 2 or len(words) > 8:
+    anchors = [a for a in map(_anchor, words) if a]
+    if len(anchors) < 2 or len(anchors) > 8:
         return None
-    return wq.Or([wq.Phrase(f, words, slop=PROXIMITY_SLOP[f], boost=PROXIMITY_BONUS[f]) for f in (TITLE, BODY)])
+    return wq.Or([wq.Phrase(GRAMS_OF[f], anchors, slop=PROXIMITY_SLOP[f], boost=PROXIMITY_BONUS[f])
+                  for f in (TITLE, BODY)])
 
 
 def build_query(parsed: ParsedQuery) -> wq.Query | None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 
 from indexer.analysis import normalize, word_runs
-from indexer.schema import BODY, TITLE, TITLE_GRAMS
-from search.query import Clause, ParsedQuery, build_query, gram_query
+from indexer.schema import BODY, TITLE
+from search.query import Clause, ParsedQuery, build_query, chars_query
 
 FEW_HITS = 3
 MAX_CANDIDATES = 5  # corrections per unknown piece
@@ -123,7 +123,7 @@ def complete(build, searcher, prefix: str, limit: int = 8) -> list[str]:
             words.append((reader.doc_frequency(TITLE, word), word))
     words.sort(key=lambda item: (-item[0], item[1]))
     out = [w for _, w in words[: limit // 2]]
-    grams = gram_query(TITLE_GRAMS, folded)
+    grams = chars_query(TITLE, folded)
     if grams is not None:
         for hit in searcher.search(grams, limit=limit * 2):
             title = hit.get(TITLE, "")

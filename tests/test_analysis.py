@@ -14,7 +14,7 @@ import jieba
 import pytest
 
 from conftest import corpus_items
-from indexer.analysis import explain, get_segmenter, iter_grams, iter_words, normalize
+from indexer.analysis import explain, get_segmenter, iter_bigrams, iter_chars, iter_words, normalize
 
 
 def words(text):
@@ -56,13 +56,12 @@ def test_words_drop_stop_words_but_keep_their_position():
     assert words("发展的银行") == [("发展", 0, 0, 2), ("银行", 2, 3, 5)]
 
 
-def test_grams_are_characters_and_pairs_within_runs():
-    assert list(iter_grams(normalize("衢州，Ａ1"))) == [
-        ("衢", 0, 0, 1), ("衢州", 0, 0, 2), ("州", 1, 1, 2),
-        ("a", 3, 3, 4), ("a1", 3, 3, 5), ("1", 4, 4, 5),
-    ]
+def test_recall_streams_are_pairs_and_characters_within_runs():
+    folded = normalize("衢州，Ａ1")
+    assert list(iter_bigrams(folded)) == [("衢州", 0, 0, 2), ("a1", 3, 3, 5)]
+    assert list(iter_chars(folded)) == [("衢", 0, 0, 1), ("州", 1, 1, 2), ("a", 3, 3, 4), ("1", 4, 4, 5)]
     # No pair crosses punctuation.
-    assert "州a" not in {g for g, *_ in iter_grams("衢州，a1")}
+    assert "州a" not in {g for g, *_ in iter_bigrams(folded)}
 
 
 def test_explain_reports_offsets_into_the_original_text():

@@ -14,6 +14,7 @@ from search import IndexMissingError, RequestError, parse_request
 from web import get_article, get_engine, get_now
 
 bp = Blueprint("api", __name__)
+MAX_PREFIX = 64  # longer "prefixes" are pasted text, not typing: nothing to complete
 
 
 def error_body(status: int, message: str, errors: list[dict] | None = None) -> dict:
@@ -58,7 +59,8 @@ def suggest():
     check_params("q")
     q = request.args.get("q", "")
     limit = int(current_app.config["SUGGEST_LIMIT"])
-    return {"ok": True, "q": q, "suggestions": get_engine().complete(q, limit=limit) if q.strip() else []}
+    wanted = q.strip() and len(q) <= MAX_PREFIX
+    return {"ok": True, "q": q, "suggestions": get_engine().complete(q, limit=limit) if wanted else []}
 
 
 @bp.get("/healthz")

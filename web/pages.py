@@ -76,6 +76,13 @@ def format_isotime(published: str) -> str:
     return published.replace(" ", "T") + "+08:00"
 
 
+@bp.app_template_filter("seconds")
+def format_seconds(took_ms: float) -> str:
+    """Return milliseconds as seconds, two decimals (three below 0.01 s)."""
+    seconds = took_ms / 1000
+    return f"{seconds:.2f}" if seconds >= 0.01 else f"{seconds:.3f}"
+
+
 @bp.app_template_filter("safe_url")
 def safe_url(url: str | None) -> str | None:
     """Return an http(s) URL unchanged, anything else (javascript:, data:) as None."""
@@ -119,8 +126,15 @@ class SearchLinks:
     def set(self, name: str, value: str | None) -> str:
         """Replace one single-valued parameter (None removes it); a preset replaces dates and back."""
         drop = {name} | ({"from", "to"} if name == "range" else {"range"} if name in ("from", "to") else set())
-        pairs = [p for p in self.pairs if p[0] not in drop]
-        return self.url(pairs + [(name, value)] if value else pairs)
+        pairs, at = [], None
+        for pair in self.pairs:
+            if pair[0] not in drop:
+                pairs.append(pair)
+            elif at is None:
+                at = len(pairs)  # the new value takes the old one's place
+        if value:
+            pairs.insert(len(pairs) if at is None else at, (name, value))
+        return self.url(pairs)
 
     def year(self, year: str) -> str:
         """Narrow to one calendar year."""
