@@ -79,19 +79,13 @@ def normalize(text: str) -> str:
     return text.translate(_FOLD)
 
 
+# A word character is a letter, digit or ideograph: exactly str.isalnum().
+WORD_RUN = re.compile(r"[^\W_]+")
+
+
 def word_runs(text: str) -> list[str]:
     """Return the runs of letters, digits and ideographs in already-folded text."""
-    runs, start = [], None
-    for i, ch in enumerate(text):
-        if ch.isalnum():
-            if start is None:
-                start = i
-        elif start is not None:
-            runs.append(text[start:i])
-            start = None
-    if start is not None:
-        runs.append(text[start:])
-    return runs
+    return WORD_RUN.findall(text)
 
 
 class Segmenter:
@@ -210,19 +204,18 @@ def _iter_subwords(seg: Segmenter, word: str, pos: int, start: int) -> Iterator[
 
 def iter_bigrams(text: str) -> Iterator[tuple[str, int, int, int]]:
     """Yield (pair, pos, start, end) for each two adjacent word characters, positioned by character."""
-    prev_ok = False
-    for i, ch in enumerate(text):
-        ok = ch.isalnum()
-        if ok and prev_ok:
-            yield text[i - 1 : i + 1], i - 1, i - 1, i + 1
-        prev_ok = ok
+    for match in WORD_RUN.finditer(text):
+        run, base = match.group(), match.start()
+        for i in range(len(run) - 1):
+            yield run[i : i + 2], base + i, base + i, base + i + 2
 
 
 def iter_chars(text: str) -> Iterator[tuple[str, int, int, int]]:
     """Yield (char, pos, start, end) for each word character (letter, digit, ideograph)."""
-    for i, ch in enumerate(text):
-        if ch.isalnum():
-            yield ch, i, i, i + 1
+    for match in WORD_RUN.finditer(text):
+        base = match.start()
+        for i, ch in enumerate(match.group()):
+            yield ch, base + i, base + i, base + i + 1
 
 
 class _StreamTokenizer(Tokenizer):

@@ -59,6 +59,9 @@ class PackedPositions(Positions):
     """
 
     def encode(self, poslist):
+        if len(poslist) == 1:
+            first = poslist[0]
+            return b"H" + first.to_bytes(2, "little") if first < 65536 else b"I" + first.to_bytes(4, "little")
         deltas = [b - a for a, b in zip([0, *poslist], poslist)]
         code = "H" if max(deltas) < 65536 else "I"
         packed = array(code, deltas)

@@ -31,7 +31,7 @@ from whoosh.index import TOC, clean_files
 from whoosh.system import pack_ushort
 from whoosh.util.numeric import length_to_byte
 
-from indexer.analysis import iter_bigrams, iter_chars, iter_words, normalize
+from indexer.analysis import WORD_RUN, iter_bigrams, iter_chars, iter_words, normalize
 from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, TITLE, TITLE_CHARS, TITLE_GRAMS, build_schema
 
 INDEX_NAME = "MAIN"
@@ -48,6 +48,42 @@ TEXT_FIELDS = {
     TITLE_CHARS: (TITLE, iter_chars, False, False),
     BODY_CHARS: (BODY, iter_chars, False, False),
 }
+
+
+def _no_value(plist):
+    return None
+
+
+def word_chars(folded: str) -> str:
+    """Return the word characters of folded text, in order."""
+    return "".join(WORD_RUN.findall(folded))
+
+
+def bigram_positions(folded: str) -> dict[str, list[int]]:
+    """Return each character pair of folded text with its positions."""
+    found: dict[str, list[int]] = {}
+    for match in WORD_RUN.finditer(folded):
+        run, base = match.group(), match.start()
+        for i in range(len(run) - 1):
+            pair = run[i:i + 2]
+            at = found.get(pair)
+            if at is None:
+                found[pair] = [base + i]
+            else:
+                at.append(base + i)
+    return found
+
+
+def word_positions(folded: str) -> dict[str, list[int]]:
+    """Return each word of folded text with its positions."""
+    found: dict[str, list[int]] = {}
+    for word, pos, _, _ in iter_words(folded):
+        at = found.get(word)
+        if at is None:
+            found[word] = [pos]
+        else:
+            at.append(pos)
+    return found
 
 
 class _Postings:
@@ -98,27 +134,28 @@ class SegmentBuilder:
 
     def _index_text(self, name: str, folded: str, docnum: int) -> int:
         _, stream, positional, _ = TEXT_FIELDS[name]
-        found: dict[str, list[int]] = {}
-        for text, pos, _, _ in stream(folded):
-            at = found.get(text)
-            if at is None:
-                found[text] = [pos]
-            else:
-                at.append(pos)
-        encode = self.schema[name].format.encode if positional else None
-        length = 0
+        if stream is iter_chars:
+            chars = word_chars(folded)
+            self._add_postings(name, docnum, ((ch, 1, None) for ch in set(chars)))
+            self.lengths[name].append(len(chars))
+            return len(chars)
+        found = bigram_positions(folded) if stream is iter_bigrams else word_positions(folded)
+        encode = self.schema[name].format.encode if positional else _no_value
+        length = sum(len(plist) for plist in found.values())
+        self._add_postings(name, docnum, ((text, len(plist), encode(plist)) for text, plist in found.items()))
+        self.lengths[name].append(length)
+        return length
+
+    def _add_postings(self, name: str, docnum: int, items) -> None:
         terms = self.terms[name]
-        for text, plist in found.items():
+        for text, freq, value in items:
             postings = terms.get(text)
             if postings is None:
                 postings = terms[text] = _Postings()
             postings.docs.append(docnum)
-            postings.freqs.append(len(plist))
-            if encode:
-                postings.values.append(encode(plist))
-            length += len(plist)
-        self.lengths[name].append(length)
-        return length
+            postings.freqs.append(freq)
+            if value is not None:
+                postings.values.append(value)
 
     def _index_other(self, name: str, field, value, docnum: int) -> int:
         terms = self.terms[name]

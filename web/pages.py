@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, make_response, render_template, reques
 from werkzeug.datastructures import MultiDict
 
 from search import RequestError, SearchRequest, parse_request
+from search.facets import PRESETS
 from search.request import MAX_PAGE, MAX_SIZE, PARAMETERS
 from web import get_article, get_engine, get_now
 
@@ -29,7 +30,7 @@ FRIENDLY = {
     "to": "结束日期应写成 年-月-日（如 2024-12-31）",
 }
 ERROR_TITLES = {400: "请求有误", 404: "找不到这个页面", 405: "不支持这种请求方式", 503: "搜索暂时不可用"}
-RANGE_LABELS = {"1d": "一天内", "1w": "一周内", "1m": "一月内", "1y": "一年内"}
+RANGE_LABELS = {key: label for key, (label, _) in PRESETS.items()}
 DEFAULT_SIZE = SearchRequest.size
 PAGE_WINDOW = 9  # page links shown around the current one
 
