@@ -35,7 +35,7 @@ from indexer.analysis import WORD_RUN, iter_bigrams, iter_chars, iter_words, nor
 from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, TITLE, TITLE_CHARS, TITLE_GRAMS, build_schema
 
 INDEX_NAME = "MAIN"
-INLINE_LIMIT = 2  # posting lists this short live in the term table
+INLINE_LIMIT = 8  # posting lists this short live in the term table
 BLOCK_LIMIT = 128  # postings per block, as Whoosh's writer uses
 COMPRESSION = 3  # zlib level of block data, as Whoosh's writer uses
 # Text fields: the stored field they read, their stream, and whether they keep
@@ -198,7 +198,9 @@ def _write_term(writer, btext: bytes, postings: _Postings, lengths: array, weigh
     values = postings.values or None
     if count <= INLINE_LIMIT:
         _account(terminfo, docs, weights, lengths)
-        terminfo.set_inlined(docs, weights or [1.0] * count, values or [b""] * count)
+        # As W3TermInfo.set_inlined, but with None for all-1.0 weights and no
+        # values, which the reader's ListMatcher takes as such.
+        terminfo._inlined = (tuple(docs), tuple(weights) if weights else None, tuple(values) if values else None)
     else:
         postfile = writer._postfile
         start = postfile.tell()
@@ -259,11 +261,20 @@ def _write_block(postfile, terminfo, docs, weights, values, lengths: array, last
     postfile.write(databytes)
 
 
-def build_segment(folder: str, documents: list[dict]):
-    """Build one segment of the index in folder from documents; return the segment."""
+def build_segment(folder: str, documents: list[dict], progress=None):
+    """Build one segment of the index in folder from documents; return the segment.
+
+    progress, if given, is a shared counter (multiprocessing.Value) of documents added.
+    """
     builder = SegmentBuilder(FileStorage(folder))
-    for doc in documents:
+    for i, doc in enumerate(documents, start=1):
         builder.add(doc)
+        if progress is not None and i % 256 == 0:
+            with progress.get_lock():
+                progress.value += 256
+    if progress is not None:
+        with progress.get_lock():
+            progress.value += len(documents) % 256
     return builder.finish()
 
 

@@ -29,6 +29,9 @@ LOCK_FILE = "write.lock"
 KEEP_BUILDS = 2  # the live build and the one before it, for readers still on it
 
 
+_held_locks: set[int] = set()  # lock file descriptors this process holds
+
+
 class IndexBusyError(RuntimeError):
     """Another writer holds the index."""
 
@@ -65,9 +68,29 @@ def writer_lock(index_dir: Path, wait: float = 30.0, what: str = "rebuild"):
         _acquire(fd, wait, folder / LOCK_FILE)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{what} pid {os.getpid()} since {datetime.now():%Y-%m-%d %H:%M:%S}\n".encode(), 0)
+        _held_locks.add(fd)
         yield
     finally:
+        _held_locks.discard(fd)
         os.close(fd)  # closing drops the flock; a killed writer's lock goes with its process
+
+
+def init_worker() -> None:
+    """Prepare a forked worker: die with the parent, and let go of its copy of the lock.
+
+    A flock belongs to the open file, which forked children share: a worker that
+    kept its copy would keep the index locked after a kill -9 of the parent.
+    """
+    for fd in list(_held_locks):
+        os.close(fd)
+    _held_locks.clear()
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _acquire(fd: int, wait: float, path: Path) -> None:

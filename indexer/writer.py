@@ -29,7 +29,7 @@ from indexer.schema import ARTICLE, HEADLINE, build_schema
 from indexer.snapshot import Article, SnapshotError, iter_sources, load_snapshot, read_jsonl
 
 MAX_SKIPPED_PATHS = 5  # paths listed per skip reason in a summary
-SEGMENT_DOCS = 8192  # documents per segment: bounds a worker's memory
+SEGMENT_DOCS = 40_000  # most documents in one segment: bounds a process's memory (~1 GB)
 
 
 class NothingIndexedError(RuntimeError):
@@ -102,7 +102,7 @@ def _parse_parallel(paths: list[str], jobs: int) -> Iterator[Article | SnapshotE
     if jobs <= 1 or len(paths) < 64:
         yield from map(_load_one, paths)
         return
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+    with multiprocessing.get_context("fork").Pool(jobs, initializer=store.init_worker) as pool:
         yield from pool.imap(_load_one, paths, chunksize=16)
 
 
@@ -236,29 +236,38 @@ def _newer(entry: dict, old: tuple[dict, str] | None) -> bool:
 
 
 def write_documents(build: Path, documents: list[dict], jobs: int, progress: bool) -> None:
-    """Write the documents into a fresh index in a build folder, one segment per chunk."""
+    """Write the documents into a fresh index in a build folder: one segment per process.
+
+    Fewer, larger segments keep the index small (each segment has its own term
+    table) and queries fast; SEGMENT_DOCS bounds a process's memory.
+    """
     whoosh_index.create_in(str(build), build_schema())
     size = max(1, min(SEGMENT_DOCS, -(-len(documents) // jobs)))
     chunks = [documents[i:i + size] for i in range(0, len(documents), size)]
     bar = tqdm(total=len(documents), unit="doc", desc="index", disable=not progress, file=sys.stderr)
-    segments = []
-    with bar:
-        if jobs == 1 or len(chunks) == 1:
-            results = (segment.build_segment(str(build), chunk) for chunk in chunks)
-            for chunk, seg in zip(chunks, results):
-                segments.append(seg)
-                bar.update(len(chunk))
-        else:
-            with multiprocessing.get_context("fork").Pool(min(jobs, len(chunks))) as pool:
-                results = pool.imap(_build_chunk, [(str(build), chunk) for chunk in chunks])
-                for chunk, seg in zip(chunks, results):
-                    segments.append(seg)
-                    bar.update(len(chunk))
+    context = multiprocessing.get_context("fork")
+    counter = context.Value("q", 0)
+    with bar, context.Pool(min(jobs, len(chunks)), initializer=_set_counter, initargs=(counter,)) as pool:
+        pending = pool.map_async(_build_chunk, [(str(build), chunk) for chunk in chunks])
+        while not pending.ready():
+            pending.wait(0.5)
+            bar.update(counter.value - bar.n)
+        segments = pending.get()
+        bar.update(len(documents) - bar.n)
     segment.write_toc(str(build), segments)
 
 
+_counter = None
+
+
+def _set_counter(counter) -> None:
+    global _counter
+    store.init_worker()
+    _counter = counter
+
+
 def _build_chunk(args: tuple[str, list[dict]]):
-    return segment.build_segment(*args)
+    return segment.build_segment(*args, progress=_counter)
 
 
 def write_meta(build: Path, report: Report, segmenter: analysis.Segmenter, elapsed: float) -> dict:
