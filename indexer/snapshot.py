@@ -28,8 +28,9 @@ Traditional pages may write 首頁, 本文轉自 and 圖.
 
 A problem that costs one field goes into Article.warnings, as one of: "no 发布时间",
 "bad 发布时间", "no 来源", "no category", "empty body", "no footer", "no 快照生成时间",
-"bad 快照生成时间", "bad related time", "related entry without time" (JSON Lines:
-"no date", "bad date", "empty body"). SnapshotError is kept for a file that is
+"bad 快照生成时间", "bad 信息原文地址" (not http or https), "bad related time",
+"related entry without time" (JSON Lines: "no date", "bad date", "bad url",
+"empty body"). SnapshotError is kept for a file that is
 empty, binary or undecodable, or a page without a title.
 
 JSON Lines files (.jsonl, .jsonl.gz) hold an object a line with the keys title,
@@ -176,7 +177,7 @@ def parse_snapshot(text: str, path: str = "") -> Article:
         published=_read_time(meta.get("发布时间"), "发布时间", warnings),
         source=meta.get("来源") or None,
         origin=origin,
-        url=footer.get("信息原文地址") or None,
+        url=_web_url(footer.get("信息原文地址"), "信息原文地址", warnings),
         snapshot_time=_read_footer_time(footer, warnings),
         related=[h for cat, entries in lists for h in _parse_headlines(cat, entries, warnings)],
         path=path,
@@ -299,6 +300,16 @@ def _check_fields(article: Article) -> None:
         article.warnings.append("empty body")
 
 
+def _web_url(value: str | None, label: str, warnings: list[str]) -> str | None:
+    """Keep an http(s) address; drop anything else (javascript:, data:, …) with a warning."""
+    if not value:
+        return None
+    if re.match(r"https?://[^\s<>\"']+$", value.strip(), re.IGNORECASE):
+        return value.strip()
+    warnings.append(f"bad {label}")
+    return None
+
+
 def _read_time(value: str | None, label: str, warnings: list[str], found=None) -> datetime | None:
     """Parse a time value (or reuse its match), else warn "no LABEL" / "bad LABEL" and return None."""
     if not value:
@@ -355,7 +366,7 @@ def _parse_record(raw: bytes, where: str) -> Article | SnapshotError:
         warnings.append("empty body")
     return Article(
         title=values["title"], body=body, category=values["category"], published=published,
-        source=values["source"], origin=None, url=values["url"], snapshot_time=None,
+        source=values["source"], origin=None, url=_web_url(values["url"], "url", warnings), snapshot_time=None,
         related=[], path=where, doc_id=values["id"], warnings=warnings,
     )
 

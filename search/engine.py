@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,11 @@ from search.request import SearchRequest, now_epoch
 
 
 class IndexMissingError(RuntimeError):
-    """There is no index at the path."""
+    """There is no index at the path (or none this code can read)."""
+
+
+class IndexUnreadableError(IndexMissingError):
+    """The index at the path was written by code this version cannot read: rebuild it."""
 
 
 @dataclass
@@ -67,7 +71,12 @@ class Engine:
         if build is None or build.path != path:
             with self._lock:
                 if self._build is None or self._build.path != path:
-                    self._build = _open_build(path)
+                    try:
+                        self._build = _open_build(path)
+                    except Exception as exc:
+                        raise IndexUnreadableError(
+                            f"cannot read the index at {self.index_dir} ({type(exc).__name__}); it needs a rebuild"
+                        ) from exc
                 build = self._build
         return build
 
@@ -203,7 +212,7 @@ def _day_epoch(day) -> int:
 
 
 def _iso(epoch: int) -> str:
-    return datetime.utcfromtimestamp(epoch).isoformat(sep=" ")
+    return (datetime(1970, 1, 1) + timedelta(seconds=epoch)).isoformat(sep=" ")
 
 
 def needles_of(parsed: ParsedQuery) -> list[str]:

@@ -75,7 +75,9 @@ def snippet(text: str, needles: list[str], width: int = SNIPPET_CHARS) -> str:
         inside = [s for s in spans if s[0] >= start and s[1] <= end]
         if inside and text[start:end].strip():
             found = {folded[s:e] for s, e in inside}
-            candidates.append((-len(found), -len(inside), start, end, inside))
+            # Most distinct matched characters first (a whole phrase beats its
+            # repeated parts), then most matches, then earliest.
+            candidates.append((-sum(map(len, found)), -len(inside), start, end, inside))
     candidates.sort()
     pieces, used = [], 0
     for _, _, start, end, inside in candidates[:MAX_FRAGMENTS]:

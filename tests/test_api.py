@@ -223,12 +223,14 @@ def test_missing_index_is_503_json(tmp_path):
         assert get_json(client, url, status=503) == {"ok": False, "error": message, "errors": [], "status": 503}
 
 
-def test_broken_index_is_json_500(tmp_path):
+def test_unreadable_index_is_json_503_asking_for_a_rebuild(tmp_path):
     (tmp_path / "index").mkdir()
     (tmp_path / "index" / "newsearch.json").write_text("{}", encoding="utf-8")  # a build without Whoosh files
     client = create_app({"INDEX_DIR": str(tmp_path / "index"), "PROPAGATE_EXCEPTIONS": False}).test_client()
-    assert get_json(client, "/api/search?q=衢州", status=500) == {
-        "ok": False, "error": "Internal Server Error", "errors": [], "status": 500}
+    assert get_json(client, "/api/search?q=衢州", status=503) == {
+        "ok": False, "errors": [], "status": 503,
+        "error": f"cannot read the index at {tmp_path / 'index'} (EmptyIndexError); it needs a rebuild; "
+                 "run: newsearch rebuild"}
 
 
 def test_json_carries_security_headers(client):

@@ -296,12 +296,12 @@ def test_missing_index_is_a_calm_503(tmp_path):
     assert "索引尚未建立" in page(client, "/search?q=衢州", status=503)
 
 
-def test_broken_index_is_a_500_page(tmp_path):
+def test_unreadable_index_is_a_calm_503(tmp_path):
     (tmp_path / "index").mkdir()
     (tmp_path / "index" / "newsearch.json").write_text("{}", encoding="utf-8")  # a build without Whoosh files
     client = create_app({"INDEX_DIR": str(tmp_path / "index"), "PROPAGATE_EXCEPTIONS": False}).test_client()
-    html = page(client, "/search?q=衢州", status=500)
-    assert "<h1>服务器出错了</h1>" in html and "Traceback" not in html
+    html = page(client, "/search?q=衢州", status=503)
+    assert "索引" in html and "Traceback" not in html and "EmptyIndexError" not in html
 
 
 # ---- escaping and headers -----------------------------------------------------------
