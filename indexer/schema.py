@@ -19,7 +19,8 @@ import sys
 from array import array
 from itertools import accumulate
 
-from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
+from whoosh.columns import NumericColumn
+from whoosh.fields import COLUMN, ID, NUMERIC, STORED, TEXT, Schema
 from whoosh.formats import Existence, Positions
 
 from indexer.analysis import BigramTokenizer, CharTokenizer, WordTokenizer
@@ -37,7 +38,12 @@ CATEGORY = "category"
 SOURCE = "source"
 PUBLISHED = "published"
 
+TITLE_LEN = "title_len"
+BODY_LEN = "body_len"
+
 WORD_FIELDS = (TITLE, BODY)
+# Word count of each document's title and body, for BM25's length normalisation.
+LENGTH_OF = {TITLE: TITLE_LEN, BODY: BODY_LEN}
 GRAM_FIELDS = (TITLE_GRAMS, BODY_GRAMS)
 CHAR_FIELDS = (TITLE_CHARS, BODY_CHARS)
 # The text each recall field is made from.
@@ -100,6 +106,8 @@ def build_schema() -> Schema:
         body_grams=_text(BigramTokenizer(), PackedPositions()),
         title_chars=_text(CharTokenizer(), Existence()),
         body_chars=_text(CharTokenizer(), Existence()),
+        title_len=COLUMN(NumericColumn("I")),
+        body_len=COLUMN(NumericColumn("I")),
         category=ID(stored=True, sortable=True),
         source=ID(stored=True, sortable=True),
         # Publish time as seconds since 1970-01-01 00:00 of Beijing wall-clock time.

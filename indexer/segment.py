@@ -32,7 +32,7 @@ from whoosh.system import pack_ushort
 from whoosh.util.numeric import length_to_byte
 
 from indexer.analysis import WORD_RUN, iter_bigrams, iter_chars, iter_words, normalize
-from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, TITLE, TITLE_CHARS, TITLE_GRAMS, build_schema
+from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, LENGTH_OF, TITLE, TITLE_CHARS, TITLE_GRAMS, build_schema
 
 INDEX_NAME = "MAIN"
 INLINE_LIMIT = 8  # posting lists this short live in the term table
@@ -85,6 +85,8 @@ def word_positions(folded: str) -> dict[str, list[int]]:
             at.append(pos)
     return found
 
+LENGTH_COLUMNS = {column: field for field, column in LENGTH_OF.items()}
+
 
 class _Postings:
     """The postings of one term: document numbers, frequencies, encoded values."""
@@ -119,6 +121,8 @@ class SegmentBuilder:
             field = self.schema[name]
             value = doc.get(name)
             length = 0
+            if name in LENGTH_COLUMNS:
+                value = self.lengths[LENGTH_COLUMNS[name]][docnum]
             if name in TEXT_FIELDS:
                 length = self._index_text(name, folded[TEXT_FIELDS[name][0]], docnum)
             elif value is None:

@@ -19,11 +19,12 @@ import numpy as np
 from whoosh import index as whoosh_index
 
 from indexer import analysis
-from indexer.schema import ARTICLE, BODY, ID_FIELD, TITLE
+from indexer.schema import ARTICLE, BODY, ID_FIELD, LENGTH_OF, TITLE
 from indexer.store import USERDICT_FILE, live_build, read_meta
-from search import facets, highlight, spelling
-from search.query import Clause, ParsedQuery, build_query, parse_query
-from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT, make_weighting
+from search import facets, highlight, ranking, spelling
+from search.match import Hits, Matcher, PostingCache
+from search.query import Clause, ParsedQuery, parse_query
+from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
 from search.request import SearchRequest, now_epoch
 
 
@@ -42,10 +43,10 @@ class _Build:
     path: Path
     ix: object
     columns: facets.Columns
+    lengths: dict
     meta: dict
     warnings: list[str]
-    ids: dict = field(default_factory=dict)
-    titles: list | None = None
+    cache: PostingCache = field(default_factory=PostingCache)
 
 
 class Engine:
@@ -92,53 +93,59 @@ class Engine:
 
     # ---- answers --------------------------------------------------------
 
+    def matcher(self) -> Matcher:
+        """Return a matcher over the live build for this thread."""
+        build = self.current()
+        return Matcher(self.searcher(build), build.cache, build.lengths)
+
     def search(self, request: SearchRequest, now: int | None = None) -> dict:
         """Answer one search request as plain data."""
         started = time.perf_counter()
         now = now_epoch() if now is None else now
         build = self.current()
-        searcher = self.searcher(build)
+        matcher = Matcher(self.searcher(build), build.cache, build.lengths)
         parsed = parse_query(request.q)
         warnings = [*build.warnings, *parsed.warnings]
-        query = build_query(parsed)
-        if query is None:
+        hits = matcher.query(parsed)
+        if hits is None:
             if request.q.strip():
                 warnings.append("查询中没有可搜索的词（只有停用词或符号）")
-            docs = np.zeros(0, dtype=np.int64)
-        else:
-            docs = np.fromiter(searcher.docs_for_query(query), dtype=np.int64)
-        hits, counts = facets.apply(build.columns, docs, selection_of(request, now), now)
-        page = self._page(build, searcher, query, request, hits, len(docs), now)
+            hits = Hits.none()
+        docs, counts = facets.apply(build.columns, hits.docs, selection_of(request, now), now)
+        scores = hits.scores[np.searchsorted(hits.docs, docs)]
+        page = self._page(build, matcher, parsed, request, docs, scores, now)
         needles = needles_of(parsed)
+        stored = matcher.searcher.stored_fields
         answer = {
-            "total": int(len(hits)),
+            "total": int(len(docs)),
             "page": request.page,
             "size": request.size,
             "took_ms": 0.0,
             "warnings": warnings,
             "suggestion": None,
-            "hits": [hit_data(searcher.stored_fields(d), needles, score) for d, score in page],
+            "hits": [hit_data(stored(int(d)), needles, score) for d, score in page],
             "facets": counts,
         }
-        if query is not None and len(hits) < spelling.FEW_HITS:
-            answer["suggestion"] = spelling.suggest(searcher, parsed, len(hits))
+        if hits is not None and len(hits.docs) < spelling.FEW_HITS and parsed.positive:
+            answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs))
         answer["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return answer
 
-    def _page(self, build, searcher, query, request, hits, matched, now) -> list[tuple[int, float | None]]:
+    def _page(self, build, matcher, parsed, request, docs, scores, now) -> list[tuple[int, float]]:
         first = (request.page - 1) * request.size
-        if first >= len(hits):
+        if first >= len(docs):
             return []
-        if request.sort != "relevance":
-            published = build.columns.published[hits]
-            order = np.lexsort((hits, published))
-            if request.sort == "newest":
-                order = order[::-1]
-            return [(int(d), None) for d in hits[order[first:first + request.size]]]
-        searcher.weighting = make_weighting(build.columns.published, now, self.recency_weight, self.half_life_days)
-        allow = None if len(hits) == matched else set(hits.tolist())
-        results = searcher.search(query, limit=first + request.size, filter=allow)
-        return [(hit.docnum, round(hit.score, 4)) for hit in results[first:first + request.size]]
+        published = build.columns.published[docs]
+        if request.sort == "relevance":
+            scores = scores * ranking.recency(published, now, self.recency_weight, self.half_life_days)
+            window = ranking.order(docs, scores, published, "relevance", max(first + request.size, ranking.RERANK_WINDOW))
+            top = window[: ranking.RERANK_WINDOW]
+            scores = scores.copy()
+            scores[top] += ranking.proximity(matcher, parsed, docs[top])
+            chosen = window[np.lexsort((docs[window], -scores[window]))]
+        else:
+            chosen = ranking.order(docs, scores, published, request.sort, first + request.size)
+        return [(int(docs[i]), round(float(scores[i]), 4)) for i in chosen[first:first + request.size]]
 
     def article(self, doc_id: str, q: str = "") -> dict | None:
         """Return one document with its body, its query matches marked, or None."""
@@ -161,7 +168,8 @@ class Engine:
 
     def complete(self, prefix: str, limit: int = 8) -> list[str]:
         """Return completions for what a user has typed so far: frequent words, then titles."""
-        return spelling.complete(self.current(), self.searcher(self.current()), prefix, limit)
+        build = self.current()
+        return spelling.complete(self.matcher(), build.columns.published, prefix, limit)
 
     def stats(self) -> dict:
         """Return what the live build holds."""
@@ -192,7 +200,9 @@ def _open_build(path: Path) -> _Build:
     ix = whoosh_index.open_dir(str(path))
     with ix.reader() as reader:
         columns = facets.load_columns(reader)
-    return _Build(path, ix, columns, meta, warnings)
+        lengths = {f: np.fromiter(reader.column_reader(c), dtype=np.float32, count=reader.doc_count_all())
+                   for f, c in LENGTH_OF.items()}
+    return _Build(path, ix, columns, lengths, meta, warnings)
 
 
 def selection_of(request: SearchRequest, now: int) -> facets.Selection:

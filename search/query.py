@@ -6,10 +6,10 @@ words; ``title:`` ``source:`` ``category:`` restrict a word to a field. Anything
 else is literal text. Parsing never raises: where text had to be reinterpreted
 or cut, a warning says so.
 
-A term matches when its words match (word fields) or when its exact characters
-occur (the recall fields: a phrase of character pairs, or one character). Chinese typed
-without spaces is segmented by the index's analyzer; each of its words must
-match, and the whole run in one piece ranks higher.
+How clauses match is search/match.py's business: a term matches when its words
+match or when its exact characters occur. Chinese typed without spaces is
+segmented by the index's analyzer; each of its words must match, and the whole
+run in one piece ranks higher.
 """
 
 from __future__ import annotations
@@ -17,20 +17,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field as dataclass_field
 
-from whoosh import query as wq
-
-from indexer.analysis import STOP_WORDS, get_segmenter, normalize, word_runs
+from indexer.analysis import STOP_WORDS, get_segmenter, normalize
 from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, CATEGORY, SOURCE, TITLE, TITLE_CHARS, TITLE_GRAMS
 
 MAX_QUERY_CHARS = 256
 MAX_TERMS = 24
 
-# Relative weights of the ways a term can match (see search/ranking.py).
-WORD_BOOST = {TITLE: 3.0, BODY: 1.0}
-CHARS_BOOST = {TITLE: 1.2, BODY: 0.35}
-PHRASE_BONUS = {TITLE: 3.0, BODY: 1.0}
-PROXIMITY_BONUS = {TITLE: 1.5, BODY: 0.6}
-PROXIMITY_SLOP = {TITLE: 10, BODY: 20}  # characters between the starts of neighbouring terms
 GRAMS_OF = {TITLE: TITLE_GRAMS, BODY: BODY_GRAMS}
 CHARS_OF = {TITLE: TITLE_CHARS, BODY: BODY_CHARS}
 
@@ -164,92 +156,3 @@ def _join_or(clauses: list[Clause], warnings: list[str]) -> list[Clause]:
         out.append(c)
         i += 1
     return out
-
-
-# ---- Whoosh queries -------------------------------------------------------
-
-
-def chars_query(textfield: str, text: str) -> wq.Query | None:
-    """Match text's exact characters in the title's or body's recall fields (None when it has none)."""
-    parts: list[wq.Query] = []
-    for run in word_runs(normalize(text)):
-        if len(run) == 1:
-            parts.append(wq.Term(CHARS_OF[textfield], run))
-            continue
-        pairs = [run[i:i + 2] for i in range(len(run) - 1)]
-        grams = GRAMS_OF[textfield]
-        parts.append(wq.Term(grams, pairs[0]) if len(pairs) == 1 else wq.Phrase(grams, pairs, slop=1))
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else wq.And(parts)
-
-
-def _boosted(query: wq.Query | None, boost: float) -> wq.Query | None:
-    if query is not None:
-        query.boost = boost
-    return query
-
-
-def _word_or_chars(word: str, fields: tuple[str, ...]) -> wq.Query:
-    parts: list[wq.Query] = []
-    for f in fields:
-        parts.append(wq.Term(f, word, boost=WORD_BOOST[f]))
-        chars = _boosted(chars_query(f, word), CHARS_BOOST[f])
-        if chars is not None:
-            parts.append(chars)
-    return wq.Or(parts)
-
-
-def clause_query(clause: Clause) -> wq.Query | None:
-    """Return the Whoosh query of one clause, its OR alternatives included (None if empty)."""
-    options = [q for q in (_single_query(c) for c in [clause, *clause.alternatives]) if q is not None]
-    if not options:
-        return None
-    return options[0] if len(options) == 1 else wq.Or(options)
-
-
-def _single_query(clause: Clause) -> wq.Query | None:
-    if clause.field in KEYWORD_FIELDS:
-        return wq.Term(KEYWORD_FIELDS[clause.field], clause.text.strip())
-    fields = TEXT_FIELDS.get(clause.field or "", (TITLE, BODY))
-    exact = [q for q in (_boosted(chars_query(f, clause.text), PHRASE_BONUS[f]) for f in fields) if q is not None]
-    if clause.phrase:
-        return wq.Or(exact) if exact else None
-    words = clause.words()
-    if not words:
-        return None
-    if len(words) == 1:
-        return _word_or_chars(words[0], fields)
-    required = wq.And([_word_or_chars(w, fields) for w in words])
-    return wq.AndMaybe(required, wq.Or(exact)) if exact else required
-
-
-def _anchor(word: str) -> str | None:
-    """Return the first character pair of a word, where its proximity is measured."""
-    runs = [r for r in word_runs(word) if len(r) > 1]
-    return runs[0][:2] if runs else None
-
-
-def proximity_query(parsed: ParsedQuery) -> wq.Query | None:
-    """Return a bonus for the plain terms standing close together, in order, or None."""
-    words = [w for c in parsed.clauses if not c.negated and not c.field and not c.alternatives for w in c.words()]
-    anchors = [a for a in map(_anchor, words) if a]
-    if len(anchors) < 2 or len(anchors) > 8:
-        return None
-    return wq.Or([wq.Phrase(GRAMS_OF[f], anchors, slop=PROXIMITY_SLOP[f], boost=PROXIMITY_BONUS[f])
-                  for f in (TITLE, BODY)])
-
-
-def build_query(parsed: ParsedQuery) -> wq.Query | None:
-    """Return the Whoosh query of a parsed query, or None when nothing is left to search."""
-    must = [q for q in (clause_query(c) for c in parsed.clauses if not c.negated) if q is not None]
-    must_not = [q for q in (clause_query(c) for c in parsed.clauses if c.negated) if q is not None]
-    if not must:
-        return None
-    query: wq.Query = must[0] if len(must) == 1 else wq.And(must)
-    bonus = proximity_query(parsed)
-    if bonus is not None:
-        query = wq.AndMaybe(query, bonus)
-    if must_not:
-        query = wq.AndNot(query, wq.Or(must_not))
-    return query

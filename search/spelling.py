@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from indexer.analysis import normalize, word_runs
 from indexer.schema import BODY, TITLE
-from search.query import Clause, ParsedQuery, build_query, chars_query
+import numpy as np
+
+from search.query import Clause, ParsedQuery
 
 FEW_HITS = 3
 MAX_CANDIDATES = 5  # corrections per unknown piece
@@ -97,25 +99,23 @@ def render(clauses: list[Clause]) -> str:
     return " ".join(parts)
 
 
-def suggest(searcher, parsed: ParsedQuery, hits: int) -> str | None:
+def suggest(matcher, parsed: ParsedQuery, hits: int) -> str | None:
     """Return a better query than the one that found few hits, or None."""
     best, best_hits = None, hits
-    for clauses in _candidates(searcher.reader(), parsed):
-        query = build_query(ParsedQuery(clauses, []))
-        if query is None:
-            continue
-        found = sum(1 for _ in searcher.docs_for_query(query))
-        if found > best_hits and (hits == 0 or found >= max(2 * FEW_HITS, 5 * hits)):
-            best, best_hits = render(clauses), found
+    for clauses in _candidates(matcher.searcher.reader(), parsed):
+        found = matcher.query(ParsedQuery(clauses, []))
+        count = 0 if found is None else len(found.docs)
+        if count > best_hits and (hits == 0 or count >= max(2 * FEW_HITS, 5 * hits)):
+            best, best_hits = render(clauses), count
     return best
 
 
-def complete(build, searcher, prefix: str, limit: int = 8) -> list[str]:
-    """Return up to limit completions: frequent title words, then matching titles."""
+def complete(matcher, published: np.ndarray, prefix: str, limit: int = 8) -> list[str]:
+    """Return up to limit completions: frequent title words, then the newest titles holding the text."""
     folded = normalize(prefix.strip())
     if not folded:
         return []
-    reader = searcher.reader()
+    reader = matcher.searcher.reader()
     words = []
     for raw in reader.expand_prefix(TITLE, folded):
         word = raw.decode("utf-8") if isinstance(raw, bytes) else raw
@@ -123,15 +123,11 @@ def complete(build, searcher, prefix: str, limit: int = 8) -> list[str]:
             words.append((reader.doc_frequency(TITLE, word), word))
     words.sort(key=lambda item: (-item[0], item[1]))
     out = [w for _, w in words[: limit // 2]]
-    grams = chars_query(TITLE, folded)
-    if grams is not None:
-        for hit in searcher.search(grams, limit=limit * 2):
-            title = hit.get(TITLE, "")
-            if title and title not in out:
-                out.append(title)
-            if len(out) >= limit:
-                break
+    docs = matcher.substring(TITLE, folded)
+    for doc in docs[np.argsort(-published[docs], kind="stable")][: limit * 2].tolist():
+        title = matcher.searcher.stored_fields(doc).get(TITLE, "")
+        if title and title not in out:
+            out.append(title)
+        if len(out) >= limit:
+            break
     return out[:limit]
-
-
-

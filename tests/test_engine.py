@@ -11,6 +11,8 @@ import json
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import NOW
 from search import Engine, SearchRequest
@@ -218,3 +220,12 @@ def test_two_hundred_hostile_queries_all_answer_escaped(engine):
             assert "<script" not in hit["title_html"] + hit["snippet_html"]
     assert ask(engine, "<script>alert(1)</script>")["total"] == 0
     assert ask(engine, "(衢州)")["total"] == ask(engine, "衢州")["total"] == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(q=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80),
+       page=st.integers(1, 1000), size=st.integers(1, 50))
+def test_any_query_answers_with_escaped_hits(engine, q, page, size):
+    answer = engine.search(SearchRequest(q=q, page=page, size=size), now=NOW)
+    assert answer["total"] >= len(answer["hits"])
+    assert all("<script" not in h["title_html"] + h["snippet_html"] for h in answer["hits"])

@@ -1,0 +1,279 @@
+"""Find exactly the documents a parsed query matches, scored, with numpy over posting lists.
+
+Whoosh stores the postings; matching does not go through Whoosh's query
+objects, which score every hit in Python. Instead each term's posting list is
+read once into arrays (document numbers, term frequencies), cached per build,
+and combined with sorted-array set operations:
+
+- a word matches where the word index has it (scored with BM25), or where its
+  exact characters occur (``substring``; a flat, lower score);
+- ``substring`` of a run of characters: one character -> the character field;
+  two -> the pair field; more -> documents holding every pair, of which those
+  holding the run as a word are certain and the rest are checked by position;
+- clauses AND together, OR alternatives unite, negated clauses subtract.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from whoosh.matching import ListMatcher
+
+from indexer.analysis import normalize, word_runs
+from indexer.schema import BODY, TITLE
+from search.query import CHARS_OF, GRAMS_OF, KEYWORD_FIELDS, TEXT_FIELDS, Clause, ParsedQuery
+
+EMPTY = np.zeros(0, dtype=np.int64)
+CACHE_POSTINGS = 4_000_000  # postings kept in memory per build (~50 MB)
+BM25_K1 = 1.2
+BM25_B = 0.75
+# Relative weights of the ways a term can match.
+WORD_BOOST = {TITLE: 3.0, BODY: 1.0}
+CHARS_BOOST = {TITLE: 1.2, BODY: 0.35}
+PHRASE_BONUS = {TITLE: 3.0, BODY: 1.0}
+
+
+@dataclass(frozen=True)
+class Hits:
+    """Sorted unique document numbers and their scores."""
+
+    docs: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def none(cls) -> Hits:
+        """Return no hits."""
+        return cls(EMPTY, np.zeros(0))
+
+    def both(self, other: Hits) -> Hits:
+        """Keep documents in both, adding scores."""
+        docs, mine, theirs = np.intersect1d(self.docs, other.docs, assume_unique=True, return_indices=True)
+        return Hits(docs, self.scores[mine] + other.scores[theirs])
+
+    def either(self, other: Hits) -> Hits:
+        """Keep documents in either, adding scores."""
+        docs, inverse = np.unique(np.concatenate([self.docs, other.docs]), return_inverse=True)
+        return Hits(docs, np.bincount(inverse, np.concatenate([self.scores, other.scores]), len(docs)))
+
+    def without(self, docs: np.ndarray) -> Hits:
+        """Drop the given documents."""
+        keep = ~np.isin(self.docs, docs, assume_unique=True)
+        return Hits(self.docs[keep], self.scores[keep])
+
+    def bonus(self, docs: np.ndarray, amount: float) -> Hits:
+        """Add amount to the score of those of the given documents that are hits."""
+        scores = self.scores.copy()
+        scores[np.isin(self.docs, docs, assume_unique=True)] += amount
+        return Hits(self.docs, scores)
+
+
+class PostingCache:
+    """Posting lists of one build as arrays, least recently used dropped first."""
+
+    def __init__(self, limit: int = CACHE_POSTINGS) -> None:
+        self.limit = limit
+        self.size = 0
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, searcher, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return (document numbers, frequencies) of a term in a field."""
+        key = (field, term)
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+                return found
+        found = read_postings(searcher, field, term)
+        with self.lock:
+            self.items[key] = found
+            self.size += len(found[0])
+            while self.size > self.limit and len(self.items) > 1:
+                _, old = self.items.popitem(last=False)
+                self.size -= len(old[0])
+        return found
+
+
+def read_postings(searcher, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read a term's whole posting list, block by block, as arrays."""
+    docs, freqs = [], []
+    btext = term.encode("utf-8")
+    for leaf, offset in searcher.leaf_searchers():
+        reader = leaf.reader()
+        if (field, btext) not in reader:
+            continue
+        matcher = reader.postings(field, btext)
+        for ids, weights in _blocks(matcher):
+            docs.append(np.asarray(ids, dtype=np.int64) + offset)
+            freqs.append(np.asarray(weights, dtype=np.float32) if weights is not None else np.ones(len(ids), np.float32))
+    if not docs:
+        return EMPTY, np.zeros(0, np.float32)
+    return np.concatenate(docs), np.concatenate(freqs)
+
+
+def _blocks(matcher):
+    """Yield (ids, weights or None) per block of a Whoosh leaf matcher."""
+    if isinstance(matcher, ListMatcher):  # postings inlined in the term table
+        yield matcher._ids, matcher._weights
+        return
+    while matcher.is_active():  # W3LeafMatcher: one block at a time
+        matcher._read_ids()
+        matcher._read_weights()
+        yield matcher._ids, matcher._weights
+        if matcher._lastblock:
+            return
+        matcher._next_block()
+
+
+def positions(searcher, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
+    """Return a term's positions in each of the given (sorted) documents that hold it."""
+    out: dict[int, list[int]] = {}
+    btext = term.encode("utf-8")
+    for leaf, offset in searcher.leaf_searchers():
+        reader = leaf.reader()
+        mine = docs[(docs >= offset) & (docs < offset + reader.doc_count_all())]
+        if not len(mine) or (field, btext) not in reader:
+            continue
+        matcher = reader.postings(field, btext)
+        for doc in mine.tolist():
+            if not matcher.is_active():
+                break
+            matcher.skip_to(doc - offset)
+            if matcher.is_active() and matcher.id() == doc - offset:
+                out[doc] = matcher.value_as("positions")
+    return out
+
+
+def _has_run(found: list[dict[int, list[int]]], doc: int) -> bool:
+    """Tell whether consecutive pairs stand at consecutive positions in a document."""
+    starts = set(found[0].get(doc, ()))
+    for i, later in enumerate(found[1:], start=1):
+        starts &= {p - i for p in later.get(doc, ())}
+        if not starts:
+            return False
+    return bool(starts)
+
+
+def idf(doc_count: int, df: int) -> float:
+    """Return BM25's inverse document frequency."""
+    return math.log(1.0 + (doc_count - df + 0.5) / (df + 0.5))
+
+
+class Matcher:
+    """Match and score parsed queries against one opened build."""
+
+    def __init__(self, searcher, cache: PostingCache, lengths: dict[str, np.ndarray]) -> None:
+        self.searcher = searcher
+        self.cache = cache
+        self.lengths = lengths
+        self.doc_count = searcher.doc_count_all()
+        self.avg = {f: max(float(lengths[f].mean()), 1.0) if len(lengths[f]) else 1.0 for f in lengths}
+
+    def postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return a term's (document numbers, frequencies)."""
+        return self.cache.get(self.searcher, field, term)
+
+    def word_idf(self, word: str) -> float:
+        """Return the inverse document frequency of a word in bodies."""
+        return idf(self.doc_count, max(len(self.postings(BODY, word)[0]), 1))
+
+    def substring(self, textfield: str, text: str) -> np.ndarray:
+        """Return the documents whose title or body holds text's exact characters."""
+        result = None
+        for run in word_runs(normalize(text)):
+            docs = self._run_docs(textfield, run)
+            result = docs if result is None else np.intersect1d(result, docs, assume_unique=True)
+            if not len(result):
+                break
+        return EMPTY if result is None else result
+
+    def _run_docs(self, textfield: str, run: str) -> np.ndarray:
+        if len(run) == 1:
+            return self.postings(CHARS_OF[textfield], run)[0]
+        grams = GRAMS_OF[textfield]
+        pairs = [run[i:i + 2] for i in range(len(run) - 1)]
+        candidates = self.postings(grams, pairs[0])[0]
+        for pair in sorted(set(pairs[1:]), key=lambda p: len(self.postings(grams, p)[0])):
+            candidates = np.intersect1d(candidates, self.postings(grams, pair)[0], assume_unique=True)
+        if len(pairs) == 1 or not len(candidates):
+            return candidates
+        sure = np.intersect1d(candidates, self.postings(textfield, run)[0], assume_unique=True)
+        unsure = np.setdiff1d(candidates, sure, assume_unique=True)
+        if not len(unsure):
+            return sure
+        found = [positions(self.searcher, grams, pair, unsure) for pair in pairs]
+        checked = np.array([d for d in unsure.tolist() if _has_run(found, d)], dtype=np.int64)
+        return np.union1d(sure, checked)
+
+    def word(self, word: str, fields: tuple[str, ...]) -> Hits:
+        """Match a word by its word postings (BM25) or, failing that, its characters."""
+        hits = Hits.none()
+        for f in fields:
+            docs, freqs = self.postings(f, word)
+            if len(docs):
+                hits = hits.either(Hits(docs, WORD_BOOST[f] * self._bm25(f, docs, freqs, len(docs))))
+            chars = np.setdiff1d(self.substring(f, word), docs, assume_unique=True)
+            if len(chars):
+                hits = hits.either(Hits(chars, np.full(len(chars), CHARS_BOOST[f] * idf(self.doc_count, len(chars)))))
+        return hits
+
+    def _bm25(self, field: str, docs: np.ndarray, freqs: np.ndarray, df: int) -> np.ndarray:
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * self.lengths[field][docs] / self.avg[field])
+        return idf(self.doc_count, df) * freqs * (BM25_K1 + 1) / (freqs + norm)
+
+    def exact(self, text: str, fields: tuple[str, ...]) -> Hits:
+        """Match text's exact characters, with the phrase bonus."""
+        hits = Hits.none()
+        for f in fields:
+            docs = self.substring(f, text)
+            if len(docs):
+                hits = hits.either(Hits(docs, np.full(len(docs), PHRASE_BONUS[f] * idf(self.doc_count, len(docs)))))
+        return hits
+
+    def clause(self, clause: Clause) -> Hits | None:
+        """Match one clause with its OR alternatives; None when it has nothing to match."""
+        options = [h for h in map(self._single, [clause, *clause.alternatives]) if h is not None]
+        if not options:
+            return None
+        hits = options[0]
+        for other in options[1:]:
+            hits = hits.either(other)
+        return hits
+
+    def _single(self, clause: Clause) -> Hits | None:
+        if clause.field in KEYWORD_FIELDS:
+            docs = self.postings(KEYWORD_FIELDS[clause.field], clause.text.strip())[0]
+            return Hits(docs, np.zeros(len(docs)))
+        fields = TEXT_FIELDS.get(clause.field or "", (TITLE, BODY))
+        if clause.phrase:
+            return self.exact(clause.text, fields) if word_runs(normalize(clause.text)) else None
+        words = clause.words()
+        if not words:
+            return None
+        hits = self.word(words[0], fields)
+        for word in words[1:]:
+            hits = hits.both(self.word(word, fields))
+        if len(words) > 1 and len(hits.docs):
+            exact = self.exact(clause.text, fields)
+            hits = hits.either(exact).both(Hits(hits.docs, np.zeros(len(hits.docs))))
+        return hits
+
+    def query(self, parsed: ParsedQuery) -> Hits | None:
+        """Match a whole query; None when nothing in it can be searched."""
+        positive = [h for h in (self.clause(c) for c in parsed.clauses if not c.negated) if h is not None]
+        if not positive:
+            return None
+        hits = positive[0]
+        for other in positive[1:]:
+            hits = hits.both(other)
+        for clause in parsed.clauses:
+            if clause.negated and len(hits.docs):
+                excluded = self.clause(clause)
+                if excluded is not None:
+                    hits = hits.without(excluded.docs)
+        return hits
+
