@@ -70,6 +70,46 @@ def rebuild(sources, index_dir, jobs, userdict, wait, as_json):
                f"{summary['size_bytes'] / 1e6:.1f} MB on disk")
 
 
+@click.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
+@index_option
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Processes for parsing [default: cores].")
+@click.option("--delete-missing", is_flag=True, help="Also remove documents whose source file is gone.")
+@click.option("--wait", type=click.FloatRange(0), default=30.0, show_default=True, help="Seconds to wait for another writer.")
+@json_option
+def update(sources, index_dir, jobs, delete_missing, wait, as_json):
+    """Add new documents, replace changed ones, keep the rest, then swap the result in.
+
+    Documents are matched by id (JSON Lines 'id', else title + publish time +
+    source); a changed one is replaced, an unchanged one left alone. A full
+    article replaces the headline-only entry of the same title. Running it
+    twice changes nothing the second time. Small segments are merged as they
+    accumulate, so searches do not slow down.
+
+    Example:
+
+        newsearch update crawl/2026-11-30/ --index index --delete-missing
+    """
+    from indexer.store import IndexBusyError
+    from indexer.update import update_index
+    from indexer.writer import NothingIndexedError
+
+    try:
+        summary = update_index(sources, index_dir, jobs=jobs, delete_missing=delete_missing,
+                               progress=not as_json and sys.stderr.isatty(), wait=wait)
+    except (IndexBusyError, NothingIndexedError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"ok": True, **summary}, ensure_ascii=False, indent=2))
+        return
+    if not summary["changed"]:
+        click.echo(f"nothing changed: {summary['unchanged']} documents already up to date in {summary['index']}")
+    else:
+        click.echo(f"added {summary['added']}, replaced {summary['replaced']}, deleted {summary['deleted']}, "
+                   f"unchanged {summary['unchanged']} in {summary['index']}")
+    _print_skipped(summary)
+
+
 def _print_skipped(summary: dict) -> None:
     for reason, info in summary.get("skipped_by_reason", {}).items():
         click.echo(f"  skipped ({reason}): {info['count']}", err=True)
@@ -114,11 +154,17 @@ def index_stats(index_dir: Path) -> dict:
         raise click.ClickException(f"no index at {index_dir}; run: newsearch rebuild --index {index_dir}")
     meta = read_meta(build)
     with whoosh_index.open_dir(str(build)).reader() as reader:
-        categories = Counter(reader.column_reader(CATEGORY))
-        sources = Counter(reader.column_reader(SOURCE))
-        published = [p for p in reader.column_reader(PUBLISHED) if p]
-        kinds = {kind: reader.doc_frequency(KIND, kind) for kind in (ARTICLE, HEADLINE)}
-        total = reader.doc_count()
+        live = set(reader.all_doc_ids())
+
+        def values(name):
+            return [v for d, v in enumerate(reader.column_reader(name)) if d in live]
+
+        categories = Counter(values(CATEGORY))
+        sources = Counter(values(SOURCE))
+        published = [p for p in values(PUBLISHED) if p]
+        kinds = {kind: sum(1 for d in reader.postings(KIND, kind).all_ids() if d in live) if (KIND, kind) in reader else 0
+                 for kind in (ARTICLE, HEADLINE)}
+        total = len(live)
 
     def iso(epoch):
         return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if epoch else None
@@ -157,7 +203,7 @@ def explain(text, userdict, as_json):
             click.echo(f"  {token}")
 
 
-COMMANDS = (rebuild, stats, explain)
+COMMANDS = (rebuild, update, stats, explain)
 
 
 @click.group()

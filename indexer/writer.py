@@ -192,7 +192,7 @@ def headline_document(entry: dict, parent: str) -> dict:
         "source": "",
         "published": to_epoch(published),
         "path": parent,
-        "content_hash": _hash(title, entry["teaser"], entry["category"], published),
+        "content_hash": _hash(title, entry["teaser"], entry["category"], published, parent),
         "url": "",
         "origin": "",
         "snapshot_time": "",
@@ -201,10 +201,15 @@ def headline_document(entry: dict, parent: str) -> dict:
     }
 
 
-def assemble_documents(articles: Iterable[Article], report: Report) -> Iterator[dict]:
-    """Yield the documents of deduplicated articles, then of headline-only entries."""
+def assemble_documents(articles: Iterable[Article], report: Report,
+                       known: dict[str, str] | None = None) -> Iterator[dict]:
+    """Yield the documents of deduplicated articles, then of headline-only entries.
+
+    known maps folded titles of full articles already indexed to their ids: their
+    headlines link to them and get no entry of their own.
+    """
     kept = dedupe(articles, report)
-    title_ids = {analysis.normalize(a.title): key for key, a in kept.items()}
+    title_ids = {**(known or {}), **{analysis.normalize(a.title): key for key, a in kept.items()}}
     headlines: dict[str, tuple[dict, str]] = {}
     for key, article in kept.items():
         related = [_related_entry(h, title_ids) for h in article.related]
@@ -270,7 +275,7 @@ def _build_chunk(args: tuple[str, list[dict]]):
     return segment.build_segment(*args, progress=_counter)
 
 
-def write_meta(build: Path, report: Report, segmenter: analysis.Segmenter, elapsed: float) -> dict:
+def write_meta(build: Path, report: Report, segmenter: analysis.Segmenter, elapsed: float, **extra) -> dict:
     """Write newsearch.json (and the user dictionary) into a build folder; return the meta."""
     if segmenter.userdict_bytes:
         (build / store.USERDICT_FILE).write_bytes(segmenter.userdict_bytes)
@@ -280,6 +285,7 @@ def write_meta(build: Path, report: Report, segmenter: analysis.Segmenter, elaps
         "built_at": datetime.now().isoformat(sep=" ", timespec="seconds"),
         "build_seconds": round(elapsed, 3),
         **report.as_dict(),
+        **extra,
     }
     (build / store.META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     return meta

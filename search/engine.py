@@ -175,10 +175,13 @@ class Engine:
         """Return what the live build holds."""
         build = self.current()
         cols = build.columns
-        known = cols.published[cols.published > 0]
+        live = np.ones(len(cols.published), dtype=bool)
+        if build.cache.deleted is not None:
+            live[build.cache.deleted] = False
+        known = cols.published[live & (cols.published > 0)]
         return {
             "build": str(build.path),
-            "documents": int(len(cols.published)),
+            "documents": int(live.sum()),
             "first": _iso(int(known.min())) if len(known) else None,
             "last": _iso(int(known.max())) if len(known) else None,
             "meta": build.meta,
@@ -202,7 +205,12 @@ def _open_build(path: Path) -> _Build:
         columns = facets.load_columns(reader)
         lengths = {f: np.fromiter(reader.column_reader(c), dtype=np.float32, count=reader.doc_count_all())
                    for f, c in LENGTH_OF.items()}
-    return _Build(path, ix, columns, lengths, meta, warnings)
+        deleted = None
+        if reader.has_deletions():
+            live = np.zeros(reader.doc_count_all(), dtype=bool)
+            live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
+            deleted = np.flatnonzero(~live)
+    return _Build(path, ix, columns, lengths, meta, warnings, PostingCache(deleted))
 
 
 def selection_of(request: SearchRequest, now: int) -> facets.Selection:

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from whoosh.matching import ListMatcher
+from whoosh.matching import ListMatcher, WrappingMatcher
 
 from indexer.analysis import normalize, word_runs
 from indexer.schema import BODY, TITLE
@@ -74,7 +74,8 @@ class Hits:
 class PostingCache:
     """Posting lists of one build as arrays, least recently used dropped first."""
 
-    def __init__(self, limit: int = CACHE_POSTINGS) -> None:
+    def __init__(self, deleted: np.ndarray | None = None, limit: int = CACHE_POSTINGS) -> None:
+        self.deleted = deleted  # sorted document numbers an update marked deleted, or None
         self.limit = limit
         self.size = 0
         self.items: OrderedDict = OrderedDict()
@@ -89,6 +90,9 @@ class PostingCache:
                 self.items.move_to_end(key)
                 return found
         found = read_postings(searcher, field, term)
+        if self.deleted is not None and len(found[0]):
+            live = ~np.isin(found[0], self.deleted, assume_unique=True)
+            found = (found[0][live], found[1][live])
         with self.lock:
             self.items[key] = found
             self.size += len(found[0])
@@ -116,7 +120,9 @@ def read_postings(searcher, field: str, term: str) -> tuple[np.ndarray, np.ndarr
 
 
 def _blocks(matcher):
-    """Yield (ids, weights or None) per block of a Whoosh leaf matcher."""
+    """Yield (ids, weights or None) per block of a Whoosh leaf matcher, deleted documents included."""
+    while isinstance(matcher, WrappingMatcher):  # the reader's filter of deleted documents
+        matcher = matcher.child
     if isinstance(matcher, ListMatcher):  # postings inlined in the term table
         yield matcher._ids, matcher._weights
         return
@@ -170,7 +176,7 @@ class Matcher:
         self.searcher = searcher
         self.cache = cache
         self.lengths = lengths
-        self.doc_count = searcher.doc_count_all()
+        self.doc_count = max(searcher.doc_count(), 1)
         self.avg = {f: max(float(lengths[f].mean()), 1.0) if len(lengths[f]) else 1.0 for f in lengths}
 
     def postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
