@@ -165,12 +165,7 @@ def run_queries(index_dir, textbook_dir, items: list[BenchQuery], warmup: list[B
         time_each(answer, warmup)
         log(f"queries: {key} pass 1 …")
         first, totals = time_each(answer, items)
-        results[key] = {"first": percentiles(first), "totals": totals, "slowest": _slowest(items, first)}
+        results[key] = {"first": percentiles(first), "seconds": first, "totals": totals}
         if key == "ours":
             results[key]["repeat"] = percentiles(time_each(answer, items)[0])
     return results
-
-
-def _slowest(items: list[BenchQuery], seconds: list[float], top: int = 3) -> list[tuple[float, BenchQuery]]:
-    order = sorted(range(len(items)), key=lambda i: -seconds[i])[:top]
-    return [(seconds[i] * 1000, items[i]) for i in order]

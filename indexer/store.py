@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -108,6 +109,17 @@ def _acquire(fd: int, wait: float, path: Path) -> None:
         time.sleep(0.2)
 
 
+def crash_point(name: str) -> None:
+    """Die here as a kill -9 would, when NEWSEARCH_CRASH_AT names this point (crash-safety tests).
+
+    Points: "parsed" (sources read, nothing written), "writing" (segments half
+    written), "written" (build complete, not yet swapped), "swap" (build
+    renamed into place, link not yet switched).
+    """
+    if os.environ.get("NEWSEARCH_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def new_build_dir(index_dir: Path) -> Path:
     """Create and return an empty temporary build folder (call under the writer lock)."""
     folder = builds_dir(index_dir)
@@ -130,6 +142,7 @@ def swap_in(index_dir: Path, tmp_build: Path) -> Path:
     final = tmp_build.with_suffix("")
     os.rename(tmp_build, final)
     _fsync_dir(final.parent)
+    crash_point("swap")
     if index_dir.exists() and not index_dir.is_symlink():
         # An index folder from before builds existed: keep it as a build.
         legacy = final.parent / f"legacy-{datetime.now():%Y%m%d-%H%M%S-%f}"

@@ -53,8 +53,10 @@ def update_index(sources: Iterable[str], index_dir, jobs: int | None = None, del
         tmp = store.new_build_dir(index_dir)
         try:
             _link_build(live, tmp)
+            store.crash_point("parsed")
             _write_changes(tmp, existing, [documents[i] for i in plan["add"] + plan["replace"]],
                            set(plan["replace"]) | set(plan["delete"]))
+            store.crash_point("written")
             meta = write_meta(tmp, report, segmenter, time.monotonic() - started, **summary)
             final = store.swap_in(index_dir, tmp)
         except BaseException:
@@ -127,6 +129,7 @@ def _write_changes(build: Path, existing: dict, documents: list[dict], gone: set
                 seg.delete_document(docnum - base)
     if documents:
         segments.append(segment.build_segment(str(build), documents))
+    store.crash_point("writing")
     segments = _merge(build, segments)
     segment.write_toc(str(build), segments)
 

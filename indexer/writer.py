@@ -257,6 +257,8 @@ def write_documents(build: Path, documents: list[dict], jobs: int, progress: boo
         while not pending.ready():
             pending.wait(0.5)
             bar.update(counter.value - bar.n)
+            if counter.value:
+                store.crash_point("writing")
         segments = pending.get()
         bar.update(len(documents) - bar.n)
     segment.write_toc(str(build), segments)
@@ -309,7 +311,9 @@ def build_index(sources: Iterable[str], index_dir: str | os.PathLike, jobs: int 
             documents = list(assemble_documents(read_articles(sources, jobs, report, progress), report))
             if not documents:
                 raise NothingIndexedError("nothing could be indexed", report.as_dict())
+            store.crash_point("parsed")
             write_documents(tmp, documents, jobs, progress)
+            store.crash_point("written")
             elapsed = time.monotonic() - started
             meta = write_meta(tmp, report, segmenter, elapsed)
             final = store.swap_in(index_dir, tmp)
