@@ -12,14 +12,13 @@ from pathlib import Path
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "news.jsonl.gz"
 
 
-def load_docs(corpus: str | Path, count: int | None) -> list[dict]:
-    """Return count corpus items spread evenly over the corpus (all of them when count is None)."""
-    with gzip.open(corpus, "rt", encoding="utf-8") as stream:
-        docs = [json.loads(line) for line in stream if line.strip()]
+def load_docs(corpus: str | Path, count: int | None) -> tuple[list[dict], int]:
+    """Return count corpus items spread evenly over the corpus (all when count is None) and the corpus size."""
+    docs = read_docs(corpus)
     if count is None or count >= len(docs):
-        return docs
+        return docs, len(docs)
     # The corpus is sorted by date: a stride keeps every year and category in a small sample.
-    return [docs[i * len(docs) // count] for i in range(count)]
+    return [docs[i * len(docs) // count] for i in range(count)], len(docs)
 
 
 def write_docs(docs: list[dict], folder: Path) -> Path:

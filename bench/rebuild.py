@@ -4,13 +4,16 @@ Every contender runs as its own command, so its wall time includes start-up and
 reading the documents, and its memory is that of its whole process tree:
 sampled every SAMPLE_SECONDS, summed over the process and its children, and
 reported as the peak of the sums (RSS, which counts pages shared after a fork
-once per process, and PSS, which splits them).
+once per process, and PSS, which splits them). CPU time is the tree's user +
+system seconds (getrusage of reaped children), which other load on the machine
+disturbs less than wall time.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +33,7 @@ class Measured:
 
     name: str
     wall_s: float
+    cpu_s: float
     peak_rss: int
     peak_pss: int
     stdout: str
@@ -70,6 +74,7 @@ def _tree_memory(proc: psutil.Process) -> tuple[int, int]:
 def run_measured(name: str, command: list[str], cwd: Path | None = None) -> Measured:
     """Run a command to its end, sampling its process tree's memory; raise if it fails."""
     with tempfile.TemporaryFile("w+", encoding="utf-8") as out, tempfile.TemporaryFile("w+") as err:
+        cpu_before = _children_cpu()
         started = time.perf_counter()
         popen = subprocess.Popen(command, stdout=out, stderr=err, cwd=cwd, env=bench_env())
         proc = psutil.Process(popen.pid)
@@ -79,12 +84,19 @@ def run_measured(name: str, command: list[str], cwd: Path | None = None) -> Meas
             peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
             time.sleep(SAMPLE_SECONDS)
         wall = time.perf_counter() - started
+        cpu = _children_cpu() - cpu_before
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     if popen.returncode != 0:
         raise RuntimeError(f"{name} failed with exit {popen.returncode}: {stderr[-2000:]}")
-    return Measured(name, wall, peak_rss, peak_pss, stdout)
+    return Measured(name, wall, cpu, peak_rss, peak_pss, stdout)
+
+
+def _children_cpu() -> float:
+    """Return the user + system seconds of every reaped child process (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def dir_size(path: Path) -> int:

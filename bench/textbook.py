@@ -112,7 +112,8 @@ def answer(searcher, parser, item, now: datetime) -> dict:
             "category": hit.get("category"),
             "published": hit["date"].isoformat(sep=" "),
         }
-        for hit in results
+        # With groupedby Whoosh collects every hit, limit or not: take the top 10 ourselves.
+        for hit in results[:10]
     ]
     facets = {name: results.groups(name) for name in (*FACETS, "range")}
     return {"total": len(results), "hits": hits, "facets": facets}

@@ -1,0 +1,127 @@
+"""The benchmark command: python -m bench run [--docs N] [--queries N] [--out DIR] [--skip-http]."""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import click
+
+from bench import corpus, queries, rebuild, report, serving, snapshots
+
+WARMUP_QUERIES = 30
+
+
+@click.group()
+def cli():
+    """Benchmark newsearch against the textbook Whoosh + jieba setup on the shared corpus."""
+
+
+def _machine() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def _meta(corpus_path: Path, docs: list[dict], total: int, n_queries: int) -> dict:
+    return {
+        "date": datetime.now().strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count() or 1, "machine": _machine(),
+        "docs": len(docs), "corpus_docs": total, "corpus": corpus_path.name, "text_bytes": corpus.text_bytes(docs),
+        "queries": n_queries, "warmup": WARMUP_QUERIES, "workers": serving.WORKERS, "clients": serving.CLIENTS,
+        "load_before": os.getloadavg()[0],
+        "command": "python -m bench " + " ".join(sys.argv[1:]),
+        "versions": ", ".join(f"{name} {version(name)}" for name in ("Whoosh", "jieba", "rjieba", "gunicorn"))
+                    + f", Python {platform.python_version()}",
+    }
+
+
+def _logger(started: float):
+    def log(message: str) -> None:
+        click.echo(f"[{time.perf_counter() - started:7.1f} s] {message}", err=True)
+
+    return log
+
+
+def measure(run: dict, work: Path, docs: list[dict], docs_path: Path, skip_http: bool, requests: int, log) -> None:
+    """Run every section in order, filling the run's results."""
+    run["rebuild"] = rebuild.run_rebuilds(docs_path, work, log)
+    log("parsing …")
+    run["parsing"] = snapshots.run_parsing(docs, work / "pages")
+    shutil.rmtree(work / "pages", ignore_errors=True)
+    gc.collect()
+    gc.freeze()  # the documents stay alive; keep the collector from walking them while timing
+    run["queries"] = queries.run_queries(work / "index", work / "textbook", run["items"], run["warmup"], log)
+    if not skip_http:
+        log("http …")
+        run["http"] = serving.run_http(work / "index", run["items"], requests)
+        log("start-up …")
+        run["startup"] = serving.run_startup(work / "index")
+
+
+@cli.command()
+@click.option("--docs", "n_docs", type=click.IntRange(100), default=None,
+              help="Use this many documents, an even sample of the corpus [default: all].")
+@click.option("--queries", "n_queries", type=click.IntRange(24), default=300, show_default=True,
+              help="Queries in the fixed set.")
+@click.option("--requests", type=click.IntRange(1), default=400, show_default=True,
+              help="Timed HTTP requests, over the query set.")
+@click.option("--corpus", "corpus_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=corpus.DEFAULT_CORPUS, show_default="../shared/corpus/news.jsonl.gz")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for table.md [default: a new temporary folder].")
+@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the table here, e.g. bench/RESULTS.md.")
+@click.option("--skip-http", is_flag=True, help="Skip the gunicorn and start-up sections.")
+@click.option("--keep", is_flag=True, help="Keep the work folder (indexes, documents) and print its path.")
+def run(n_docs, n_queries, requests, corpus_path, out, results, skip_http, keep):
+    """Run the whole benchmark and print one table (markdown); asserts nothing about time.
+
+    Example:
+
+        python -m bench run --docs 3000
+    """
+    started = time.perf_counter()
+    log = _logger(started)
+    work = Path(tempfile.mkdtemp(prefix="newsearch-bench-"))
+    try:
+        log(f"reading {corpus_path} …")
+        docs, total = corpus.load_docs(corpus_path, n_docs)
+        docs_path = corpus_path if len(docs) == total else corpus.write_docs(docs, work)
+        run_data = {"meta": _meta(corpus_path, docs, total, n_queries),
+                    "items": queries.make_queries(docs, n_queries),
+                    "warmup": queries.make_queries(docs, WARMUP_QUERIES, seed=queries.WARMUP_SEED)}
+        measure(run_data, work, docs, docs_path, skip_http, requests, log)
+    finally:
+        if keep:
+            log(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    run_data["meta"]["total_s"] = time.perf_counter() - started
+    run_data["meta"]["load_after"] = os.getloadavg()[0]
+    _write(report.render(run_data), out, results, log)
+
+
+def _write(text: str, out: Path | None, results: Path | None, log) -> None:
+    out = out or Path(tempfile.mkdtemp(prefix="newsearch-bench-out-"))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(text, encoding="utf-8")
+    if results:
+        results.write_text(text, encoding="utf-8")
+        log(f"wrote {results}")
+    log(f"wrote {out / 'table.md'}")
+    click.echo(text)
+
+
+cli(prog_name="python -m bench")

@@ -1,0 +1,183 @@
+"""The benchmark's one table, as markdown: rebuild, parsing, queries, HTTP, start-up, targets.
+
+Only figures and query kinds are printed, never corpus text (query texts are drawn from it).
+"""
+
+from __future__ import annotations
+
+from bench.queries import FILTERS, KINDS, SORTS, percentiles
+
+MB = 1e6
+
+
+def _row(*cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(header: list[str], rows: list[list], right_from: int = 1) -> list[str]:
+    align = ["---" if i < right_from else "---:" for i in range(len(header))]
+    return [_row(*header), _row(*align), *(_row(*r) for r in rows)]
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}×"
+
+
+def rebuild_section(run: dict) -> list[str]:
+    """Return the rebuild table and its ratios."""
+    docs, text = run["meta"]["docs"], run["meta"]["text_bytes"]
+    cores = run["meta"]["cores"]
+    names = {
+        "ours": f"(a) `newsearch rebuild`, defaults ({cores} cores)",
+        "textbook": "(b) textbook: Whoosh + jieba `ChineseAnalyzer`, one writer, one commit",
+        "jieba": f"(c) floor: `jieba.cut` of title + body alone, {cores} processes",
+        "rjieba": f"(c′) extra: `rjieba.cut` (our segmenter) of the same text, {cores} processes",
+    }
+    rows = []
+    for key, label in names.items():
+        m = run["rebuild"][key]
+        size = _f(m.index_bytes / MB) if m.index_bytes is not None else "—"
+        rows.append([label, _f(m.wall_s), _f(m.cpu_s), _f(docs / m.wall_s), _f(text / MB / m.wall_s, 2),
+                     _f(m.peak_rss / MB, 0), _f(m.peak_pss / MB, 0), size])
+    lines = ["## Rebuild", "", f"{docs:,} documents, {text / MB:.1f} MB of title + body text (UTF-8). "
+             "Wall time of the whole command (start-up and reading included); CPU = user + system "
+             "seconds of its process tree; memory = peak over 0.2 s samples of the sum over the process tree.", ""]
+    lines += _table(["setup", "wall s", "CPU s", "docs/s", "MB text/s", "peak RSS MB", "peak PSS MB", "index MB"], rows)
+    ours, book, floor = (run["rebuild"][k] for k in ("ours", "textbook", "jieba"))
+    lines += ["", *_table(["ratio", "value"], [
+        ["(a)/(b) docs/s", _ratio(book.wall_s / ours.wall_s)],
+        ["(a)/(b) index size", _ratio(ours.index_bytes / book.index_bytes)],
+        ["(a)/(c) docs/s", _ratio(floor.wall_s / ours.wall_s)],
+    ])]
+    return lines
+
+
+def parsing_section(run: dict) -> list[str]:
+    """Return the snapshot parsing table."""
+    p = run["parsing"]
+    return ["## Parsing", "", "Corpus items rendered as snapshot pages (bench/snapshots.py) in a temporary folder, "
+            "parsed by `indexer.snapshot.load_snapshot` in one process.", "",
+            *_table(["pages", "MB", "seconds", "pages/s", "MB/s", "unparsed", "round-trip exact"],
+                    [[f"{p['pages']:,}", _f(p["bytes"] / MB), _f(p["seconds"], 2), _f(p["pages_per_s"], 0),
+                      _f(p["mb_per_s"], 2), p["failed"], f"{p['exact']:,}"]], right_from=0)]
+
+
+def _pct_cells(stats: dict) -> list[str]:
+    return [_f(stats["p50"]), _f(stats["p95"]), _f(stats["p99"]), _f(stats["mean"]), stats["n"]]
+
+
+def queries_section(run: dict) -> list[str]:
+    """Return the query latency table, its ratios and the breakdown by kind."""
+    q = run["queries"]
+    ours, book = q["ours"], q["textbook"]
+    rows = [
+        ["ours: `Engine.search` (top 10, highlights, all facets)", "first sight", *_pct_cells(ours["first"])],
+        ["ours", "repeat", *_pct_cells(ours["repeat"])],
+        ["textbook: `search(q, limit=10, groupedby=…)` + `highlights()`", "first sight", *_pct_cells(book["first"])],
+    ]
+    ratio = [_ratio(book["first"][k] / ours["first"][k]) for k in ("p50", "p95", "p99", "mean")]
+    rows.append(["ratio textbook / ours", "first sight", *ratio, ""])
+    counts = f"{len(run['items'])} queries: {', '.join(KINDS)} × {', '.join(FILTERS)} filter × {', '.join(SORTS)}"
+    lines = ["## Queries", "", f"{counts}. Each path first answers {run['meta']['warmup']} other queries "
+             "(warm-up), then every query once (\"first sight\"); ours then answers them all again (\"repeat\": "
+             "its posting cache is warm).", ""]
+    lines += _table(["path", "pass", "p50 ms", "p95 ms", "p99 ms", "mean ms", "n"], rows, right_from=2)
+    lines += ["", *_kind_table(run)]
+    return lines
+
+
+def _kind_table(run: dict) -> list[str]:
+    """Return p50/p95 by query kind and by filter, first sight, for both paths."""
+    items = run["items"]
+    rows = []
+    for attr, values in (("kind", KINDS), ("filter", FILTERS), ("sort", SORTS)):
+        for value in values:
+            picked = [i for i, item in enumerate(items) if getattr(item, attr) == value]
+            if not picked:
+                continue
+            cells = []
+            for key in ("ours", "textbook"):
+                stats = percentiles([run["queries"][key]["seconds"][i] for i in picked])
+                cells += [_f(stats["p50"]), _f(stats["p95"])]
+            for key in ("ours", "textbook"):
+                hits = sorted(run["queries"][key]["totals"][i] for i in picked)
+                cells.append(f"{hits[len(hits) // 2]:,}")
+            rows.append([f"{attr} = {value}", len(picked), *cells])
+    return _table(["first sight, by", "n", "ours p50", "ours p95", "textbook p50", "textbook p95",
+                   "median hits ours", "median hits textbook"], rows)
+
+
+def http_section(run: dict) -> list[str]:
+    """Return the HTTP table (or a note that it was skipped)."""
+    h = run.get("http")
+    if not h:
+        return ["## HTTP", "", "skipped (--skip-http)"]
+    return ["## HTTP", "", f"gunicorn, {run['meta']['workers']} sync workers on 127.0.0.1, "
+            f"{run['meta']['clients']} concurrent clients, GET /api/search over the query set "
+            "(after 20 untimed requests).", "",
+            *_table(["requests", "seconds", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
+                    [[h["requests"], _f(h["seconds"], 2), _f(h["rps"]), _f(h["p50"]), _f(h["p95"]),
+                      _f(h["p99"]), h["errors"]]], right_from=0)]
+
+
+def startup_section(run: dict) -> list[str]:
+    """Return the start-up and worker memory table."""
+    s, h = run.get("startup"), run.get("http")
+    if not s:
+        return ["## Start-up", "", "skipped (--skip-http)"]
+    uss = _f(max(h["worker_uss"]) / MB, 0) if h and h["worker_uss"] else "—"
+    rss = _f(max(h["worker_rss"]) / MB, 0) if h and h["worker_rss"] else "—"
+    return ["## Start-up", "", "`newsearch serve --index <existing>` from spawn to the first 200 of "
+            "/api/search?q=中国; worker memory read after the HTTP run.", "",
+            *_table(["start-up s", "one worker private MB (USS, max)", "one worker RSS MB (max)"],
+                    [[_f(s["seconds"], 2), uss, rss]], right_from=0)]
+
+
+def _check(ok: bool | None) -> str:
+    return "—" if ok is None else "met" if ok else "**missed**"
+
+
+def targets_section(run: dict) -> list[str]:
+    """Return the targets (for information: the benchmark asserts nothing about time)."""
+    rb, q, meta = run["rebuild"], run["queries"], run["meta"]
+    speed = rb["textbook"].wall_s / rb["ours"].wall_s
+    size = rb["ours"].index_bytes / rb["textbook"].index_bytes
+    share = q["ours"]["first"]["p95"] / q["textbook"]["first"]["p95"]
+    p95 = q["ours"]["first"]["p95"]
+    full = meta["docs"] >= meta["corpus_docs"]
+    rows = [
+        ["rebuild ≥ 2× textbook docs/s", _ratio(speed), _check(speed >= 2)],
+        ["index ≤ 3× textbook size", _ratio(size), _check(size <= 3)],
+        ["query p95 ≤ 1/5 of textbook p95 (first sight)", f"1/{1 / share:.1f}", _check(share <= 0.2)],
+        ["query p95 ≤ 30 ms on the full corpus", f"{p95:.1f} ms", _check(p95 <= 30 if full else None)],
+    ]
+    if run.get("startup"):
+        rows.append(["start-up ≤ 2 s", f"{run['startup']['seconds']:.2f} s", _check(run["startup"]["seconds"] <= 2)])
+    if run.get("http") and run["http"]["worker_uss"]:
+        uss = max(run["http"]["worker_uss"]) / MB
+        rows.append(["worker private memory ≤ 300 MB", f"{uss:.0f} MB", _check(uss <= 300)])
+    note = "" if full else " (a quick run: the 30 ms target applies to the full corpus only)"
+    return ["## Targets", "", f"For information; nothing here fails the run{note}.", "",
+            *_table(["target", "measured", ""], rows)]
+
+
+def render(run: dict) -> str:
+    """Return the whole report as markdown."""
+    meta = run["meta"]
+    sample = "all" if meta["docs"] >= meta["corpus_docs"] else "an even sample"
+    lines = [
+        "# newsearch benchmark", "",
+        f"- date: {meta['date']}; machine: {meta['cores']} cores ({meta['machine']}); load average "
+        f"{meta['load_before']:.2f} before the run, {meta['load_after']:.2f} after (other work on the machine)",
+        f"- documents: {meta['docs']:,} ({sample} of the {meta['corpus_docs']:,} in `{meta['corpus']}`)",
+        f"- command: `{meta['command']}` (total {meta['total_s']:.0f} s)",
+        f"- versions: {meta['versions']}", "",
+    ]
+    for section in (rebuild_section, parsing_section, queries_section, http_section, startup_section,
+                    targets_section):
+        lines += section(run) + [""]
+    return "\n".join(lines)
