@@ -21,7 +21,7 @@ from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
-from indexer import analysis, segment, store
+from indexer import analysis, columns, segment, store
 from indexer.schema import ARTICLE, HEADLINE, build_schema
 from indexer.writer import Report, assemble_documents, build_index, read_articles, write_meta
 
@@ -56,6 +56,7 @@ def update_index(sources: Iterable[str], index_dir, jobs: int | None = None, del
             store.crash_point("parsed")
             _write_changes(tmp, existing, [documents[i] for i in plan["add"] + plan["replace"]],
                            set(plan["replace"]) | set(plan["delete"]))
+            columns.write_columns(tmp)
             store.crash_point("written")
             meta = write_meta(tmp, report, segmenter, time.monotonic() - started, **summary)
             final = store.swap_in(index_dir, tmp)
@@ -107,7 +108,7 @@ def _plan(existing: dict[str, dict], documents: dict[str, dict], delete_missing:
 def _link_build(live: Path, tmp: Path) -> None:
     """Give the new build the live build's files as hard links (copies where links fail)."""
     for path in live.iterdir():
-        if path.is_file() and path.name not in (store.META_FILE, store.USERDICT_FILE):
+        if path.is_file() and path.name not in (store.META_FILE, store.USERDICT_FILE, columns.COLUMNS_FILE):
             try:
                 os.link(path, tmp / path.name)
             except OSError:

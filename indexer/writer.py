@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 from whoosh import index as whoosh_index
 
-from indexer import analysis, segment, store
+from indexer import analysis, columns, segment, store
 from indexer.schema import ARTICLE, HEADLINE, build_schema
 from indexer.snapshot import Article, SnapshotError, iter_sources, load_snapshot, read_jsonl
 
@@ -313,6 +313,7 @@ def build_index(sources: Iterable[str], index_dir: str | os.PathLike, jobs: int 
                 raise NothingIndexedError("nothing could be indexed", report.as_dict())
             store.crash_point("parsed")
             write_documents(tmp, documents, jobs, progress)
+            columns.write_columns(tmp)
             store.crash_point("written")
             elapsed = time.monotonic() - started
             meta = write_meta(tmp, report, segmenter, elapsed)

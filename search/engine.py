@@ -20,6 +20,7 @@ from whoosh import index as whoosh_index
 
 from indexer import analysis
 from indexer.schema import ARTICLE, BODY, ID_FIELD, LENGTH_OF, TITLE
+from indexer.columns import load_columns
 from indexer.store import USERDICT_FILE, live_build, read_meta
 from search import facets, highlight, ranking, spelling
 from search.match import Hits, Matcher, PostingCache
@@ -202,15 +203,10 @@ def _open_build(path: Path) -> _Build:
         warnings.append("索引由另一版本的分析器或词典构建，需要重建（newsearch rebuild）")
     ix = whoosh_index.open_dir(str(path))
     with ix.reader() as reader:
-        columns = facets.load_columns(reader)
-        lengths = {f: np.fromiter(reader.column_reader(c), dtype=np.float32, count=reader.doc_count_all())
-                   for f, c in LENGTH_OF.items()}
-        deleted = None
-        if reader.has_deletions():
-            live = np.zeros(reader.doc_count_all(), dtype=bool)
-            live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
-            deleted = np.flatnonzero(~live)
-    return _Build(path, ix, columns, lengths, meta, warnings, PostingCache(deleted))
+        arrays = load_columns(path, reader)
+    lengths = {f: arrays[c].astype(np.float32) for f, c in LENGTH_OF.items()}
+    deleted = arrays["deleted"] if len(arrays["deleted"]) else None
+    return _Build(path, ix, facets.load_columns(arrays), lengths, meta, warnings, PostingCache(deleted))
 
 
 def selection_of(request: SearchRequest, now: int) -> facets.Selection:

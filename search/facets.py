@@ -38,22 +38,13 @@ class Columns:
         return self.month // 100
 
 
-def load_columns(reader) -> Columns:
-    """Read the facet columns of an index reader into arrays."""
-    categories, category = _codes(reader, CATEGORY)
-    sources, source = _codes(reader, SOURCE)
-    published = np.fromiter(reader.column_reader(PUBLISHED), dtype=np.int64, count=reader.doc_count_all())
+def load_columns(arrays: dict[str, np.ndarray]) -> Columns:
+    """Build the facet columns from a build's per-document arrays (indexer/columns.py)."""
+    published = arrays[PUBLISHED]
     months = published.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
     month = np.where(published > 0, (months // 12 + 1970) * 100 + months % 12 + 1, 0).astype(np.int32)
-    return Columns(categories, category, sources, source, published, month)
-
-
-def _codes(reader, fieldname: str) -> tuple[list[str], np.ndarray]:
-    column = reader.column_reader(fieldname)
-    values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in column]
-    labels = sorted(set(values))
-    index = {label: i for i, label in enumerate(labels)}
-    return labels, np.fromiter((index[v] for v in values), dtype=np.int32, count=len(values))
+    return Columns(arrays[f"{CATEGORY}_labels"].tolist(), arrays[CATEGORY],
+                   arrays[f"{SOURCE}_labels"].tolist(), arrays[SOURCE], published, month)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ BM25_B = 0.75
 WORD_BOOST = {TITLE: 3.0, BODY: 1.0}
 CHARS_BOOST = {TITLE: 1.2, BODY: 0.35}
 PHRASE_BONUS = {TITLE: 1.5, BODY: 1.0}  # quoted: times idf; unquoted in one piece: times the best score
-LAYOUT_LIMIT = 5000  # most documents whose run layout is checked
+EXACT_CHECK = 1000  # best hits checked for holding an unquoted query in one piece
 TITLE_SHARE = 1.0  # extra lift, times the best score, for a title the text covers whole
 
 
@@ -138,22 +138,45 @@ def _blocks(matcher):
 
 
 def positions(searcher, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
-    """Return a term's positions in each of the given (sorted) documents that hold it."""
+    """Return a term's positions in each of the given (sorted) documents that hold it.
+
+    Reads whole blocks and decodes values only for the documents asked for.
+    """
     out: dict[int, list[int]] = {}
     btext = term.encode("utf-8")
     for leaf, offset in searcher.leaf_searchers():
         reader = leaf.reader()
-        mine = docs[(docs >= offset) & (docs < offset + reader.doc_count_all())]
+        mine = docs[(docs >= offset) & (docs < offset + reader.doc_count_all())] - offset
         if not len(mine) or (field, btext) not in reader:
             continue
-        matcher = reader.postings(field, btext)
-        for doc in mine.tolist():
-            if not matcher.is_active():
-                break
-            matcher.skip_to(doc - offset)
-            if matcher.is_active() and matcher.id() == doc - offset:
-                out[doc] = matcher.value_as("positions")
+        decode = reader.schema[field].format.decode_positions
+        for ids, values, wanted in _blocks_for(reader.postings(field, btext), mine):
+            at = np.searchsorted(ids, wanted)
+            inside = at < len(ids)
+            for doc, i in zip(wanted[inside].tolist(), at[inside].tolist()):
+                if ids[i] == doc:
+                    out[doc + offset] = decode(values[i])
     return out
+
+
+def _blocks_for(matcher, wanted: np.ndarray):
+    """Yield (ids, values, wanted ids in range) for the blocks of a matcher that may hold wanted ids."""
+    while isinstance(matcher, WrappingMatcher):
+        matcher = matcher.child
+    if isinstance(matcher, ListMatcher):
+        yield np.asarray(matcher._ids), matcher._values, wanted
+        return
+    start = 0
+    while matcher.is_active() and start < len(wanted):
+        end = int(np.searchsorted(wanted, matcher._maxid, side="right"))
+        if end > start:
+            matcher._read_ids()
+            matcher._read_values()
+            yield np.asarray(matcher._ids), matcher._values, wanted[start:end]
+            start = end
+        if matcher._lastblock:
+            return
+        matcher._next_block()
 
 
 def _run_starts(found: list[dict[int, list[int]]], doc: int) -> set[int]:
@@ -194,31 +217,39 @@ class Matcher:
         """Return the inverse document frequency of a word in bodies."""
         return idf(self.doc_count, max(len(self.postings(BODY, word)[0]), 1))
 
-    def substring(self, textfield: str, text: str) -> np.ndarray:
-        """Return the documents whose title or body holds text's exact characters."""
-        result = None
+    def substring(self, textfield: str, text: str, within: np.ndarray | None = None) -> np.ndarray:
+        """Return the documents (of within, if given) whose title or body holds text's exact characters."""
+        result = within
         for run in word_runs(normalize(text)):
-            docs = self._run_docs(textfield, run)
+            docs = self._candidates(textfield, run)
             result = docs if result is None else np.intersect1d(result, docs, assume_unique=True)
-            if not len(result):
-                break
-        return EMPTY if result is None else result
+        if result is None or not len(result):
+            return EMPTY
+        for run in word_runs(normalize(text)):
+            result = self._verify_run(textfield, run, result)
+        return result
 
-    def _run_docs(self, textfield: str, run: str) -> np.ndarray:
+    def _candidates(self, textfield: str, run: str) -> np.ndarray:
+        """Return the documents holding every character pair of a run (or its one character)."""
         if len(run) == 1:
             return self.postings(CHARS_OF[textfield], run)[0]
         grams = GRAMS_OF[textfield]
-        pairs = [run[i:i + 2] for i in range(len(run) - 1)]
-        candidates = self.postings(grams, pairs[0])[0]
-        for pair in sorted(set(pairs[1:]), key=lambda p: len(self.postings(grams, p)[0])):
-            candidates = np.intersect1d(candidates, self.postings(grams, pair)[0], assume_unique=True)
-        if len(pairs) == 1 or not len(candidates):
-            return candidates
-        sure = np.intersect1d(candidates, self.postings(textfield, run)[0], assume_unique=True)
-        unsure = np.setdiff1d(candidates, sure, assume_unique=True)
+        pairs = sorted({run[i:i + 2] for i in range(len(run) - 1)}, key=lambda p: len(self.postings(grams, p)[0]))
+        docs = self.postings(grams, pairs[0])[0]
+        for pair in pairs[1:]:
+            docs = np.intersect1d(docs, self.postings(grams, pair)[0], assume_unique=True)
+        return docs
+
+    def _verify_run(self, textfield: str, run: str, docs: np.ndarray) -> np.ndarray:
+        """Keep the candidates where the run's pairs stand one after another."""
+        if len(run) < 3 or not len(docs):
+            return docs
+        sure = np.intersect1d(docs, self.postings(textfield, run)[0], assume_unique=True)
+        unsure = np.setdiff1d(docs, sure, assume_unique=True)
         if not len(unsure):
             return sure
-        found = [positions(self.searcher, grams, pair, unsure) for pair in pairs]
+        grams = GRAMS_OF[textfield]
+        found = [positions(self.searcher, grams, run[i:i + 2], unsure) for i in range(len(run) - 1)]
         checked = np.array([d for d in unsure.tolist() if _run_starts(found, d)], dtype=np.int64)
         return np.union1d(sure, checked)
 
@@ -243,12 +274,11 @@ class Matcher:
 
         A text of several runs (``来，把思``) matches run by run; to find where it
         stands whole, runs of two or more characters are checked by position, and
-        when one-character runs remain, the stored text of at most LAYOUT_LIMIT
-        candidates is searched.
+        when one-character runs remain, the candidates' stored text is searched.
         """
         folded = normalize(text).strip()
         runs = [(m.start(), m.group()) for m in WORD_RUN.finditer(folded)]
-        if len(runs) < 2 or not len(docs) or len(docs) > LAYOUT_LIMIT:
+        if len(runs) < 2 or not len(docs):
             return docs
         long_runs = [(off, run) for off, run in runs if len(run) > 1]
         if len(long_runs) > 1:
@@ -283,12 +313,16 @@ class Matcher:
 
         The lift is the best score so far; in the title it grows with the share of
         the title the text covers, so the item whose title is the query comes first.
+        Only the EXACT_CHECK best hits are checked: the lift is about the top.
         """
         top = float(hits.scores.max()) if len(hits.docs) else 0.0
+        best = hits.docs
+        if len(best) > EXACT_CHECK:
+            best = np.sort(hits.docs[np.argpartition(-hits.scores, EXACT_CHECK)[:EXACT_CHECK]])
         whole = np.zeros(len(hits.docs), dtype=bool)
         share = np.zeros(len(hits.docs))
         for f in fields:
-            docs = self.layout(f, text, np.intersect1d(hits.docs, self.substring(f, text), assume_unique=True))
+            docs = self.layout(f, text, self.substring(f, text, within=best))
             at = np.searchsorted(hits.docs, docs)
             whole[at] = True
             if f == TITLE:
