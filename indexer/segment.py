@@ -15,7 +15,8 @@ keeps them per term in arrays, and writes each posting list in whole blocks:
   table, a layout Whoosh's reader supports (its writer's switch for it is broken
   in 2.7.4).
 
-The result opens with plain ``whoosh.index.open_dir``. Each worker process
+Segments are left as separate files, not one compound file (see finish). The
+result opens with plain ``whoosh.index.open_dir``. Each worker process
 builds whole segments; the parent lists them in one TOC.
 """
 
@@ -190,7 +191,9 @@ class SegmentBuilder:
             terms.clear()
         writer.close()
         self.segment.set_doc_count(self.docnum)
-        self.segment.create_compound_file(self.storage)
+        # No compound file: Whoosh reads a compound segment's parts through
+        # BytesIO copies of the mapped file (~100 MB per term table, per
+        # process); separate files are read in place and shared in the page cache.
         return self.segment
 
 

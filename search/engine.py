@@ -61,6 +61,7 @@ class Engine:
         self._build: _Build | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._open: list = []  # every searcher handed out, closed with the engine
 
     # ---- opening --------------------------------------------------------
 
@@ -87,10 +88,28 @@ class Engine:
         held = getattr(self._local, "held", None)
         if held is None or held[0] is not build:
             if held is not None:
-                held[1].close()
+                self._close(held[1])
             held = (build, build.ix.searcher())
             self._local.held = held
+            with self._lock:
+                self._open.append(held[1])
         return held[1]
+
+    def _close(self, searcher) -> None:
+        with self._lock:
+            if searcher in self._open:
+                self._open.remove(searcher)
+                searcher.close()
+
+    def close(self) -> None:
+        """Close every searcher this engine opened (its files stay open until then)."""
+        with self._lock:
+            searchers, self._open = self._open, []
+        for searcher in searchers:
+            searcher.close()
+
+    def __del__(self) -> None:
+        self.close()
 
     # ---- answers --------------------------------------------------------
 
