@@ -5,7 +5,8 @@ the indexer reads them once, when a build is written, into ``columns.npz``:
 
     category_labels (sorted str), category (int32 code per document),
     source_labels, source, published (int64 seconds, 0 = unknown),
-    title_len, body_len (word counts), deleted (document numbers an update removed)
+    title_len, body_len (word counts), deleted (document numbers an update removed),
+    headlines (document numbers of headline-only entries)
 
 A build without the file (written by other tools) is read the slow way.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from whoosh import index as whoosh_index
 
-from indexer.schema import BODY_LEN, CATEGORY, PUBLISHED, SOURCE, TITLE_LEN
+from indexer.schema import BODY_LEN, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE, TITLE_LEN
 
 COLUMNS_FILE = "columns.npz"
 
@@ -38,6 +39,8 @@ def read_columns(reader) -> dict[str, np.ndarray]:
     live = np.zeros(count, dtype=bool)
     live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
     arrays["deleted"] = np.flatnonzero(~live)
+    headlines = reader.postings(KIND, HEADLINE).all_ids() if (KIND, HEADLINE) in reader else ()
+    arrays["headlines"] = np.fromiter(headlines, dtype=np.int64)
     return arrays
 
 

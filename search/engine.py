@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,6 +46,7 @@ class _Build:
     ix: object
     columns: facets.Columns
     lengths: dict
+    headlines: np.ndarray
     meta: dict
     warnings: list[str]
     cache: PostingCache = field(default_factory=PostingCache)
@@ -62,6 +64,10 @@ class Engine:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._open: list = []  # every searcher handed out, closed with the engine
+        # A finalizer, not __del__: it holds the searchers itself, so when a
+        # collected app takes the engine with it, the files are closed before
+        # the garbage collector would finalize them unclosed.
+        self._finalizer = weakref.finalize(self, _close_all, self._open, self._lock)
 
     # ---- opening --------------------------------------------------------
 
@@ -103,13 +109,7 @@ class Engine:
 
     def close(self) -> None:
         """Close every searcher this engine opened (its files stay open until then)."""
-        with self._lock:
-            searchers, self._open = self._open, []
-        for searcher in searchers:
-            searcher.close()
-
-    def __del__(self) -> None:
-        self.close()
+        _close_all(self._open, self._lock)
 
     # ---- answers --------------------------------------------------------
 
@@ -158,6 +158,7 @@ class Engine:
         published = build.columns.published[docs]
         if request.sort == "relevance":
             scores = scores * ranking.recency(published, now, self.recency_weight, self.half_life_days)
+            scores[np.isin(docs, build.headlines, assume_unique=True)] *= ranking.HEADLINE_WEIGHT
             window = ranking.order(docs, scores, published, "relevance", max(first + request.size, ranking.RERANK_WINDOW))
             top = window[: ranking.RERANK_WINDOW]
             scores = scores.copy()
@@ -209,6 +210,14 @@ class Engine:
         }
 
 
+def _close_all(searchers: list, lock: threading.Lock) -> None:
+    with lock:
+        held = list(searchers)
+        searchers.clear()
+    for searcher in held:
+        searcher.close()
+
+
 def _open_build(path: Path) -> _Build:
     meta = read_meta(path)
     warnings = []
@@ -225,7 +234,8 @@ def _open_build(path: Path) -> _Build:
         arrays = load_columns(path, reader)
     lengths = {f: arrays[c].astype(np.float32) for f, c in LENGTH_OF.items()}
     deleted = arrays["deleted"] if len(arrays["deleted"]) else None
-    return _Build(path, ix, facets.load_columns(arrays), lengths, meta, warnings, PostingCache(deleted))
+    return _Build(path, ix, facets.load_columns(arrays), lengths, arrays["headlines"], meta, warnings,
+                  PostingCache(deleted))
 
 
 def selection_of(request: SearchRequest, now: int) -> facets.Selection:

@@ -9,6 +9,8 @@ How a document's relevance is made (the match weights are in search/match.py):
   bonus;
 - among the best RERANK_WINDOW hits, plain terms standing close together
   (within PROXIMITY_SLOP characters of each other) add a bonus;
+- a headline-only entry (a title seen in a related list, with at most a
+  teaser) counts HEADLINE_WEIGHT of a full article with the same score;
 - in relevance order the score is multiplied by
   ``1 + RECENCY_WEIGHT * 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS)``:
   today's article gets up to +15 %, one a half-life old +7.5 %, an old one
@@ -27,6 +29,7 @@ from search.query import GRAMS_OF, ParsedQuery
 
 RECENCY_WEIGHT = 0.15
 RECENCY_HALF_LIFE_DAYS = 180.0
+HEADLINE_WEIGHT = 0.7
 RERANK_WINDOW = 50
 PROXIMITY_BONUS = {TITLE: 1.5, BODY: 0.6}  # times the words' mean idf
 PROXIMITY_SLOP = {TITLE: 10, BODY: 20}  # characters between neighbouring terms

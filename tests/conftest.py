@@ -44,7 +44,9 @@ def engine(seed_index):
     """Return a search engine over the seeds/ index."""
     from search import Engine
 
-    return Engine(seed_index)
+    engine = Engine(seed_index)
+    yield engine
+    engine.close()
 
 
 @pytest.fixture()
