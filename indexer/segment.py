@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import zlib
 from array import array
+from pathlib import Path
 from pickle import dumps
 
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3TermInfo
@@ -291,3 +292,6 @@ def write_toc(folder: str, segments: list) -> None:
     generation = TOC._latest_generation(storage, INDEX_NAME) + 1
     TOC(build_schema(), segments, generation).write(storage, INDEX_NAME)
     clean_files(storage, INDEX_NAME, generation, segments)
+    scratch = Path(folder) / f"{INDEX_NAME}.tmp"  # Whoosh's per-document writer leaves it, empty
+    if scratch.is_dir() and not any(scratch.iterdir()):
+        scratch.rmdir()

@@ -229,3 +229,41 @@ def test_any_query_answers_with_escaped_hits(engine, q, page, size):
     answer = engine.search(SearchRequest(q=q, page=page, size=size), now=NOW)
     assert answer["total"] >= len(answer["hits"])
     assert all("<script" not in h["title_html"] + h["snippet_html"] for h in answer["hits"])
+
+
+def test_an_index_from_another_analyzer_says_it_needs_a_rebuild(tmp_path):
+    import shutil
+
+    from conftest import SEEDS
+    from indexer.store import META_FILE, live_build
+    from indexer.writer import build_index
+
+    build_index([str(SEEDS / "001_4cc39e73fcc59f5b.txt")], tmp_path / "index", jobs=1)
+    meta_path = live_build(tmp_path / "index") / META_FILE
+    assert ask(Engine(tmp_path / "index"), "衢州")["warnings"] == []
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["dict_hash"] = "0000000000000000"
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    answer = ask(Engine(tmp_path / "index"), "衢州")
+    assert answer["warnings"] == ["索引由另一版本的分析器或词典构建，需要重建（newsearch rebuild）"]
+    assert answer["total"] == 1
+
+
+def test_a_user_dictionary_travels_with_the_index(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import SEEDS
+
+    userdict = tmp_path / "dict.txt"
+    userdict.write_text("锐能新能源 10 nz\n", encoding="utf-8")
+    index_dir = tmp_path / "index"
+    subprocess.run([sys.executable, "-m", "indexer", "rebuild", str(SEEDS / "001_4cc39e73fcc59f5b.txt"),
+                    "--index", str(index_dir), "--userdict", str(userdict), "--jobs", "1"], check=True,
+                   capture_output=True)
+    code = ("import json, sys; from search import Engine, SearchRequest; e = Engine(sys.argv[1]); "
+            "a = e.search(SearchRequest(q='锐能新能源')); print(json.dumps([a['total'], a['warnings']]))")
+    out = subprocess.run([sys.executable, "-c", code, str(index_dir)], check=True, capture_output=True, text=True)
+    assert json.loads(out.stdout) == [1, []]
+    from indexer.store import USERDICT_FILE, live_build
+    assert (live_build(index_dir) / USERDICT_FILE).read_text(encoding="utf-8") == "锐能新能源 10 nz\n"
