@@ -21,6 +21,8 @@ from whoosh import index as whoosh_index
 from indexer.schema import BODY_LEN, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE, TITLE_LEN
 
 COLUMNS_FILE = "columns.npz"
+NAMES = {f"{CATEGORY}_labels", CATEGORY, f"{SOURCE}_labels", SOURCE, PUBLISHED, TITLE_LEN, BODY_LEN,
+         "deleted", "headlines"}
 
 
 def read_columns(reader) -> dict[str, np.ndarray]:
@@ -57,5 +59,7 @@ def load_columns(build: Path, reader) -> dict[str, np.ndarray]:
     path = Path(build) / COLUMNS_FILE
     if path.is_file():
         with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
+            arrays = {name: data[name] for name in data.files}
+        if set(arrays) >= NAMES:
+            return arrays
     return read_columns(reader)

@@ -112,29 +112,43 @@ def read_postings(searcher, field: str, term: str) -> tuple[np.ndarray, np.ndarr
         reader = leaf.reader()
         if (field, btext) not in reader:
             continue
-        matcher = reader.postings(field, btext)
-        for ids, weights in _blocks(matcher):
-            docs.append(np.asarray(ids, dtype=np.int64) + offset)
-            freqs.append(np.asarray(weights, dtype=np.float32) if weights is not None else np.ones(len(ids), np.float32))
+        for ids, weights in _blocks(reader.postings(field, btext)):
+            docs.append(ids + offset)
+            freqs.append(weights)
     if not docs:
         return EMPTY, np.zeros(0, np.float32)
     return np.concatenate(docs), np.concatenate(freqs)
 
 
 def _blocks(matcher):
-    """Yield (ids, weights or None) per block of a Whoosh leaf matcher, deleted documents included."""
+    """Yield (ids, weights) arrays per block of a Whoosh leaf matcher, deleted documents included.
+
+    Reads each block's stored tuple (delta-coded ids, weights as None, one
+    float or a sequence) straight into numpy, instead of Whoosh's per-posting
+    Python decoding.
+    """
     while isinstance(matcher, WrappingMatcher):  # the reader's filter of deleted documents
         matcher = matcher.child
     if isinstance(matcher, ListMatcher):  # postings inlined in the term table
-        yield matcher._ids, matcher._weights
+        ids = np.asarray(matcher._ids, dtype=np.int64)
+        yield ids, _weights(matcher._weights, len(ids))
         return
     while matcher.is_active():  # W3LeafMatcher: one block at a time
-        matcher._read_ids()
-        matcher._read_weights()
-        yield matcher._ids, matcher._weights
+        matcher._read_data()
+        deltas, weights, _ = matcher._data
+        ids = np.cumsum(np.asarray(deltas, dtype=np.int64))
+        yield ids, _weights(weights, len(ids))
         if matcher._lastblock:
             return
         matcher._next_block()
+
+
+def _weights(stored, count: int) -> np.ndarray:
+    if stored is None:
+        return np.ones(count, np.float32)
+    if isinstance(stored, float):
+        return np.full(count, stored, np.float32)
+    return np.asarray(stored, dtype=np.float32)
 
 
 def positions(searcher, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:

@@ -1,13 +1,14 @@
 """Did-you-mean and autocomplete, both from the index's own word lexicon.
 
 Did-you-mean runs only when a query finds fewer than FEW_HITS documents. It
-tries two repairs and keeps the one that finds the most documents, offered
+tries two repairs, the MAX_TRIES most promising, and keeps the one that finds the most documents, offered
 when the query found nothing, or when the repair finds at least five times as
 many (and at least 2 * FEW_HITS), so an exact rare word is not second-guessed:
 
 - joining two neighbouring words into one the index knows (``衢 州`` -> ``衢州``);
-- replacing a word with a known word one edit away (same first character),
-  preferring the most frequent (``新能原`` -> ``新能源``).
+- replacing a term, or (when nothing was found) a 2-3 character piece of it,
+  with a known word one edit away (same first character), preferring the most
+  frequent (``新能原`` -> ``新能源``, ``金砖电吃`` -> ``金砖电池``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from search.query import Clause, ParsedQuery
 
 FEW_HITS = 3
 MAX_CANDIDATES = 5  # corrections per unknown piece
-MAX_TRIES = 16  # repaired queries tried per clause
+MAX_SCAN = 3000  # lexicon words looked at per first character and field
+MAX_TRIES = 4  # repaired queries run, most promising first
 
 
 def _doc_frequency(reader, word: str) -> int:
@@ -41,49 +43,56 @@ def _within_one_edit(a: str, b: str) -> bool:
     return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
-def _corrections(reader, text: str) -> list[str]:
-    """Return known words one edit from text, most frequent first."""
+def _corrections(reader, text: str) -> list[tuple[int, str]]:
+    """Return (documents, word) for known words one edit from text, most frequent first."""
     if len(text) < 2 or len(text) > 12:
         return []
     found: dict[str, int] = {}
-    for fieldname in (TITLE, BODY):
-        for raw in reader.expand_prefix(fieldname, text[0]):
-            word = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-            if abs(len(word) - len(text)) <= 1 and _within_one_edit(text, word):
-                found[word] = max(found.get(word, 0), _doc_frequency(reader, word))
-    return [w for w, _ in sorted(found.items(), key=lambda kv: -kv[1])[:MAX_CANDIDATES]]
+    for n, raw in enumerate(reader.expand_prefix(BODY, text[0])):
+        if n >= MAX_SCAN:
+            break
+        word = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if abs(len(word) - len(text)) <= 1 and _within_one_edit(text, word):
+            found[word] = reader.doc_frequency(BODY, word)
+    return sorted(((df, w) for w, df in found.items()), reverse=True)[:MAX_CANDIDATES]
 
 
-def _repairs(reader, text: str) -> list[str]:
-    """Return texts with one unknown piece (the whole, or 2-4 characters) replaced by a known word."""
+def _repairs(reader, text: str, pieces: bool) -> list[tuple[int, str]]:
+    """Return (documents, text) with the whole text, or (pieces) an unknown 2-3 character piece, corrected."""
     folded = "".join(word_runs(normalize(text)))
-    out = [c for c in _corrections(reader, folded)]
-    for size in (2, 3, 4):
+    out = list(_corrections(reader, folded))
+    for size in (2, 3) if pieces else ():
         for i in range(len(folded) - size + 1):
             piece = folded[i:i + size]
             if size < len(folded) and not _doc_frequency(reader, piece):
-                out += [folded[:i] + c + folded[i + size:] for c in _corrections(reader, piece) if len(c) == size]
-    return list(dict.fromkeys(out))[:MAX_TRIES]
+                out += [(df, folded[:i] + c + folded[i + size:]) for df, c in _corrections(reader, piece) if len(c) == size]
+    return out
 
 
 def _plain(clause: Clause) -> bool:
     return not (clause.phrase or clause.field or clause.negated or clause.alternatives)
 
 
-def _candidates(reader, parsed: ParsedQuery) -> list[list[Clause]]:
+def _candidates(reader, parsed: ParsedQuery, pieces: bool) -> list[list[Clause]]:
+    """Return repaired clause lists, the most promising (most frequent repair) first."""
     clauses = parsed.clauses
-    out = []
+    out: list[tuple[int, int, list[Clause]]] = []
     for i in range(len(clauses) - 1):
         a, b = clauses[i], clauses[i + 1]
         if _plain(a) and _plain(b):
             joined = normalize(a.text + b.text)
-            if _doc_frequency(reader, joined):
-                out.append([*clauses[:i], Clause(joined), *clauses[i + 2:]])
+            df = _doc_frequency(reader, joined)
+            if df:
+                out.append((df, len(out), [*clauses[:i], Clause(joined), *clauses[i + 2:]]))
     for i, clause in enumerate(clauses):
         if _plain(clause):
-            for word in _repairs(reader, clause.text):
-                out.append([*clauses[:i], Clause(word), *clauses[i + 1:]])
-    return out
+            repairs: dict[str, int] = {}
+            for df, text in _repairs(reader, clause.text, pieces):
+                repairs[text] = max(df, repairs.get(text, 0))
+            for text, df in repairs.items():
+                out.append((df, len(out), [*clauses[:i], Clause(text), *clauses[i + 1:]]))
+    out.sort(key=lambda item: (-item[0], item[1]))
+    return [c for _, _, c in out]
 
 
 def render(clauses: list[Clause]) -> str:
@@ -100,9 +109,13 @@ def render(clauses: list[Clause]) -> str:
 
 
 def suggest(matcher, parsed: ParsedQuery, hits: int) -> str | None:
-    """Return a better query than the one that found few hits, or None."""
+    """Return a better query than the one that found few hits, or None.
+
+    Repairs of pieces inside a term (the costly part) are tried only when the
+    query found nothing.
+    """
     best, best_hits = None, hits
-    for clauses in _candidates(matcher.searcher.reader(), parsed):
+    for clauses in _candidates(matcher.searcher.reader(), parsed, pieces=hits == 0)[:MAX_TRIES]:
         found = matcher.query(ParsedQuery(clauses, []))
         count = 0 if found is None else len(found.docs)
         if count > best_hits and (hits == 0 or count >= max(2 * FEW_HITS, 5 * hits)):
