@@ -129,12 +129,18 @@ def startup_section(run: dict) -> list[str]:
     s, h = run.get("startup"), run.get("http")
     if not s:
         return ["## Start-up", "", "skipped (--skip-http)"]
-    uss = _f(max(h["worker_uss"]) / MB, 0) if h and h["worker_uss"] else "—"
-    rss = _f(max(h["worker_rss"]) / MB, 0) if h and h["worker_rss"] else "—"
+    memory = [_max_mb(h, key) for key in ("worker_uss", "worker_anon", "worker_rss")] if h else ["—"] * 3
     return ["## Start-up", "", "`newsearch serve --index <existing>` from spawn to the first 200 of "
-            "/api/search?q=中国; worker memory read after the HTTP run.", "",
-            *_table(["start-up s", "one worker private MB (USS, max)", "one worker RSS MB (max)"],
-                    [[_f(s["seconds"], 2), uss, rss]], right_from=0)]
+            "/api/search?q=中国. Memory of one gunicorn worker after the HTTP run (the larger of the two "
+            "workers' figures): USS = private pages, which include pages of the index files that only this "
+            "worker has mapped; anonymous = its heap, file pages left out; RSS.", "",
+            *_table(["start-up s", "worker USS MB", "worker anonymous MB", "worker RSS MB"],
+                    [[_f(s["seconds"], 2), *memory]], right_from=0)]
+
+
+def _max_mb(http: dict, key: str) -> str:
+    values = [v for v in http.get(key) or [] if v is not None]
+    return _f(max(values) / MB, 0) if values else "—"
 
 
 def _check(ok: bool | None) -> str:

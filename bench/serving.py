@@ -122,7 +122,20 @@ def run_http(index_dir, items: list[BenchQuery], requests: int) -> dict:
         workers = psutil.Process(proc.pid).children()
         result["worker_uss"] = [w.memory_full_info().uss for w in workers]
         result["worker_rss"] = [w.memory_info().rss for w in workers]
+        result["worker_anon"] = [anonymous_bytes(w.pid) for w in workers]
     return result
+
+
+def anonymous_bytes(pid: int) -> int | None:
+    """Return a process's anonymous memory (heap, not file pages it maps), from /proc smaps_rollup."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("Anonymous:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def run_startup(index_dir) -> dict:

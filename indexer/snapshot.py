@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 SOURCE_SUFFIXES = (".txt", ".jsonl", ".jsonl.gz")
+MAX_TITLE = 300  # characters; news titles are far shorter
 
 _CRUMB_SPLIT = re.compile(r"[>＞»/]")
 _CRUMB_ARROW = re.compile(r"[>＞»]")
@@ -141,12 +142,15 @@ def _looks_binary(data: bytes) -> bool:
 
 def _decode_bytes(data: bytes, path: str) -> str:
     """Decode as UTF-8 (BOM optional), else as GB18030, which covers GBK."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise SnapshotError(path, "undecodable")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data" and exc.end == len(data):
+            return data[:exc.start].decode("utf-8-sig")  # cut inside its last character: keep the rest
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise SnapshotError(path, "undecodable") from None
 
 
 def load_snapshot(path) -> Article:
@@ -157,13 +161,14 @@ def load_snapshot(path) -> Article:
 def parse_snapshot(text: str, path: str = "") -> Article:
     """Parse the text of one snapshot page into an Article.
 
-    :raises SnapshotError: "empty file" when there is no text, "no title" when no title line is found.
+    :raises SnapshotError: "empty file" when there is no text, "no title" when no title line is
+        found (a first line over MAX_TITLE characters is no title: it is a page gone wrong).
     """
     lines = [s for s in (line.strip() for line in text.lstrip("\ufeff").splitlines()) if s]
     if not lines:
         raise SnapshotError(path, "empty file")
     crumbs, rest = _split_breadcrumb(lines)
-    if not rest or _is_structural(rest[0]):
+    if not rest or _is_structural(rest[0]) or len(rest[0]) > MAX_TITLE:
         raise SnapshotError(path, "no title")
     title = rest[0]
     meta, rest = _take_meta(rest[1:])
@@ -255,7 +260,7 @@ def _is_image_placeholder(line: str, title: str) -> bool:
     if not line.startswith(title):
         return False
     rest = line[len(title) :]
-    return not rest or bool(_IMAGE_MARK.fullmatch(rest))
+    return not rest or (len(rest) <= 20 and bool(_IMAGE_MARK.fullmatch(rest)))
 
 
 def _parse_headlines(category: str | None, lines: list[str], warnings: list[str]) -> list[Headline]:
@@ -263,7 +268,7 @@ def _parse_headlines(category: str | None, lines: list[str], warnings: list[str]
     headlines: list[Headline] = []
     pending: list[str] = []
     for line in lines:
-        found = _TIME.fullmatch(line)
+        found = len(line) <= 40 and _TIME.fullmatch(line)
         if not found:
             pending.append(line)
         elif pending:

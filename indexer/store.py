@@ -123,17 +123,25 @@ def crash_point(name: str) -> None:
 def new_build_dir(index_dir: Path) -> Path:
     """Create and return an empty temporary build folder (call under the writer lock)."""
     folder = builds_dir(index_dir)
-    clean_stale(folder)
+    clean_stale(folder, live_build(index_dir))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     tmp = folder / f"{stamp}.tmp"
     tmp.mkdir(parents=True)
     return tmp
 
 
-def clean_stale(folder: Path) -> None:
-    """Remove half-written builds left by a writer that died (call under the writer lock)."""
+def clean_stale(folder: Path, live: Path | None = None) -> None:
+    """Remove builds left by a writer that died (call under the writer lock).
+
+    Half-written ones end in .tmp; a finished one newer than the live build was
+    renamed into place but never linked (killed during the swap).
+    """
     for path in folder.glob("*.tmp"):
         shutil.rmtree(path, ignore_errors=True)
+    if live is not None:
+        for path in folder.iterdir():
+            if path.is_dir() and path.name[:1].isdigit() and path.name > live.name:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def swap_in(index_dir: Path, tmp_build: Path) -> Path:

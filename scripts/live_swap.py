@@ -231,7 +231,8 @@ def run_live_swap(workdir: Path, requests: int = 600, sample: int = 3000, client
 def report(result: dict) -> str:
     """Return the figures as the lines the script prints."""
     return "\n".join([
-        f"requests {result['requests']}  errors {result['errors']}  p50 {result['p50_ms']} ms  p95 {result['p95_ms']} ms",
+        f"requests {result['requests']}  errors {result['errors']}  "
+        f"p50 {result['p50_ms']} ms  p95 {result['p95_ms']} ms",
         f"rebuild ran {result['rebuild_started_s']} s .. {result['rebuild_ended_s']} s "
         f"({result['requests_during_rebuild']} requests meanwhile)",
         f"first answer from the new index at {result['first_new_answer_s']} s; "
@@ -261,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="live-swap-"))
     try:
-        result = run_live_swap(workdir, args.requests, args.sample, args.clients, args.workers, args.pause, args.timeout)
+        result = run_live_swap(workdir, args.requests, args.sample, args.clients, args.workers, args.pause,
+                               args.timeout)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(report(result))

@@ -57,18 +57,13 @@ def fate(path: Path) -> str:
 def hostile_build(tmp_path_factory):
     """Build an index over 1,000+ broken files and 20 good ones; return what the test needs."""
     folder = tmp_path_factory.mktemp("hostile")
-    files = hostile.hostile_files(seed=0, count=1000)
-    hostile.write_files(folder / "src", files)
-    goods = hostile.good_files(20)
-    for name, data, _ in goods:
-        (folder / "src" / name).write_bytes(data)
-    started = time.monotonic()
-    summary = build_index([str(folder / "src")], folder / "index", jobs=2)
-    summary["wall_s"] = time.monotonic() - started
+    summary = hostile.build_hostile_index(folder, seed=0, count=1000)
+    files, goods = hostile.hostile_files(seed=0, count=1000), hostile.good_files(20)
     engine = Engine(folder / "index")
     searcher = engine.searcher(engine.current())
     stored = {Path(d["path"]).name: d for d in searcher.all_stored_fields() if d["kind"] == "article"}
-    return {"folder": folder, "files": files, "goods": goods, "summary": summary, "stored": stored, "engine": engine}
+    yield {"folder": folder, "files": files, "goods": goods, "summary": summary, "stored": stored, "engine": engine}
+    engine.close()
 
 
 # ---- 1,000 broken snapshots ----------------------------------------------------------------
@@ -157,6 +152,7 @@ def test_a_50_mb_line_does_not_stop_the_run(tmp_path):
     engine = Engine(tmp_path / "index")
     for _, _, title in goods:
         assert engine.search(SearchRequest(q=f'"{title}"'))["total"] == 1
+    engine.close()
     assert elapsed < 300, f"a 50 MB line took {elapsed:.0f} s"
 
 
@@ -180,7 +176,7 @@ def test_whitespace_runs_inside_lines_parse_in_linear_time(case):
 
 def test_a_utf8_page_cut_inside_a_character_is_never_indexed_as_mojibake(tmp_path):
     data = (SEEDS / "001_4cc39e73fcc59f5b.txt").read_bytes()
-    title = load_snapshot(SEEDS / "001_4cc39e73fcc59f5b.txt").title
+    lines = [line.strip() for line in data.decode("utf-8").split("\n")]
     garbled = []
     for cut in range(1, len(data)):
         if (data[cut] & 0xC0) != 0x80:
@@ -191,9 +187,9 @@ def test_a_utf8_page_cut_inside_a_character_is_never_indexed_as_mojibake(tmp_pat
             article = load_snapshot(path)
         except SnapshotError:
             continue
-        if not title.startswith(article.title):
+        if not any(line.startswith(article.title) for line in lines):  # text of the page, cut short at most
             garbled.append((cut, article.title[:20]))
-    assert garbled == []
+    assert garbled == [], f"{len(garbled)} cuts indexed as GB18030 mojibake, e.g. {garbled[:3]}"
 
 
 # ---- property tests of the parser ----------------------------------------------------------
@@ -234,7 +230,8 @@ def test_read_text_raises_only_snapshot_error(data):
 # Text that cannot form a frame line: no colon, digit, >, /, 图, and none of the keywords' first characters.
 PLAIN = st.text("天地人你我他山水火木金土日月星风云雨雪春夏秋冬东南西北中外上下左右大小多少长短高低城乡路桥车船飞机学校医院工厂市场银行"
                 "abcXYZ，。！？、“”《》 ", min_size=1, max_size=30).map(str.strip).filter(bool)
-MOMENTS = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31)).map(lambda d: d.replace(microsecond=0))
+MOMENTS = st.datetimes(datetime(1971, 1, 1), datetime(2099, 12, 31)).map(lambda d: d.replace(microsecond=0))
+WORD = PLAIN.map(lambda s: s.replace(" ", ""))
 SEPARATORS = st.sampled_from((" ", "\u3000", "\u00a0", "  "))
 COLONS = st.sampled_from((":", "："))
 
@@ -242,10 +239,10 @@ COLONS = st.sampled_from((":", "："))
 @st.composite
 def pages(draw):
     """Draw a well-formed snapshot page and the Article it must parse to."""
-    title, category, source = draw(PLAIN), draw(PLAIN.map(lambda s: s.replace(" ", ""))), draw(PLAIN.map(lambda s: s.replace(" ", "")))
+    title, category, source = draw(PLAIN), draw(WORD), draw(WORD)
     body = draw(st.lists(PLAIN.filter(lambda p: not p.startswith(title)), min_size=1, max_size=6))
     published, snapshot = draw(MOMENTS), draw(MOMENTS)
-    origin = draw(st.one_of(st.none(), PLAIN.map(lambda s: s.replace(" ", ""))))
+    origin = draw(st.one_of(st.none(), WORD))
     url = "https://news.example.com/" + draw(st.text("abc123-/", max_size=20))
     related = draw(st.lists(st.tuples(PLAIN, PLAIN, MOMENTS.map(lambda d: d.replace(second=0))), max_size=3))
     colon = draw(COLONS)
@@ -255,8 +252,9 @@ def pages(draw):
     lines += [*body, f"快照生成时间{colon}{snapshot}", f"信息原文地址{colon}{url}"]
     if related:
         lines += ["相关新闻:", *(f"{t}\n{teaser}\n{when:%Y-%m-%d %H:%M}" for t, teaser, when in related)]
+    headlines = [Headline(t, teaser, when, None) for t, teaser, when in related]
     expected = dict(title=title, body=body, category=category, published=published, source=source, origin=origin,
-                    url=url, snapshot_time=snapshot, related=[Headline(t, x, w, None) for t, x, w in related], warnings=[])
+                    url=url, snapshot_time=snapshot, related=headlines, warnings=[])
     return "\n".join(lines), expected
 
 
@@ -320,6 +318,7 @@ def test_parse_request_raises_only_request_error(pairs, strict):
 
 
 URL_ATTRIBUTES = ("href", "src", "action", "formaction")
+PAGE_SCRIPT = [("src", "/static/suggest.js"), ("defer", None)]  # the one script every page loads
 
 
 class TagCollector(HTMLParser):
@@ -338,10 +337,14 @@ def live_markup(html: str) -> list:
     collector = TagCollector()
     collector.feed(html)
     found = [tag for tag, _ in collector.tags if tag in ("img", "svg", "iframe", "object", "embed", "textarea", "b")]
-    found += [(tag, attrs) for tag, attrs in collector.tags if tag == "script" and attrs != [("src", "/static/suggest.js"), ("defer", None)]]
+    found += [(tag, attrs) for tag, attrs in collector.tags if tag == "script" and attrs != PAGE_SCRIPT]
     found += [(tag, name) for tag, attrs in collector.tags for name, value in attrs
-              if name.startswith("on") or (name in URL_ATTRIBUTES and (value or "").strip().lower().startswith("javascript:"))]
+              if name.startswith("on") or (name in URL_ATTRIBUTES and _is_javascript(value))]
     return found + (["<script>alert"] if "<script>alert" in html else [])
+
+
+def _is_javascript(url: str | None) -> bool:
+    return (url or "").strip().lower().startswith("javascript:")
 
 
 def check_response(path: str, response) -> str | None:
