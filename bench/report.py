@@ -181,6 +181,8 @@ def render(run: dict) -> str:
         f"{meta['load_before']:.2f} before the run, {meta['load_after']:.2f} after (other work on the machine)",
         f"- documents: {meta['docs']:,} ({sample} of the {meta['corpus_docs']:,} in `{meta['corpus']}`)",
         f"- command: `{meta['command']}` (total {meta['total_s']:.0f} s)",
+        f"- code: {meta['code_before']}" + ("" if meta["code_after"] == meta["code_before"] else
+                                            f"; **changed during the run**, to {meta['code_after']}"),
         f"- versions: {meta['versions']}", "",
     ]
     for section in (rebuild_section, parsing_section, queries_section, http_section, startup_section,

@@ -63,6 +63,9 @@ def test_quoted_phrases_are_exact_and_ordered(engine):
     assert titles(engine, '"中等技术"') == [QUZHOU_SCHOOL]
     assert titles(engine, '"技术中等"') == []
     assert titles(engine, "“南京市长江大桥”") == [BRIDGE]
+    assert titles(engine, '"南京市 长江大桥"') == [BRIDGE]
+    assert titles(engine, '"型号ＡＢＣ１２３。"') == [CHARGER]   # punctuation is part of a quoted phrase
+    assert titles(engine, '"型号ＡＢＣ１２３，"') == []
 
 
 def test_exclusion_or_and_field_restriction(engine):
