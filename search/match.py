@@ -284,19 +284,21 @@ class Matcher:
         return idf(self.doc_count, df) * freqs * (BM25_K1 + 1) / (freqs + norm)
 
     def layout(self, textfield: str, text: str, docs: np.ndarray) -> np.ndarray:
-        """Keep the documents where text stands in one piece, punctuation and all (spaces aside).
+        """Keep the documents where text stands in one piece, punctuation and all.
 
         Matching goes run by run (``来，把思`` is 来 and 把思); to find where the
         whole stands, runs of two or more characters are checked by position, and
-        when punctuation or one-character runs remain, the candidates' stored text
-        is searched.
+        when punctuation, spaces or one-character runs remain, the candidates'
+        stored text is searched, spaces not counting (so ``"新能源 汽车"`` finds
+        新能源汽车 as well as 新能源 汽车).
         """
-        core = "".join(normalize(text).split())
+        folded = normalize(text).strip()
+        core = "".join(folded.split())
         runs = [(m.start(), m.group()) for m in WORD_RUN.finditer(core)]
-        if not runs or not len(docs) or (len(runs) == 1 and runs[0][1] == core):
+        if not runs or not len(docs) or (folded == core and len(runs) == 1 and runs[0][1] == core):
             return docs
         long_runs = [(off, run) for off, run in runs if len(run) > 1]
-        if len(long_runs) > 1:
+        if folded == core and len(long_runs) > 1:
             docs = self._layout_by_position(textfield, long_runs, docs)
         stored = self.searcher.stored_fields
         return np.array([d for d in docs.tolist() if core in "".join(normalize(stored(d).get(textfield, "")).split())],
@@ -315,7 +317,6 @@ class Matcher:
     def exact(self, text: str, fields: tuple[str, ...]) -> Hits:
         """Match text's exact characters, scored by how rare they are."""
         hits = Hits.none()
-        text = "".join(text.split())  # spaces inside quotes do not separate: "新能源 汽车" is 新能源汽车
         for f in fields:
             docs = self.layout(f, text, self.substring(f, text))
             if len(docs):
