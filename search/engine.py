@@ -127,7 +127,8 @@ class Engine:
         parsed = parse_query(request.q)
         warnings = [*build.warnings, *parsed.warnings]
         hits = matcher.query(parsed)
-        if hits is None:
+        searchable = hits is not None
+        if not searchable:
             if request.q.strip():
                 warnings.append("查询中没有可搜索的词（只有停用词或符号）")
             hits = Hits.none()
@@ -146,7 +147,7 @@ class Engine:
             "hits": [hit_data(stored(int(d)), needles, score) for d, score in page],
             "facets": counts,
         }
-        if hits is not None and len(hits.docs) < spelling.FEW_HITS and parsed.positive:
+        if searchable and len(hits.docs) < spelling.FEW_HITS:
             answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs))
         answer["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return answer
@@ -161,7 +162,6 @@ class Engine:
             scores[np.isin(docs, build.headlines, assume_unique=True)] *= ranking.HEADLINE_WEIGHT
             window = ranking.order(docs, scores, published, "relevance", max(first + request.size, ranking.RERANK_WINDOW))
             top = window[: ranking.RERANK_WINDOW]
-            scores = scores.copy()
             scores[top] += ranking.proximity(matcher, parsed, docs[top])
             chosen = window[np.lexsort((docs[window], -scores[window]))]
         else:
