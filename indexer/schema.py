@@ -46,8 +46,9 @@ WORD_FIELDS = (TITLE, BODY)
 LENGTH_OF = {TITLE: TITLE_LEN, BODY: BODY_LEN}
 GRAM_FIELDS = (TITLE_GRAMS, BODY_GRAMS)
 CHAR_FIELDS = (TITLE_CHARS, BODY_CHARS)
-# The text each recall field is made from.
-SOURCE_OF = {TITLE_GRAMS: TITLE, BODY_GRAMS: BODY, TITLE_CHARS: TITLE, BODY_CHARS: BODY}
+# The recall fields made from each text field.
+GRAMS_OF = {TITLE: TITLE_GRAMS, BODY: BODY_GRAMS}
+CHARS_OF = {TITLE: TITLE_CHARS, BODY: BODY_CHARS}
 
 # Document kinds: a full article, or a related headline seen only in a list.
 ARTICLE = "article"

@@ -32,11 +32,6 @@ class Columns:
     published: np.ndarray  # int64 seconds; 0 = unknown
     month: np.ndarray  # int32 YYYYMM; 0 = unknown
 
-    @property
-    def year(self) -> np.ndarray:
-        """Return each document's year (0 = unknown)."""
-        return self.month // 100
-
 
 def load_columns(arrays: dict[str, np.ndarray]) -> Columns:
     """Build the facet columns from a build's per-document arrays (indexer/columns.py)."""

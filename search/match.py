@@ -24,8 +24,8 @@ import numpy as np
 from whoosh.matching import ListMatcher, WrappingMatcher
 
 from indexer.analysis import WORD_RUN, normalize, word_runs
-from indexer.schema import BODY, TITLE
-from search.query import CHARS_OF, GRAMS_OF, KEYWORD_FIELDS, TEXT_FIELDS, Clause, ParsedQuery
+from indexer.schema import BODY, CHARS_OF, GRAMS_OF, TITLE
+from search.query import KEYWORD_FIELDS, TEXT_FIELDS, Clause, ParsedQuery
 
 EMPTY = np.zeros(0, dtype=np.int64)
 CACHE_POSTINGS = 4_000_000  # postings kept in memory per build (~50 MB)
@@ -65,12 +65,6 @@ class Hits:
         """Drop the given documents."""
         keep = ~np.isin(self.docs, docs, assume_unique=True)
         return Hits(self.docs[keep], self.scores[keep])
-
-    def bonus(self, docs: np.ndarray, amount: float) -> Hits:
-        """Add amount to the score of those of the given documents that are hits."""
-        scores = self.scores.copy()
-        scores[np.isin(self.docs, docs, assume_unique=True)] += amount
-        return Hits(self.docs, scores)
 
 
 class PostingCache:

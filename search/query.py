@@ -18,13 +18,11 @@ import re
 from dataclasses import dataclass, field as dataclass_field
 
 from indexer.analysis import STOP_WORDS, get_segmenter, normalize
-from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, CATEGORY, SOURCE, TITLE, TITLE_CHARS, TITLE_GRAMS
+from indexer.schema import BODY, CATEGORY, SOURCE, TITLE
 
 MAX_QUERY_CHARS = 256
 MAX_TERMS = 24
 
-GRAMS_OF = {TITLE: TITLE_GRAMS, BODY: BODY_GRAMS}
-CHARS_OF = {TITLE: TITLE_CHARS, BODY: BODY_CHARS}
 
 TEXT_FIELDS = {"title": (TITLE,), "body": (BODY,)}
 KEYWORD_FIELDS = {"source": SOURCE, "category": CATEGORY}

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexer.schema import BODY, TITLE
+from indexer.schema import BODY, GRAMS_OF, TITLE
 from search.match import Matcher, positions
-from search.query import GRAMS_OF, ParsedQuery
+from search.query import ParsedQuery
 
 RECENCY_WEIGHT = 0.15
 RECENCY_HALF_LIFE_DAYS = 180.0
