@@ -6,3 +6,9 @@ Parts, in data-flow order: ``snapshot`` (read pages and dumps), ``analysis``
 headline entries, the Whoosh build), ``store`` (build folders, the atomic swap,
 the writer lock), ``cli`` (rebuild, stats, explain).
 """
+
+import warnings
+
+# Whoosh 2.7.4 compares with `is 0` (whoosh/codec/whoosh3.py); when its .pyc files
+# are missing, compiling it prints a SyntaxWarning to every command's stderr.
+warnings.filterwarnings("ignore", message='"is" with a literal', category=SyntaxWarning)
