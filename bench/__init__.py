@@ -9,5 +9,6 @@ Parts, in the order a run uses them:
 - ``snapshots``: render documents as snapshot pages and time the parser over them;
 - ``queries``: the fixed query set and the latency of both query paths;
 - ``serving``: the site under gunicorn (throughput, latency, worker memory) and ``newsearch serve`` start-up;
-- ``report``: the one table, as markdown.
+- ``report``: the one table, as markdown; ``environment``: the machine, the commit and a hash of the
+  measured source (indexer/, search/, web/) at the start and the end, since others may edit it mid-run.
 """

@@ -6,7 +6,6 @@ import gc
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from bench import corpus, queries, rebuild, report, serving, snapshots
+from bench import corpus, environment, queries, rebuild, report, serving, snapshots
 
 WARMUP_QUERIES = 30
 
@@ -26,39 +25,13 @@ def cli():
     """Benchmark newsearch against the textbook Whoosh + jieba setup on the shared corpus."""
 
 
-def _machine() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
-
-
-def code_version() -> str:
-    """Return the checked-out commit, noting uncommitted changes outside bench/ (read-only git calls)."""
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(["git", "--no-optional-locks", *args], cwd=rebuild.REPO, capture_output=True,
-                                  text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD")
-    if not commit:
-        return "unknown (not a git checkout)"
-    changed = [line for line in git("status", "--porcelain").splitlines() if not line[3:].startswith("bench/")]
-    return commit + (f" + uncommitted changes in {len(changed)} files" if changed else "")
-
-
 def _meta(corpus_path: Path, docs: list[dict], total: int, n_queries: int) -> dict:
     return {
-        "date": datetime.now().strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count() or 1, "machine": _machine(),
+        "date": datetime.now().strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count() or 1, "machine": environment.machine(),
         "docs": len(docs), "corpus_docs": total, "corpus": corpus_path.name, "text_bytes": corpus.text_bytes(docs),
         "queries": n_queries, "warmup": WARMUP_QUERIES, "workers": serving.WORKERS, "clients": serving.CLIENTS,
-        "load_before": os.getloadavg()[0], "code_before": code_version(),
+        "load_before": os.getloadavg()[0], "code": environment.code_version(),
+        "source_before": environment.source_hash(),
         "command": "python -m bench " + " ".join(sys.argv[1:]),
         "versions": ", ".join(f"{name} {version(name)}" for name in ("Whoosh", "jieba", "rjieba", "gunicorn"))
                     + f", Python {platform.python_version()}",
@@ -128,7 +101,7 @@ def run(n_docs, n_queries, requests, corpus_path, out, results, skip_http, keep)
             shutil.rmtree(work, ignore_errors=True)
     run_data["meta"]["total_s"] = time.perf_counter() - started
     run_data["meta"]["load_after"] = os.getloadavg()[0]
-    run_data["meta"]["code_after"] = code_version()
+    run_data["meta"]["source_after"] = environment.source_hash()
     _write(report.render(run_data), out, results, log)
 
 

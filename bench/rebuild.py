@@ -23,8 +23,9 @@ from pathlib import Path
 
 import psutil
 
+from bench.environment import REPO
+
 SAMPLE_SECONDS = 0.2
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass

@@ -171,6 +171,13 @@ def targets_section(run: dict) -> list[str]:
             *_table(["target", "measured", ""], rows)]
 
 
+def _source_note(meta: dict) -> str:
+    if meta["source_after"] == meta["source_before"]:
+        return f"sha1 {meta['source_before']}, unchanged during the run"
+    return (f"sha1 {meta['source_before']} at the start, **{meta['source_after']} at the end**: it changed "
+            "during the run, so later sections may have measured other code")
+
+
 def render(run: dict) -> str:
     """Return the whole report as markdown."""
     meta = run["meta"]
@@ -181,8 +188,7 @@ def render(run: dict) -> str:
         f"{meta['load_before']:.2f} before the run, {meta['load_after']:.2f} after (other work on the machine)",
         f"- documents: {meta['docs']:,} ({sample} of the {meta['corpus_docs']:,} in `{meta['corpus']}`)",
         f"- command: `{meta['command']}` (total {meta['total_s']:.0f} s)",
-        f"- code: {meta['code_before']}" + ("" if meta["code_after"] == meta["code_before"] else
-                                            f"; **changed during the run**, to {meta['code_after']}"),
+        f"- code: {meta['code']}; source of indexer/, search/, web/ {_source_note(meta)}",
         f"- versions: {meta['versions']}", "",
     ]
     for section in (rebuild_section, parsing_section, queries_section, http_section, startup_section,
