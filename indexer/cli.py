@@ -63,6 +63,7 @@ def rebuild(sources, index_dir, jobs, userdict, wait, as_json):
         return
     click.echo(f"indexed {summary['articles']} articles and {summary['headlines']} headlines "
                f"from {summary['files']} files into {summary['index']}")
+    _print_dropped(summary)
     click.echo(f"duplicates dropped: {summary['duplicates']}; skipped: {summary['skipped']}; "
                f"with warnings: {summary['warnings']}")
     _print_skipped(summary)
@@ -80,8 +81,8 @@ def rebuild(sources, index_dir, jobs, userdict, wait, as_json):
 def update(sources, index_dir, jobs, delete_missing, wait, as_json):
     """Add new documents, replace changed ones, keep the rest, then swap the result in.
 
-    Documents are matched by id (JSON Lines 'id', else title + publish time +
-    source); a changed one is replaced, an unchanged one left alone. A full
+    Documents are matched by id (JSON Lines 'id', else the original URL, else
+    the folded title and body); a changed one is replaced, an unchanged one left alone. A full
     article replaces the headline-only entry of the same title. Running it
     twice changes nothing the second time. Small segments are merged as they
     accumulate, so searches do not slow down.
@@ -107,7 +108,16 @@ def update(sources, index_dir, jobs, delete_missing, wait, as_json):
     else:
         click.echo(f"added {summary['added']}, replaced {summary['replaced']}, deleted {summary['deleted']}, "
                    f"unchanged {summary['unchanged']} in {summary['index']}")
+    _print_dropped(summary)
     _print_skipped(summary)
+
+
+def _print_dropped(summary: dict) -> None:
+    """Say loudly when more than a tenth of the inputs were duplicates or skipped."""
+    if summary.get("many_dropped"):
+        click.secho(f"warning: {summary['dropped_share']:.0%} of {summary['inputs']} inputs were not indexed "
+                    f"({summary['duplicates']} duplicates, {summary['skipped']} skipped): check the sources",
+                    err=True, fg="red", bold=True)
 
 
 def _print_skipped(summary: dict) -> None:

@@ -1,36 +1,51 @@
 """Read crawled news snapshots and JSON Lines dumps into Article records.
 
-A snapshot is one crawled page saved as plain text; blank lines and the
-whitespace around lines do not count. Its lines, in order::
+A snapshot is one crawled page saved as plain text. The crawler's layout, as
+on its real page (../shared/seeds/ beside the checkout), blocks apart by blank
+lines::
 
-    首页 > 汽车 > 正文        breadcrumb, optional: items split by > ＞ » /, less 首页 and 正文
-    <title>                   the first line after the breadcrumb
+    • 我的订阅                 breadcrumb: a bullet line per item, indented or not
+      • 汽车                   (the last item is the category when the meta has none)
+
+    <title>
+
     类别:汽车 发布时间:2023-12-30 07:47:00 来源:每日看点快看
-                              meta: ':' or '：'; fields apart by space, NBSP or U+3000,
+                              meta: ':' or '：'; fields apart by NBSP, space or U+3000,
                               in any order, any of them missing; may span lines
     本文转自:中国新闻网        origin, optional; may also be the last body line
+
     <paragraph>               body, one paragraph a line; the title again, alone or
-    ...                       plus a 图/图片/组图 marker, is an image placeholder and is
-                              dropped; 图为… captions stay
-    快照生成时间:2024-01-02 08:00:00   crawler footer: snapshot time
-    信息原文地址:https://...           original URL, may be empty
-    相关新闻:                 headline list, entries without category
-    <headline title>
-    <teaser>
-    2023-12-29 10:20          a time line ends an entry; one text line = teaser, no title
-    更多关于汽车的资讯:        headline list, entries in category 汽车
+    <title>                   plus a 图/图片/组图 marker, is an image placeholder and is
+    <caption>                 dropped; the caption after it is body text
+
+    以上内容为资讯信息快照…     crawler footer: its notes are dropped,
+    快照生成时间:2023-12-30 09:45:34   the snapshot time and
+    本站信息快照查询为…
+    信息原文地址:https://...           the original URL (may be empty) are kept
+
+    <headline title>          related headlines, no blank lines between them and
+    <teaser>                  no header: an entry is the lines up to and including a
+    2023-07-09 11:53:00       time line; one line = teaser only (may start with ...)
+    更多关于汽车的资讯:        starts a list whose entries are in category 汽车
+    ...
+
+The older layout is read too: one breadcrumb line (首页 > 汽车 > 正文, items
+apart by > ＞ » /), no blank lines, lists under a header (相关新闻:, 相关阅读:
+…). Blank lines and the whitespace around lines count only where noted.
 
 Times: YYYY-MM-DD HH:MM[:SS], YYYY/MM/DD HH:MM, YYYY年MM月DD日 HH:MM or a bare
 date, naive Beijing time. The body ends at the footer, or at the first list
-header when there is no footer. Boilerplate (责任编辑:…, 【纠错】, 打印, 关闭,
-分享到) never reaches the body; lines after the footer outside a list are dropped.
-Traditional pages may write 首頁, 本文轉自 and 圖.
+header when there is no footer; a page with neither whose last run of
+unbroken lines ends in a time line has that run as its list. Boilerplate
+(责任编辑:…, 【纠错】, 打印, 关闭, 分享到) never reaches the body. A line that
+cannot be placed (a list entry that no time line closes) is kept in the body,
+never dropped, with a warning naming its line.
 
 A problem that costs one field goes into Article.warnings, as one of: "no 发布时间",
 "bad 发布时间", "no 来源", "no category", "empty body", "no footer", "no 快照生成时间",
 "bad 快照生成时间", "bad 信息原文地址" (not http or https), "bad related time",
-"related entry without time" (JSON Lines: "no date", "bad date", "bad url",
-"empty body"). SnapshotError is kept for a file that is
+"line N: related entry without time, kept in body" (JSON Lines: "no date",
+"bad date", "bad url", "empty body"). SnapshotError is kept for a file that is
 empty, binary or undecodable, or a page without a title.
 
 JSON Lines files (.jsonl, .jsonl.gz) hold an object a line with the keys title,
@@ -55,11 +70,14 @@ MAX_TITLE = 300  # characters; news titles are far shorter
 
 _CRUMB_SPLIT = re.compile(r"[>＞»/]")
 _CRUMB_ARROW = re.compile(r"[>＞»]")
-_CRUMB_SKIP = {"首页", "首頁", "正文"}
+_CRUMB_SKIP = {"首页", "首頁", "正文", "我的订阅"}
+_BULLET = re.compile(r"[•●◦▪‣∙·・]\s*(\S.*)")  # GBK pages write • as ·
 # 作者 and 编辑 are read only so that they end the field before them.
 _META_KEY = re.compile(r"(?:^|(?<=\s))(类别|发布时间|来源|作者|编辑)\s*[:：]")
 _ORIGIN = re.compile(r"本文[转轉]自\s*[:：]\s*(.*)")
 _FOOTER = re.compile(r"(快照生成时间|信息原文地址)\s*[:：]\s*(.*)")
+# The crawler's notes around the footer fields: 以上内容为资讯信息快照… / 本站信息快照查询为…
+_FOOTER_NOTE = re.compile(r"以上内容为.{0,8}快照|本站信息快照")
 _LIST_HEADER = re.compile(
     r"(?:相关新闻|相关阅读|相关报道|延伸阅读|更多关于(.{1,20}?)的(?:资讯|新闻))\s*[:：]?"
 )
@@ -102,6 +120,9 @@ class Article:
     path: str
     doc_id: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+
+Line = tuple[int, str]  # (line number from 1, stripped text)
 
 
 class SnapshotError(Exception):
@@ -164,27 +185,34 @@ def parse_snapshot(text: str, path: str = "") -> Article:
     :raises SnapshotError: "empty file" when there is no text, "no title" when no title line is
         found (a first line over MAX_TITLE characters is no title: it is a page gone wrong).
     """
-    lines = [s for s in (line.strip() for line in text.lstrip("\ufeff").splitlines()) if s]
+    lines = [(number, s) for number, s in enumerate(
+        (line.strip() for line in text.lstrip("\ufeff").splitlines()), 1) if s]
     if not lines:
         raise SnapshotError(path, "empty file")
     crumbs, rest = _split_breadcrumb(lines)
-    if not rest or _is_structural(rest[0]) or len(rest[0]) > MAX_TITLE:
+    if not rest or _is_structural(rest[0][1]) or len(rest[0][1]) > MAX_TITLE:
         raise SnapshotError(path, "no title")
-    title = rest[0]
+    title = rest[0][1]
     meta, rest = _take_meta(rest[1:])
     body, footer, lists = _split_sections(rest)
-    origin, body = _clean_body(body, title)
     warnings: list[str] = []
+    published = _read_time(meta.get("发布时间"), "发布时间", warnings)
+    related: list[Headline] = []
+    for category, entries in lists:
+        headlines, unplaced = _parse_headlines(category, entries, warnings)
+        related += headlines
+        body += unplaced
+    origin, body = _clean_body(body, title)
     article = Article(
         title=title,
         body=body,
         category=meta.get("类别") or (crumbs[-1] if crumbs else None),
-        published=_read_time(meta.get("发布时间"), "发布时间", warnings),
+        published=published,
         source=meta.get("来源") or None,
         origin=origin,
         url=_web_url(footer.get("信息原文地址"), "信息原文地址", warnings),
         snapshot_time=_read_footer_time(footer, warnings),
-        related=[h for cat, entries in lists for h in _parse_headlines(cat, entries, warnings)],
+        related=related,
         path=path,
         warnings=warnings,
     )
@@ -192,13 +220,23 @@ def parse_snapshot(text: str, path: str = "") -> Article:
     return article
 
 
-def _split_breadcrumb(lines: list[str]) -> tuple[list[str], list[str]]:
-    """Split off the breadcrumb line, if any, returning its items and the other lines."""
-    first = lines[0]
+def _split_breadcrumb(lines: list[Line]) -> tuple[list[str], list[Line]]:
+    """Split off the breadcrumb, if any, returning its items and the other lines.
+
+    The breadcrumb is either a run of bullet lines (• 我的订阅 / • 汽车) or one
+    line of items apart by arrows or slashes (首页 > 汽车 > 正文).
+    """
+    count = 0
+    while count < len(lines) - 1 and _BULLET.fullmatch(lines[count][1]):
+        count += 1
+    if count:
+        items = [_BULLET.fullmatch(line).group(1) for _, line in lines[:count]]
+        return [item for item in items if item not in _CRUMB_SKIP], lines[count:]
+    first = lines[0][1]
     items = [item.strip() for item in _CRUMB_SPLIT.split(first)]
     marked = items[0] in _CRUMB_SKIP or items[-1] == "正文"
     # A bare "a > b" line is a title when the meta line follows it at once.
-    arrows = bool(_CRUMB_ARROW.search(first)) and not (len(lines) > 1 and _META_KEY.match(lines[1]))
+    arrows = bool(_CRUMB_ARROW.search(first)) and not (len(lines) > 1 and _META_KEY.match(lines[1][1]))
     if len(items) < 2 or not (marked or arrows):
         return [], lines
     return [item for item in items if item and item not in _CRUMB_SKIP], lines[1:]
@@ -206,50 +244,78 @@ def _split_breadcrumb(lines: list[str]) -> tuple[list[str], list[str]]:
 
 def _is_structural(line: str) -> bool:
     """Tell a line that belongs to the page frame and so cannot be a title."""
-    frame = (_ORIGIN, _FOOTER, _LIST_HEADER, _BOILERPLATE)
+    frame = (_ORIGIN, _FOOTER, _FOOTER_NOTE, _LIST_HEADER, _BOILERPLATE)
     return bool(_META_KEY.match(line)) or any(pattern.fullmatch(line) for pattern in frame)
 
 
-def _take_meta(lines: list[str]) -> tuple[dict[str, str], list[str]]:
+def _take_meta(lines: list[Line]) -> tuple[dict[str, str], list[Line]]:
     """Read the leading meta lines into a key -> value map; a value runs up to the next key."""
     fields: dict[str, str] = {}
     count = 0
-    while count < len(lines) and _META_KEY.match(lines[count]):
-        keys = list(_META_KEY.finditer(lines[count]))
+    while count < len(lines) and _META_KEY.match(line := lines[count][1]):
+        keys = list(_META_KEY.finditer(line))
         for key, after in zip(keys, keys[1:] + [None]):
-            end = after.start() if after else len(lines[count])
-            fields.setdefault(key.group(1), lines[count][key.end() : end].strip())
+            end = after.start() if after else len(line)
+            fields.setdefault(key.group(1), line[key.end() : end].strip())
         count += 1
     return fields, lines[count:]
 
 
-def _split_sections(lines: list[str]) -> tuple[list[str], dict[str, str], list[tuple]]:
-    """Split the lines after the meta into body lines, footer fields and headline lists."""
-    body: list[str] = []
+def _split_sections(lines: list[Line]) -> tuple[list[Line], dict[str, str], list[tuple]]:
+    """Split the lines after the meta into body lines, footer fields and headline lists.
+
+    The body ends at the footer or the first list header. Lines after the
+    footer that no list header introduces are a list of their own, without
+    category, as on the real crawler's pages.
+    """
+    body: list[Line] = []
     footer: dict[str, str] = {}
-    lists: list[tuple[str | None, list[str]]] = []
-    target: list[str] | None = body
-    for line in lines:
+    lists: list[tuple[str | None, list[Line]]] = []
+    target: list[Line] | None = body
+    for number, line in lines:
         if _BOILERPLATE.fullmatch(line):
             continue
         if found := _FOOTER.fullmatch(line):
             footer.setdefault(found.group(1), found.group(2).strip())
             target = None
+        elif _FOOTER_NOTE.match(line):
+            target = None
         elif found := _LIST_HEADER.fullmatch(line):
             lists.append((found.group(1), []))
             target = lists[-1][1]
-        elif target is not None:
-            target.append(line)
+        else:
+            if target is None:
+                lists.append((None, []))
+                target = lists[-1][1]
+            target.append((number, line))
+    if not footer:
+        body, tail = _split_trailing_list(body)
+        lists = [(None, tail)] * bool(tail) + lists
     return body, footer, lists
 
 
-def _clean_body(lines: list[str], title: str) -> tuple[str | None, list[str]]:
-    """Take the origin line out of the body and drop image placeholders."""
+def _split_trailing_list(body: list[Line]) -> tuple[list[Line], list[Line]]:
+    """Split a header-less headline list off the end of a body with blank lines between paragraphs.
+
+    Without a footer, a last run of lines with no blank line between
+    them that ends in a time line is the related list; a page without blank lines
+    keeps all its lines in the body.
+    """
+    start = len(body) - 1
+    while start > 0 and body[start - 1][0] == body[start][0] - 1:
+        start -= 1
+    if start == 0 or not body or not _is_time_line(body[-1][1]):
+        return body, []
+    return body[:start], body[start:]
+
+
+def _clean_body(lines: list[Line], title: str) -> tuple[str | None, list[str]]:
+    """Take the first origin line out of the body and drop image placeholders."""
     origin: str | None = None
     body: list[str] = []
-    for line in lines:
-        if found := _ORIGIN.fullmatch(line):
-            origin = origin or found.group(1).strip() or None
+    for _, line in lines:
+        if origin is None and (found := _ORIGIN.fullmatch(line)) and found.group(1).strip():
+            origin = found.group(1).strip()
         elif not _is_image_placeholder(line, title):
             body.append(line)
     return origin, body
@@ -263,22 +329,30 @@ def _is_image_placeholder(line: str, title: str) -> bool:
     return not rest or (len(rest) <= 20 and bool(_IMAGE_MARK.fullmatch(rest)))
 
 
-def _parse_headlines(category: str | None, lines: list[str], warnings: list[str]) -> list[Headline]:
-    """Group list lines into headlines, each closed by its time line."""
+def _is_time_line(line: str):
+    """Return the time match of a line that is a time alone, else None."""
+    return len(line) <= 40 and _TIME.fullmatch(line)
+
+
+def _parse_headlines(category: str | None, lines: list[Line],
+                     warnings: list[str]) -> tuple[list[Headline], list[Line]]:
+    """Group list lines into headlines, each closed by its time line.
+
+    Lines that no time line closes cannot be placed: they are returned to go
+    into the body, with a warning naming their line.
+    """
     headlines: list[Headline] = []
-    pending: list[str] = []
-    for line in lines:
-        found = len(line) <= 40 and _TIME.fullmatch(line)
-        if not found:
-            pending.append(line)
+    pending: list[Line] = []
+    for number, line in lines:
+        if not (found := _is_time_line(line)):
+            pending.append((number, line))
         elif pending:
             published = _read_time(line, "related time", warnings, found)
-            headlines.append(_make_headline(pending, category, published))
+            headlines.append(_make_headline([text for _, text in pending], category, published))
             pending = []
-    if pending:
-        warnings.append("related entry without time")
-        headlines.append(_make_headline(pending, category, None))
-    return headlines
+    for number, _ in pending:
+        warnings.append(f"line {number}: related entry without time, kept in body")
+    return headlines, pending
 
 
 def _make_headline(lines: list[str], category: str | None, published: datetime | None) -> Headline:

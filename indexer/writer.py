@@ -12,10 +12,11 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from indexer.schema import ARTICLE, HEADLINE, build_schema
 from indexer.snapshot import Article, SnapshotError, iter_sources, load_snapshot, read_jsonl
 
 MAX_SKIPPED_PATHS = 5  # paths listed per skip reason in a summary
+_LINE_WARNING = re.compile(r"line (\d+): (.*)")
 SEGMENT_DOCS = 40_000  # most documents in one segment: bounds a process's memory (~1 GB)
 
 
@@ -42,37 +44,54 @@ class NothingIndexedError(RuntimeError):
 
 @dataclass
 class Report:
-    """What a rebuild saw: counts, skips by reason, warnings."""
+    """What a rebuild saw: counts, skips and warnings by reason (with a few paths each)."""
 
     files: int = 0
+    inputs: int = 0
     articles: int = 0
     headlines: int = 0
     duplicates: int = 0
     skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     warnings: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    counts: Counter = field(default_factory=Counter)  # ("skipped" | "warning", reason) -> count
 
     def skip(self, path: str, reason: str) -> None:
         """Record a source that could not be indexed."""
-        self.skipped[reason].append(path)
+        self.inputs += 1
+        self._note(self.skipped, "skipped", reason, path)
+
+    def warn(self, path: str, warning: str) -> None:
+        """Record a warning; "line N: reason" is filed under reason as path:N."""
+        if found := _LINE_WARNING.fullmatch(warning):
+            path, warning = f"{path}:{found.group(1)}", found.group(2)
+        self._note(self.warnings, "warning", warning, path)
+
+    def _note(self, paths: dict[str, list[str]], kind: str, reason: str, path: str) -> None:
+        self.counts[kind, reason] += 1
+        if len(paths[reason]) < MAX_SKIPPED_PATHS:  # counts grow with the archive, path lists do not
+            paths[reason].append(path)
 
     def as_dict(self) -> dict:
         """Return the counts with at most MAX_SKIPPED_PATHS paths per reason."""
+        skipped = sum(self.counts["skipped", reason] for reason in self.skipped)
+        dropped = skipped + self.duplicates
         return {
             "files": self.files,
+            "inputs": self.inputs,
             "articles": self.articles,
             "headlines": self.headlines,
             "duplicates": self.duplicates,
-            "skipped": sum(len(v) for v in self.skipped.values()),
-            "skipped_by_reason": {
-                reason: {"count": len(paths), "paths": paths[:MAX_SKIPPED_PATHS]}
-                for reason, paths in sorted(self.skipped.items())
-            },
-            "warnings": sum(len(v) for v in self.warnings.values()),
-            "warnings_by_reason": {
-                reason: {"count": len(paths), "paths": paths[:MAX_SKIPPED_PATHS]}
-                for reason, paths in sorted(self.warnings.items())
-            },
+            "skipped": skipped,
+            "skipped_by_reason": self._by_reason(self.skipped, "skipped"),
+            "warnings": sum(self.counts["warning", reason] for reason in self.warnings),
+            "warnings_by_reason": self._by_reason(self.warnings, "warning"),
+            "dropped_share": round(dropped / self.inputs, 4) if self.inputs else 0.0,
+            "many_dropped": dropped * 10 > self.inputs,
         }
+
+    def _by_reason(self, paths: dict[str, list[str]], kind: str) -> dict:
+        return {reason: {"count": self.counts[kind, reason], "paths": found}
+                for reason, found in sorted(paths.items())}
 
 
 def _load_one(path: str) -> Article | SnapshotError:
@@ -113,8 +132,9 @@ def _record(items: Iterable[Article | SnapshotError], report: Report, bar) -> It
         if isinstance(item, SnapshotError):
             report.skip(item.path, item.reason)
             continue
+        report.inputs += 1
         for warning in item.warnings:
-            report.warnings[warning].append(item.path)
+            report.warn(item.path, warning)
         yield item
 
 
@@ -127,11 +147,23 @@ def _hash(*parts: object) -> str:
     return hashlib.sha1("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()[:16]
 
 
+def text_hash(article: Article) -> str:
+    """Return the hash of an article's folded title and body: equal for re-crawls of one text."""
+    paragraphs = (" ".join(analysis.normalize(p).split()) for p in article.body)
+    return _hash(" ".join(analysis.normalize(article.title).split()), "\n".join(paragraphs))
+
+
 def article_id(article: Article) -> str:
-    """Return a document id that stays the same across crawls of one article."""
+    """Return a document id that stays the same across crawls of one article.
+
+    The JSON Lines id, else the original URL, else the folded text: two pages
+    with the same title, time and source but different bodies are two articles.
+    """
     if article.doc_id:
         return article.doc_id
-    return "a" + _hash(analysis.normalize(article.title), article.published, article.source)
+    if article.url:
+        return "u" + _hash(article.url)
+    return "a" + text_hash(article)
 
 
 def headline_id(title: str) -> str:
@@ -140,15 +172,26 @@ def headline_id(title: str) -> str:
 
 
 def dedupe(articles: Iterable[Article], report: Report) -> dict[str, Article]:
-    """Keep one article per id: the newest snapshot of it."""
+    """Keep one article per identity: the newest snapshot of it.
+
+    Two inputs are one article when they share the folded text (title and
+    body), the original URL or the JSON Lines id; the first one seen names it.
+    """
     kept: dict[str, Article] = {}
+    names: dict[str, str] = {}  # "t<text hash>" / "u<url>" / "i<id>" -> kept id
     for article in articles:
-        key = article_id(article)
-        old = kept.get(key)
-        if old is not None:
+        keys = ["t" + text_hash(article)]
+        keys += ["u" + article.url] if article.url else []
+        keys += ["i" + article.doc_id] if article.doc_id else []
+        key = next((names[k] for k in keys if k in names), None)
+        if key is None:
+            key = article_id(article)
+        else:
             report.duplicates += 1
-            if _snapshot_key(old) > _snapshot_key(article):
+            if _snapshot_key(kept[key]) > _snapshot_key(article):
                 continue
+        for name in keys:
+            names.setdefault(name, key)
         kept[key] = article
     return kept
 
@@ -181,7 +224,7 @@ def article_document(key: str, article: Article, related: list[dict]) -> dict:
 
 def headline_document(entry: dict, parent: str) -> dict:
     """Return the Whoosh document of a headline seen only in a related list."""
-    title = entry["title"] or entry["teaser"]
+    title = entry["title"]
     published = datetime.fromisoformat(entry["published"]) if entry["published"] else None
     return {
         "id": entry["id"],
@@ -214,7 +257,7 @@ def assemble_documents(articles: Iterable[Article], report: Report,
     for key, article in kept.items():
         related = [_related_entry(h, title_ids) for h in article.related]
         for entry in related:
-            if entry["kind"] == HEADLINE and _newer(entry, headlines.get(entry["id"])):
+            if entry["kind"] == HEADLINE and entry["id"] and _newer(entry, headlines.get(entry["id"])):
                 headlines[entry["id"]] = (entry, key)
         report.articles += 1
         yield article_document(key, article, related)
@@ -224,10 +267,13 @@ def assemble_documents(articles: Iterable[Article], report: Report,
 
 
 def _related_entry(headline, title_ids: dict[str, str]) -> dict:
+    """Return a related entry: its id is the article of its title, else its own entry's; a
+    teaser-only entry (no title to show as a hit) has no entry and, unless it names an
+    indexed article, no id."""
     text = headline.title or headline.teaser
     article = title_ids.get(analysis.normalize(text))
     return {
-        "id": article or headline_id(text),
+        "id": article or (headline_id(text) if headline.title else None),
         "kind": ARTICLE if article else HEADLINE,
         "title": headline.title,
         "teaser": headline.teaser,

@@ -312,7 +312,7 @@ def hostile_request(rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
         params.append(rng.choice(params))  # a repeated parameter
     rng.shuffle(params)
     if route in ("/api/article", "/article"):
-        doc_id = rng.choice(("ae8d049337b8fc585", "h4b2bb39c104c21f9", random_text(rng, 12) or "x", SCRIPT, ".."))
+        doc_id = rng.choice(("u17c6402475da520a", "h4b2bb39c104c21f9", random_text(rng, 12) or "x", SCRIPT, ".."))
         route = f"{route}/{quote(doc_id, safe='')}"  # a "/" in the id arrives as %2F
     return route, params
 

@@ -18,10 +18,10 @@ def test_rebuild_json_summary_and_stats(runner, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert {k: summary[k] for k in ("ok", "files", "articles", "headlines", "duplicates", "skipped", "documents")} == {
-        "ok": True, "files": 10, "articles": 9, "headlines": 21, "duplicates": 1, "skipped": 0, "documents": 30}
+        "ok": True, "files": 10, "articles": 9, "headlines": 15, "duplicates": 1, "skipped": 0, "documents": 24}
     stats = json.loads(runner.invoke(cli, ["stats", "--index", str(index_dir), "--json"]).stdout)
-    assert stats["kinds"] == {"article": 9, "headline": 21}
-    assert stats["categories"]["财经"] == 5
+    assert stats["kinds"] == {"article": 9, "headline": 15}
+    assert stats["categories"]["财经"] == 4
     assert (stats["first"], stats["last"]) == ("2023-11-16 08:30:00", "2026-04-28 20:10:00")
     assert "汽车" in runner.invoke(cli, ["stats", "--index", str(index_dir)]).output
 
@@ -33,7 +33,9 @@ def test_rebuild_plain_output_reports_skips(runner, tmp_path):
     (src / "empty.txt").write_bytes(b"")
     result = runner.invoke(cli, ["rebuild", str(src), "--index", str(tmp_path / "index")])
     assert result.exit_code == 0
-    assert "indexed 1 articles and 3 headlines from 2 files" in result.stdout
+    assert "indexed 1 articles and 2 headlines from 2 files" in result.stdout
+    assert result.stderr.startswith(
+        "warning: 50% of 2 inputs were not indexed (0 duplicates, 1 skipped): check the sources\n")
     assert f"skipped (empty file): 1\n    {src / 'empty.txt'}" in result.stderr
 
 

@@ -23,9 +23,9 @@ from indexer.writer import build_index
 from web import CONTENT_SECURITY_POLICY, create_app
 from web.pages import epoch_of
 
-QUZHOU = "ae8d049337b8fc585"  # seed 001, 汽车, 2023-12-30 07:47
-EV_SCHOOL = "ada4a82aaceda2561"  # seed 004, 教育, 2023-11-20 09:15
-CANTEEN = "a64008c6a5ee43f20"  # seed 009 (= 010), 社会, 2026-01-10 12:00
+QUZHOU = "u17c6402475da520a"  # seed 001, 汽车, 2023-12-30 07:47
+EV_SCHOOL = "ua7b6746496354187"  # seed 004, 教育, 2023-11-20 09:15
+CANTEEN = "ufdac0f09c21b32be"  # seed 009 (= 010), 社会, 2026-01-10 12:00
 WINTER_DRIVING = "h4b2bb39c104c21f9"  # headline from 001's related list
 PROBE = "<script>alert(1)</script>"
 ODD_QUERIES = ["", " ", "\"", "'", "-", "--", "OR", "a OR", "OR OR OR", "title:", "source:\"", "category:-",
@@ -44,10 +44,12 @@ def frozen_client(seed_index):
 def xss_index(tmp_path_factory) -> Path:
     """Build an index of seed 006 with markup in its title and body and a javascript: URL."""
     folder = tmp_path_factory.mktemp("xss")
-    lines = (SEEDS / "006_40cc419b9656a45c.txt").read_text(encoding="utf-8").split("\n")
-    lines[1] = "夜间检修<b>x</b>" + lines[1]
-    lines.insert(4, f"恶意脚本{PROBE}与<b>x</b>测试段落。")
-    lines = [("信息原文地址:javascript:alert(1)" if line.startswith("信息原文地址") else line) for line in lines]
+    text = (SEEDS / "006_40cc419b9656a45c.txt").read_text(encoding="utf-8")
+    title = text.split("\n\n")[1]
+    text = text.replace(title, "夜间检修<b>x</b>" + title)  # the title and its image placeholders
+    text = text.replace("以上内容为", f"恶意脚本{PROBE}与<b>x</b>测试段落。\n\n以上内容为")
+    lines = [("信息原文地址:javascript:alert(1)" if line.startswith("信息原文地址") else line)
+             for line in text.split("\n")]
     (folder / "src").mkdir()
     (folder / "src" / "006_xss.txt").write_text("\n".join(lines), encoding="utf-8")
     build_index([str(folder / "src")], folder / "index", jobs=1)
@@ -97,7 +99,7 @@ def test_home_has_autofocused_box_and_index_size(client):
     assert '<html lang="zh-CN">' in html
     assert re.search(r'<input id="q"[^>]*name="q"[^>]*autofocus', html)
     assert '<label class="visually-hidden" for="q">搜索新闻</label>' in html
-    assert "已收录 30 条新闻（9 篇全文，21 条仅标题）" in html
+    assert "已收录 24 条新闻（9 篇全文，15 条仅标题）" in html
     assert "2023-11-16" in html and "2026-04-28" in html
     assert "约" not in html  # no results block on the home page
 
@@ -122,9 +124,10 @@ def test_results_keep_query_count_and_highlight(client):
 def test_headline_hits_carry_a_badge(client):
     html = page(client, "/search?q=电池")
     titles = hit_titles(html)
-    assert len(titles) == 5
+    assert len(titles) == 4
     assert "冬季用车指南：低温环境下如何延长电动车续航" in titles
-    assert html.count('<span class="badge">仅标题</span>') == 3
+    assert html.count('<span class="badge">仅标题</span>') == 2
+    assert "工信部门表示" not in html  # a teaser-only related entry is no hit of its own
     assert "社区食堂" not in html  # 009 has no 电池
 
 
@@ -196,7 +199,7 @@ def test_pagination(client):
     assert '<span class="page-current" aria-current="page">2</span>' in second
     assert '<ol class="hits" start="3">' in second
     beyond = page(client, "/search?q=电池&size=2&page=9")
-    assert "第 9 页没有结果，共 3 页。" in beyond
+    assert "第 9 页没有结果，共 2 页。" in beyond
 
 
 def test_no_results_suggestion_and_warning(client):
@@ -265,7 +268,9 @@ def test_article_links_related_that_resolve(client):
     html = page(client, f"/article/{QUZHOU}")
     assert link_for(html, "新能源汽车维修专业走俏") == f"/article/{EV_SCHOOL}"
     assert link_for(html, "冬季用车指南") == f"/article/{WINTER_DRIVING}"
-    assert link_for(html, "工信部门表示") == "/article/hc21c841e8d4c816b"  # teaser-only entry
+    assert "<span>工信部门表示" in html  # a teaser-only entry is shown, with no page to link to
+    with pytest.raises(AssertionError):
+        link_for(html, "工信部门表示")
 
 
 def test_headline_page_links_its_parent(client):

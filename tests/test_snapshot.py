@@ -34,7 +34,10 @@ from indexer.snapshot import (
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 PINNED = SEEDS / "001_4cc39e73fcc59f5b.txt"
 CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/news.jsonl.gz"
-FRAME_TEXT = ("快照生成时间", "信息原文地址", "相关新闻", "更多关于", "本文转自", "冬季用车指南", "2023-12-29")
+FRAME_TEXT = ("快照生成时间", "信息原文地址", "以上内容为", "本站信息快照", "更多关于", "本文转自", "冬季用车指南",
+              "2023-12-29", "我的订阅", "•")
+META = "类别:汽车\xa0发布时间:2023-12-30 07:47:00\xa0来源:每日看点快看"
+FOOTER_START = "以上内容为资讯信息快照"
 
 
 def seed_text() -> str:
@@ -43,7 +46,12 @@ def seed_text() -> str:
 
 
 def write_page(tmp_path: Path, text: str, encoding: str = "utf-8", name: str = "page.txt") -> Path:
-    """Write a page into tmp_path in the given encoding and return its path."""
+    """Write a page into tmp_path in the given encoding and return its path.
+
+    GBK has no • and no NBSP: a GBK page writes them as · and U+3000.
+    """
+    if encoding == "gbk":
+        text = text.replace("•", "·").replace("\xa0", "\u3000")
     path = tmp_path / name
     path.write_bytes(text.encode(encoding))
     return path
@@ -144,15 +152,18 @@ def test_odd_spaces_between_meta_fields(tmp_path, space):
 
 
 def test_missing_meta_field_warns_and_keeps_the_rest(tmp_path):
-    path = write_page(tmp_path, seed_text().replace(" 发布时间:2023-12-30 07:47:00", ""))
+    path = write_page(tmp_path, seed_text().replace("\xa0发布时间:2023-12-30 07:47:00", ""))
     expected = replace(pinned_at(path), published=None, warnings=["no 发布时间"])
     assert load_snapshot(path) == expected
 
 
 def test_missing_category_falls_back_to_breadcrumb_then_none():
-    text = seed_text().replace("类别:汽车 ", "").replace("首页 > 汽车 > 正文", "首页 » 新闻 » 新能源车 » 正文")
-    assert parse_snapshot(text).category == "新能源车"
-    bare = parse_snapshot(text.split("\n", 1)[1])
+    text = seed_text().replace("类别:汽车\xa0", "")
+    assert parse_snapshot(text).category == "汽车"
+    assert parse_snapshot(text.replace("  • 汽车", "  • 新闻\n    • 新能源车")).category == "新能源车"
+    old = "首页 » 新闻 » 新能源车 » 正文\n"
+    assert parse_snapshot(old + text.split("\n\n", 1)[1]).category == "新能源车"
+    bare = parse_snapshot(text.split("\n\n", 1)[1])
     assert (bare.title, bare.category, bare.warnings) == (
         "衢州新能源汽车产业链加速成形 多个电池项目年内投产",
         None,
@@ -168,7 +179,7 @@ def test_no_footer_ends_body_at_first_list(tmp_path):
 
 
 def test_no_related_lists(tmp_path):
-    path = write_page(tmp_path, seed_text().split("相关新闻:")[0])
+    path = write_page(tmp_path, seed_text().rsplit("\n\n", 1)[0])
     assert load_snapshot(path) == replace(pinned_at(path), related=[])
 
 
@@ -179,10 +190,10 @@ def test_empty_url_is_none(tmp_path):
 
 
 def test_origin_as_last_body_line_and_boilerplate_stay_out_of_body():
-    text = seed_text().replace("本文转自:中国新闻网\n", "")
+    text = seed_text().replace("本文转自:中国新闻网\n\n", "")
     text = text.replace(
-        "快照生成时间:",
-        "责任编辑：王五\n【纠错】 【打印】 【关闭】\n分享到：微信 微博\n本文转自：中国新闻网\n快照生成时间:",
+        FOOTER_START,
+        "责任编辑：王五\n\n【纠错】 【打印】 【关闭】\n分享到：微信 微博\n\n本文转自：中国新闻网\n\n" + FOOTER_START,
     )
     assert parse_snapshot(text) == replace(load_snapshot(PINNED), path="")
 
@@ -217,7 +228,7 @@ def test_no_title_raises():
 
 def test_several_megabyte_file_parses(tmp_path):
     paragraph = "在衢州锐能新能源科技有限公司，技术负责人向记者展示了新一代金砖电池。" * 4
-    text = seed_text().replace("快照生成时间:", (paragraph + "\n") * 20000 + "快照生成时间:", 1)
+    text = seed_text().replace(FOOTER_START, (paragraph + "\n\n") * 20000 + FOOTER_START, 1)
     path = write_page(tmp_path, text)
     assert path.stat().st_size > 5_000_000
     article = load_snapshot(path)
@@ -257,10 +268,10 @@ def test_time_formats_in_related_lists_and_teaser_only_entries():
     assert article.related == [
         Headline(None, "只有一行的导语。", datetime(2024, 3, 5, 8, 5), "科技"),
         Headline("标题一", "导语一", datetime(2024, 3, 4, 20, 30, 59), "科技"),
-        Headline(None, "没有时间的导语", None, "科技"),
     ]
-    assert article.body == ["正文一段。"]
-    assert article.warnings == ["no 发布时间", "no footer", "related entry without time", "no category"]
+    assert article.body == ["正文一段。", "没有时间的导语"]  # a line no time closes stays searchable
+    assert article.warnings == [
+        "no 发布时间", "line 10: related entry without time, kept in body", "no footer", "no category"]
 
 
 JSONL_LINES = [

@@ -195,7 +195,7 @@ def article(doc_id: str):
     q = request.args.get("q", "")
     found = get_article(doc_id, q)
     engine = get_engine()
-    related = [(item, engine.article(item["id"]) is not None) for item in found["related"]]
+    related = [(item, bool(item["id"]) and engine.article(item["id"]) is not None) for item in found["related"]]
     parent = engine.article(found["parent"]) if found["parent"] else None
     return render_template("pages/article.html", article=found, q=q, related=related, parent=parent)
 
