@@ -50,8 +50,20 @@ class HostileFile:
 
 
 def seed_pages() -> list[str]:
-    """Return the text of every seed page, in name order."""
-    return [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))]
+    """Return the text of every seed page, in name order, in the compact older layout.
+
+    The generators below edit lines by position (breadcrumb, title, meta, origin,
+    body): blank lines are dropped and a bullet breadcrumb becomes one line.
+    """
+    return [_compact(p.read_text(encoding="utf-8")) for p in sorted(SEEDS.glob("*.txt"))]
+
+
+def _compact(page: str) -> str:
+    lines = [line for line in page.split("\n") if line.strip()]
+    crumbs = [line.strip().lstrip("•").strip() for line in lines if line.lstrip().startswith("•")]
+    if crumbs:
+        lines = [" > ".join(["首页", *crumbs[1:], "正文"]), *lines[len(crumbs):]]
+    return "\n".join(lines)
 
 
 # ---- broken files, one generator per kind: (rng, page) -> (bytes, expect) ----
@@ -210,9 +222,15 @@ def hostile_files(seed: int = 0, count: int = 1000) -> list[HostileFile]:
 
 def _retitle(page: str, serial: int) -> str:
     """Give a seed page a title of its own, so that no two generated pages are duplicates."""
-    lines = page.split("\n")
+    lines = _own_url(page.split("\n"), serial)
     lines[1] = f"{lines[1]} 第{serial:04d}号"
     return "\n".join(lines)
+
+
+def _own_url(lines: list[str], serial: int) -> list[str]:
+    """Give a page an original URL of its own: pages sharing a URL are one article."""
+    return [f"信息原文地址:https://news.example.com/hostile/{serial}.html" if line.startswith("信息原文地址") else line
+            for line in lines]
 
 
 def good_files(count: int = 20) -> list[tuple[str, bytes, str]]:
@@ -220,7 +238,7 @@ def good_files(count: int = 20) -> list[tuple[str, bytes, str]]:
     pages = seed_pages()
     out = []
     for i in range(count):
-        lines = pages[i % len(pages)].split("\n")
+        lines = _own_url(pages[i % len(pages)].split("\n"), 100_000 + i)
         lines[1] = f"{lines[1]} 可靠性样本{i:02d}号"
         text = "\n".join(lines)
         encoding, line_end = [("utf-8", "\n"), ("gb18030", "\r\n"), ("utf-8-sig", "\r"), ("gbk", "\n")][i % 4]
