@@ -310,12 +310,12 @@ def _split_trailing_list(body: list[Line]) -> tuple[list[Line], list[Line]]:
 
 
 def _clean_body(lines: list[Line], title: str) -> tuple[str | None, list[str]]:
-    """Take the first origin line out of the body and drop image placeholders."""
+    """Take the first origin line (and empty ones) out of the body and drop image placeholders."""
     origin: str | None = None
     body: list[str] = []
     for _, line in lines:
-        if origin is None and (found := _ORIGIN.fullmatch(line)) and found.group(1).strip():
-            origin = found.group(1).strip()
+        if (found := _ORIGIN.fullmatch(line)) and (origin is None or not found.group(1).strip()):
+            origin = origin or found.group(1).strip() or None  # an empty one is frame; a second one stays body text
         elif not _is_image_placeholder(line, title):
             body.append(line)
     return origin, body

@@ -389,3 +389,9 @@ def test_seeds_hold_the_strings_other_tests_use():
         assert text.count("公司") == text.count("有限公司")
     for absent in ("技术中等", "银行发展", "马克·吐温", "ABC123", "abc123"):
         assert seeds_with(absent, fold=True) == []
+
+
+def test_empty_origin_lines_are_frame_and_a_second_origin_stays_body_text():
+    article = parse_snapshot("标题\n来源:某报\n本文转自:\n本文转自:甲报\n正文一段。\n本文转自:\n本文转自:乙报\n")
+    assert (article.origin, article.body) == ("甲报", ["正文一段。", "本文转自:乙报"])
+    assert "本文转自:" not in article.body  # an empty origin line is never body text
