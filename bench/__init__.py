@@ -1,4 +1,4 @@
-"""The newsearch benchmark: `python -m bench run` (see bench/README.md).
+"""The newsearch benchmark: `python -m bench run`, and `python -m bench scale` for growth (see bench/README.md).
 
 Parts, in the order a run uses them:
 
@@ -9,6 +9,8 @@ Parts, in the order a run uses them:
 - ``snapshots``: render documents as snapshot pages and time the parser over them;
 - ``queries``: the fixed query set and the latency of both query paths;
 - ``serving``: the site under gunicorn (throughput, latency, worker memory) and ``newsearch serve`` start-up;
-- ``report``: the one table, as markdown; ``environment``: the machine, the commit and a hash of the
-  measured source (indexer/, search/, web/) at the start and the end, since others may edit it mid-run.
+- ``scale``: synthetic archives k times the sample, and their rebuild, open, first query and update;
+- ``report``: the tables, as markdown, and the results file they share; ``environment``: the machine, the
+  commit and a hash of the measured source (indexer/, search/, web/) at the start and the end, since others
+  may edit it mid-run.
 """

@@ -1,4 +1,5 @@
-"""The benchmark command: python -m bench run [--docs N] [--queries N] [--out DIR] [--skip-http]."""
+"""The benchmark commands: python -m bench run [--docs N] [--queries N] [--out DIR] [--skip-http], and
+python -m bench scale [--docs N] [--factors 1,4,16] [--work DIR] (growth: rebuild, open, update at k× the corpus)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from bench import corpus, environment, queries, rebuild, report, serving, snapshots
+from bench import corpus, environment, queries, rebuild, report, scale, serving, snapshots
 
 WARMUP_QUERIES = 30
 
@@ -25,16 +26,30 @@ def cli():
     """Benchmark newsearch against the textbook Whoosh + jieba setup on the shared corpus."""
 
 
-def _meta(corpus_path: Path, docs: list[dict], total: int, n_queries: int) -> dict:
+corpus_option = click.option("--corpus", "corpus_path", default=corpus.DEFAULT_CORPUS,
+                             type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                             show_default="../shared/corpus/news.jsonl.gz")
+out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+                          help="Folder for table.md [default: a new temporary folder].")
+
+
+def _common_meta(corpus_path: Path, docs: list[dict], total: int, *packages: str) -> dict:
+    """Return what both tables' headers say: when, where, on what, by which command and code."""
     return {
         "date": datetime.now().strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count() or 1, "machine": environment.machine(),
-        "docs": len(docs), "corpus_docs": total, "corpus": corpus_path.name, "text_bytes": corpus.text_bytes(docs),
-        "queries": n_queries, "warmup": WARMUP_QUERIES, "workers": serving.WORKERS, "clients": serving.CLIENTS,
+        "docs": len(docs), "corpus_docs": total, "corpus": corpus_path.name,
         "load_before": os.getloadavg()[0], "code": environment.code_version(),
         "source_before": environment.source_hash(),
         "command": "python -m bench " + " ".join(sys.argv[1:]),
-        "versions": ", ".join(f"{name} {version(name)}" for name in ("Whoosh", "jieba", "rjieba", "gunicorn"))
-                    + f", Python {platform.python_version()}",
+        "versions": ", ".join(f"{name} {version(name)}" for name in packages) + f", Python {platform.python_version()}",
+    }
+
+
+def _meta(corpus_path: Path, docs: list[dict], total: int, n_queries: int) -> dict:
+    return {
+        **_common_meta(corpus_path, docs, total, "Whoosh", "jieba", "rjieba", "gunicorn"),
+        "text_bytes": corpus.text_bytes(docs), "queries": n_queries, "warmup": WARMUP_QUERIES,
+        "workers": serving.WORKERS, "clients": serving.CLIENTS,
     }
 
 
@@ -68,10 +83,8 @@ def measure(run: dict, work: Path, docs: list[dict], docs_path: Path, skip_http:
               help="Queries in the fixed set.")
 @click.option("--requests", type=click.IntRange(1), default=400, show_default=True,
               help="Timed HTTP requests, over the query set.")
-@click.option("--corpus", "corpus_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=corpus.DEFAULT_CORPUS, show_default="../shared/corpus/news.jsonl.gz")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for table.md [default: a new temporary folder].")
+@corpus_option
+@out_option
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table here, e.g. bench/RESULTS.md.")
 @click.option("--skip-http", is_flag=True, help="Skip the gunicorn and start-up sections.")
@@ -105,15 +118,76 @@ def run(n_docs, n_queries, requests, corpus_path, out, results, skip_http, keep)
     _write(report.render(run_data), out, results, log)
 
 
-def _write(text: str, out: Path | None, results: Path | None, log) -> None:
+def _write(text: str, out: Path | None, results: Path | None, log, save=report.write_run_results) -> None:
     out = out or Path(tempfile.mkdtemp(prefix="newsearch-bench-out-"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(text, encoding="utf-8")
     if results:
-        results.write_text(text, encoding="utf-8")
+        save(results, text)
         log(f"wrote {results}")
     log(f"wrote {out / 'table.md'}")
     click.echo(text)
+
+
+def _factors(ctx, param, value: str) -> list[int]:
+    try:
+        factors = sorted({int(part) for part in value.split(",") if part.strip()})
+    except ValueError:
+        raise click.BadParameter("give whole numbers separated by commas, e.g. 1,4,16") from None
+    if not factors or factors[0] < 1:
+        raise click.BadParameter("give whole numbers of at least 1, e.g. 1,4,16")
+    return factors
+
+
+def _scale_meta(corpus_path: Path, docs: list[dict], total: int) -> dict:
+    return {**_common_meta(corpus_path, docs, total, "Whoosh", "jieba", "rjieba"),
+            "update_items": min(scale.UPDATE_ITEMS, len(docs))}
+
+
+@cli.command("scale")
+@click.option("--docs", "n_docs", type=click.IntRange(100), default=None,
+              help="Base: this many items, an even sample of the corpus [default: all].")
+@click.option("--factors", default="1,4,16", show_default=True, callback=_factors,
+              help="Archive sizes, in copies of the base, comma-separated.")
+@corpus_option
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the copies and indexes [default: a new temporary folder].")
+@out_option
+@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the table into this file, between scale markers, e.g. bench/RESULTS.md.")
+@click.option("--keep", is_flag=True, help="Keep the copies and every factor's index, and print the work folder.")
+def measure_growth(n_docs, factors, corpus_path, work, out, results, keep):
+    """Rebuild, open, query once and update archives k times the base; print one table (markdown).
+
+    Asserts nothing about time. The full run (1, 4 and 16 × the corpus; 16× is about 1.05 million items)
+    takes about an hour on 2 cores.
+
+    Example:
+
+        python -m bench scale --docs 300 --factors 1,2
+    """
+    started = time.perf_counter()
+    log = _logger(started)
+    created = work is None or not work.exists()
+    work = work or Path(tempfile.mkdtemp(prefix="newsearch-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    archive = None
+    try:
+        log(f"reading {corpus_path} …")
+        docs, total = corpus.load_docs(corpus_path, n_docs)
+        run_data = {"meta": _scale_meta(corpus_path, docs, total)}
+        archive = scale.ArchiveWriter(docs, work)
+        run_data["rows"] = scale.run_scale(archive, factors, keep, log)
+    finally:
+        if keep:
+            log(f"work folder kept: {work}")
+        elif created:
+            shutil.rmtree(work, ignore_errors=True)
+        elif archive:
+            archive.remove()  # a folder the caller made: remove only what this run wrote
+    run_data["meta"].update(total_s=time.perf_counter() - started, load_after=os.getloadavg()[0],
+                            source_after=environment.source_hash())
+    _write(report.render_scale(run_data), out, results, log, save=report.write_scale_results)
 
 
 cli(prog_name="python -m bench")

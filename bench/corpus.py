@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Iterable
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "news.jsonl.gz"
 
@@ -21,9 +22,9 @@ def load_docs(corpus: str | Path, count: int | None) -> tuple[list[dict], int]:
     return [docs[i * len(docs) // count] for i in range(count)], len(docs)
 
 
-def write_docs(docs: list[dict], folder: Path) -> Path:
+def write_docs(docs: Iterable[dict], folder: Path, name: str = "docs.jsonl") -> Path:
     """Write documents as one JSON Lines file in folder; return its path."""
-    path = Path(folder) / "docs.jsonl"
+    path = Path(folder) / name
     with open(path, "w", encoding="utf-8") as stream:
         for doc in docs:
             stream.write(json.dumps(doc, ensure_ascii=False) + "\n")

@@ -1,13 +1,17 @@
-"""The benchmark's one table, as markdown: rebuild, parsing, queries, HTTP, start-up, targets.
+"""The benchmark's tables, as markdown: `run`'s (rebuild, parsing, queries, HTTP, start-up, targets)
+and `scale`'s, and how both share one results file.
 
 Only figures and query kinds are printed, never corpus text (query texts are drawn from it).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.queries import FILTERS, KINDS, SORTS, percentiles
 
 MB = 1e6
+SCALE_START, SCALE_END = "<!-- scale:start -->", "<!-- scale:end -->"
 
 
 def _row(*cells) -> str:
@@ -195,3 +199,74 @@ def render(run: dict) -> str:
                     targets_section):
         lines += section(run) + [""]
     return "\n".join(lines)
+
+
+def _scale_cells(row: dict, first: dict) -> list[str]:
+    rebuild, update = row["rebuild"], row["update"]
+    rate, first_rate = row["items"] / rebuild.wall_s, first["items"] / first["rebuild"].wall_s
+    return [f"{row['factor']}×", f"{row['items']:,}", _f(rebuild.wall_s), _f(rate), _ratio(rate / first_rate),
+            _f(rebuild.cpu_s), _f(rebuild.peak_pss / MB, 0), _f(rebuild.peak_rss / MB, 0),
+            _f(row["index_bytes"] / MB), row["segments"], _f(row["open_ms"]), _f(row["first_query_ms"]),
+            f"{row['added']:,}", _f(update.wall_s), _f(update.peak_pss / MB, 0)]
+
+
+def render_scale(run: dict) -> str:
+    """Return the growth table (`python -m bench scale`) as a markdown section."""
+    meta, rows = run["meta"], run["rows"]
+    sample = "all" if meta["docs"] >= meta["corpus_docs"] else "an even sample"
+    extra = list(dict.fromkeys(name for row in rows for name in row.get("columns", {})))
+    text = ", ".join(f"{row['factor']}× {row['text_bytes'] / MB:,.1f} MB" for row in rows)
+    lines = [
+        "## Scale", "",
+        f"- date: {meta['date']}; machine: {meta['cores']} cores ({meta['machine']}); load average "
+        f"{meta['load_before']:.2f} before the run, {meta['load_after']:.2f} after (other work on the machine)",
+        f"- base: {meta['docs']:,} items ({sample} of the {meta['corpus_docs']:,} in `{meta['corpus']}`); "
+        f"title + body text {text}",
+        f"- command: `{meta['command']}` (total {meta['total_s']:.0f} s)",
+        f"- code: {meta['code']}; source of indexer/, search/, web/ {_source_note(meta)}",
+        f"- versions: {meta['versions']}", "",
+        "Factor k is an archive of k copies of the base: copy 0 is the base, every other copy has new ids, "
+        "dates 400 days earlier per copy and one more paragraph per body (bench/scale.py). Rebuild = "
+        "`newsearch rebuild COPIES --index WORK/index-k --json` (its defaults: all cores) in a subprocess, "
+        "wall time of the whole command; CPU = user + system seconds of its process tree; memory = peak over "
+        "0.2 s samples of the sum over the process tree. Index MB = the live build's files; segments = its "
+        "Whoosh segments. Open = `Engine(index)` + `current()` in a fresh process; first query = "
+        "`search(SearchRequest(q=\"中国\"))` right after it. Update = `newsearch update --json` of the first "
+        f"{meta['update_items']:,} items of copy k (new to the archive), measured like the rebuild.", "",
+    ]
+    header = ["factor", "items", "rebuild wall s", "items/s", "items/s vs first", "CPU s", "peak PSS MB",
+              "peak RSS MB", "index MB", "segments", "open ms", "first query ms", "update items",
+              "update wall s", "update peak PSS MB", *extra]
+    body = [_scale_cells(row, rows[0]) + [row.get("columns", {}).get(name, "—") for name in extra] for row in rows]
+    return "\n".join(lines + _table(header, body)) + "\n"
+
+
+def scale_block(text: str) -> str | None:
+    """Return the marked scale section of a results text, markers included, or None."""
+    start = text.find(SCALE_START)
+    end = text.find(SCALE_END, start)
+    if start < 0 or end < 0:
+        return None
+    return text[start:end + len(SCALE_END)]
+
+
+def with_scale(text: str, section: str) -> str:
+    """Return text with its scale section replaced by section, or with section appended when it has none."""
+    block = f"{SCALE_START}\n{section.strip()}\n{SCALE_END}"
+    old = scale_block(text)
+    if old is not None:
+        return text.replace(old, block, 1)
+    return (text.rstrip("\n") + "\n\n" if text.strip() else "") + block + "\n"
+
+
+def write_scale_results(path: Path, section: str) -> None:
+    """Put the scale section into a results file, replacing the one there, leaving the rest as it is."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    path.write_text(with_scale(old, section), encoding="utf-8")
+
+
+def write_run_results(path: Path, text: str) -> None:
+    """Write `run`'s report to a results file, keeping the file's scale section (at the end)."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    block = scale_block(old)
+    path.write_text(text if block is None else text.rstrip("\n") + "\n\n" + block + "\n", encoding="utf-8")

@@ -1,8 +1,9 @@
-"""The benchmark's quick mode runs end to end and prints every section with figures.
+"""The benchmark's quick modes run end to end and print every section with figures.
 
-It is run as CI runs it, `python -m bench run --docs 3000`, so the benchmark never rots. Nothing here
-asserts a timing: only that each section's rows are there and hold numbers, and the counts that are
-not timings (documents, queries, requests, HTTP errors).
+They are run as CI runs them, `python -m bench run --docs 3000` and `python -m bench scale --docs 300
+--factors 1,2`, so the benchmark never rots. Nothing here asserts a timing: only that each section's rows
+are there and hold numbers, and the counts that are not timings (documents, queries, requests, HTTP
+errors, items indexed and added), and that a results file keeps what is not its section.
 """
 
 from __future__ import annotations
@@ -125,3 +126,110 @@ def test_help_has_an_example():
                           text=True, timeout=60)
     assert done.returncode == 0
     assert "Example:" in done.stdout and "--docs" in done.stdout
+
+
+SCALE_DOCS = 300
+SCALE_UPDATE = min(1000, SCALE_DOCS)  # the update adds the first 1,000 items of the next copy
+
+
+@pytest.fixture(scope="module")
+def scale_run(tmp_path_factory):
+    """Run the growth benchmark's quick mode once; return its stdout, --out folder, --results and --work files."""
+    if not CORPUS.is_file():
+        pytest.fail(f"the shared corpus is missing: {CORPUS}")
+    out, work = tmp_path_factory.mktemp("scale-out"), tmp_path_factory.mktemp("scale-work")
+    results = out / "RESULTS.md"
+    results.write_text("# earlier results\n\nkept text\n", encoding="utf-8")
+    (work / "mine.txt").write_text("not the benchmark's", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "bench", "scale", "--docs", str(SCALE_DOCS), "--factors", "1,2",
+                           "--out", str(out), "--results", str(results), "--work", str(work)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout, out, results, work
+
+
+def test_scale_writes_the_printed_table(scale_run):
+    stdout, out, results, _ = scale_run
+    assert (out / "table.md").read_text(encoding="utf-8").strip() == stdout.strip()
+    assert results.read_text(encoding="utf-8") == (
+        f"# earlier results\n\nkept text\n\n<!-- scale:start -->\n{stdout.strip()}\n<!-- scale:end -->\n")
+    assert f"- base: {SCALE_DOCS} items (an even sample of the 65,606 in `news.jsonl.gz`)" in stdout
+
+
+def test_scale_has_a_row_per_factor_with_figures(scale_run):
+    found = tables(scale_run[0])
+    assert list(found) == ["Scale"]
+    rows = found["Scale"]
+    assert [(row[0], row[1]) for row in rows] == [("1×", "300"), ("2×", "600")]  # factor, items
+    for row in rows:
+        assert len(row) == 15 and all(numeric(cell) for cell in row), row
+        assert row[4].endswith("×") and int(row[9]) >= 1, row  # items/s vs first, segments
+        assert row[12] == str(SCALE_UPDATE), row  # update: items added
+    assert rows[0][4] == "1.00×"
+
+
+def test_scale_leaves_the_work_folder_as_it_found_it(scale_run):
+    work = scale_run[3]
+    assert sorted(path.name for path in work.iterdir()) == ["mine.txt"]
+
+
+@pytest.fixture
+def bench_report(monkeypatch):
+    """Return bench.report, imported from the checkout (bench is not an installed package)."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench import report
+
+    return report
+
+
+def test_scale_results_replace_their_section_only(bench_report, tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# newsearch benchmark\n\n## Rebuild\n\nrun table\n", encoding="utf-8")
+    bench_report.write_scale_results(results, "## Scale\n\nfirst\n")
+    bench_report.write_scale_results(results, "## Scale\n\nsecond\n")
+    assert results.read_text(encoding="utf-8") == (
+        "# newsearch benchmark\n\n## Rebuild\n\nrun table\n\n"
+        "<!-- scale:start -->\n## Scale\n\nsecond\n<!-- scale:end -->\n")
+    results.write_text("before\n<!-- scale:start -->\nold\n<!-- scale:end -->\nafter\n", encoding="utf-8")
+    bench_report.write_scale_results(results, "## Scale\n\nthird")
+    bench_report.write_scale_results(results, "## Scale\n\nfourth")
+    assert results.read_text(encoding="utf-8") == (
+        "before\n<!-- scale:start -->\n## Scale\n\nfourth\n<!-- scale:end -->\nafter\n")
+
+
+def test_run_results_keep_the_scale_section(bench_report, tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# old run\n\n<!-- scale:start -->\n## Scale\n\nrows\n<!-- scale:end -->\n", encoding="utf-8")
+    bench_report.write_run_results(results, "# new run\n")
+    assert results.read_text(encoding="utf-8") == (
+        "# new run\n\n<!-- scale:start -->\n## Scale\n\nrows\n<!-- scale:end -->\n")
+    bench_report.write_run_results(tmp_path / "new.md", "# new run\n")
+    assert (tmp_path / "new.md").read_text(encoding="utf-8") == "# new run\n"
+
+
+def test_copies_are_new_items(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench.scale import ArchiveWriter
+
+    base = [{"id": f"n{i}", "title": f"标题{i}", "body": f"第一段{i}\n第二段{i}", "category": "国内",
+             "date": "2012-07-02 19:06:13", "source": "新华网"} for i in range(3)]
+    base.append({"id": "n3", "title": "标题3", "body": "只有一段", "category": "国际", "source": "央视"})
+    archive = ArchiveWriter(base, tmp_path)
+    assert list(archive.docs(0)) == base
+    assert list(archive.docs(2, 1)) == [{"id": "n0~2", "title": "标题0", "body": "第一段0\n第二段0\n第二段2",
+                                         "category": "国内", "date": "2010-04-24 19:06:13", "source": "新华网"}]
+    assert list(archive.docs(1))[3] == {"id": "n3~1", "title": "标题3", "body": "只有一段\n第二段2",
+                                        "category": "国际", "source": "央视"}
+    texts = [(doc["title"], doc["body"]) for copy in range(4) for doc in archive.docs(copy)]
+    assert len(set(texts)) == len(texts) == 16
+    archive.archive(2)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["copy-00.jsonl", "copy-01.jsonl"]
+    archive.remove()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_scale_help_has_an_example():
+    done = subprocess.run([sys.executable, "-m", "bench", "scale", "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    assert "Example:" in done.stdout and "--factors" in done.stdout and "--work" in done.stdout

@@ -1,0 +1,207 @@
+"""The growth benchmark: rebuild, open, first query and update of archives k times the base sample.
+
+The archives are synthetic and deterministic. Copy 0 is the base sample itself;
+copy c > 0 is every base item again with the id "ID~c", its date c × 400 days
+earlier and one more paragraph at the end of its body, so that the indexer
+(which merges inputs of the same title and body as re-crawls of one article)
+keeps every copy. Each copy is written once, as a JSON Lines file in the work
+folder; the archive of factor k is copies 0 .. k-1, and the update at factor k
+adds the first UPDATE_ITEMS items of copy k, which that archive does not hold.
+
+Run as ``python -m bench.scale INDEX``, the module opens an index in a fresh
+process and prints, as JSON, how long opening and the first query took and how
+many segments the live build has.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bench import corpus
+from bench.rebuild import Measured, bench_env, dir_size, newsearch_command, run_measured
+
+DAYS_PER_COPY = 400
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+STRIDE = 7919  # a prime: copy c of item i takes the paragraph STRIDE × c places on in the pool
+UPDATE_ITEMS = 1000
+PROBE_QUERY = "中国"
+
+
+def paragraph_pool(base: list[dict]) -> list[str]:
+    """Return the distinct last paragraphs of the base items, in base order: what copies append."""
+    pool: dict[str, None] = {}
+    for doc in base:
+        lines = [" ".join(line.split()) for line in (doc.get("body") or "").split("\n")]
+        lines = [line for line in lines if line]
+        if lines:
+            pool.setdefault(lines[-1], None)
+    return list(pool)
+
+
+def shift_date(date: str, copy: int) -> str:
+    """Return a "YYYY-MM-DD HH:MM:SS" date copy × DAYS_PER_COPY days earlier (any other text unchanged)."""
+    try:
+        moment = datetime.strptime(date, DATE_FORMAT)
+    except ValueError:
+        return date
+    return (moment - timedelta(days=copy * DAYS_PER_COPY)).strftime(DATE_FORMAT)
+
+
+def copy_doc(doc: dict, copy: int, paragraph: str) -> dict:
+    """Return an item of copy number copy: a new id, an earlier date, one more paragraph (copy 0: the item)."""
+    if copy == 0:
+        return doc
+    changed = dict(doc, body=f"{doc.get('body') or ''}\n{paragraph}")
+    if doc.get("id") is not None:
+        changed["id"] = f"{doc['id']}~{copy}"
+    if doc.get("date"):
+        changed["date"] = shift_date(doc["date"], copy)
+    return changed
+
+
+class ArchiveWriter:
+    """Write copies of a base sample into a work folder, each copy once, and remember the files."""
+
+    def __init__(self, base: list[dict], folder: Path) -> None:
+        self.base = base
+        self.folder = Path(folder)
+        self.pool = paragraph_pool(base)
+        # A step coprime with the pool's size: copies 1 .. len(pool)-1 of an item draw distinct paragraphs.
+        self.step = next(s for s in range(STRIDE, 2 * STRIDE) if math.gcd(s, len(self.pool) or 1) == 1)
+        self.copies: dict[int, Path] = {}
+        self.text_bytes: dict[int, int] = {}
+        self.files: list[Path] = []
+
+    def docs(self, copy: int, count: int | None = None) -> Iterator[dict]:
+        """Yield the first count items (default all) of copy number copy."""
+        if copy and copy >= len(self.pool):
+            raise ValueError(f"copy {copy}: the base has only {len(self.pool)} distinct paragraphs to append")
+        for i, doc in enumerate(self.base[:count]):
+            yield copy_doc(doc, copy, self.pool[(i + copy * self.step) % len(self.pool)] if copy else "")
+
+    def archive(self, factor: int) -> list[Path]:
+        """Return the files of copies 0 .. factor-1, writing those not written yet."""
+        for copy in range(factor):
+            if copy not in self.copies:
+                docs = list(self.docs(copy))
+                self.text_bytes[copy] = corpus.text_bytes(docs)
+                self.copies[copy] = self._write(docs, f"copy-{copy:02d}.jsonl")
+        return [self.copies[copy] for copy in range(factor)]
+
+    def update_file(self, factor: int) -> tuple[Path, int]:
+        """Write the update for the archive of factor: the first UPDATE_ITEMS items of copy factor."""
+        docs = list(self.docs(factor, UPDATE_ITEMS))
+        return self._write(docs, f"update-{factor:02d}.jsonl"), len(docs)
+
+    def _write(self, docs: list[dict], name: str) -> Path:
+        path = corpus.write_docs(docs, self.folder, name)
+        self.files.append(path)
+        return path
+
+    def remove(self) -> None:
+        """Delete every file this writer wrote."""
+        for path in self.files:
+            path.unlink(missing_ok=True)
+
+
+def remove_index(index: Path) -> None:
+    """Delete an index path and its builds folder (the link and the folders beside it)."""
+    for path in [index, *index.parent.glob(f"{index.name}.*"), *index.parent.glob(f".{index.name}.*")]:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def run_newsearch(name: str, args: list[str]) -> tuple[Measured, dict]:
+    """Run a newsearch command with --json, measured; return the figures and its summary."""
+    measured = run_measured(name, [*newsearch_command(), *args, "--json"])
+    summary = json.loads(measured.stdout)
+    if not summary.get("ok"):
+        raise RuntimeError(f"{name} failed: {measured.stdout[-2000:]}")
+    return measured, summary
+
+
+def probe_index(index: Path) -> dict:
+    """Time opening an index and its first query in a fresh process (`python -m bench.scale INDEX`)."""
+    done = subprocess.run([sys.executable, "-m", "bench.scale", str(index)], capture_output=True, text=True,
+                          env=bench_env(), timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"opening {index} failed with exit {done.returncode}: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+def extra_columns(index: Path, archive: ArchiveWriter) -> dict[str, str]:
+    """Return more cells for a factor's row, by column header, measured on its freshly rebuilt index.
+
+    The place for query latency at each size (p50/p95/p99 ms per query kind,
+    e.g. {"word p50 ms": "3.1", ...}): the table renders whatever this returns
+    after the fixed columns, "—" where a row lacks one. None yet.
+    """
+    return {}
+
+
+def measure_factor(archive: ArchiveWriter, factor: int, log) -> dict:
+    """Rebuild the archive of a factor, open it, query it once, then update it; return the row's figures."""
+    index = archive.folder / f"index-{factor}"
+    remove_index(index)
+    files = archive.archive(factor)
+    log(f"{factor}×: rebuild of {factor * len(archive.base):,} items …")
+    built, summary = run_newsearch(f"rebuild {factor}×", ["rebuild", *map(str, files), "--index", str(index)])
+    items = summary.get("documents", summary.get("articles", 0) + summary.get("headlines", 0))
+    log(f"{factor}×: rebuild {built.wall_s:.1f} s, {items:,} items; opening …")
+    probe = probe_index(index)
+    row = {"factor": factor, "items": items, "text_bytes": sum(archive.text_bytes[c] for c in range(factor)),
+           "rebuild": built, "index_bytes": dir_size(index), "segments": probe["segments"],
+           "open_ms": probe["open_ms"], "first_query_ms": probe["first_query_ms"],
+           "columns": extra_columns(index, archive)}
+    update, count = archive.update_file(factor)
+    log(f"{factor}×: update of {count:,} new items …")
+    row["update"], updated = run_newsearch(f"update {factor}×", ["update", str(update), "--index", str(index)])
+    row["added"] = updated["added"]
+    log(f"{factor}×: update {row['update'].wall_s:.1f} s, {row['added']:,} added")
+    return row
+
+
+def run_scale(archive: ArchiveWriter, factors: list[int], keep: bool, log) -> list[dict]:
+    """Measure every factor in turn; delete each factor's index after it unless keep."""
+    rows = []
+    for factor in factors:
+        try:
+            rows.append(measure_factor(archive, factor, log))
+        finally:
+            if not keep:
+                remove_index(archive.folder / f"index-{factor}")
+    return rows
+
+
+def main(argv: list[str]) -> None:
+    """Print the open and first-query milliseconds and the segment count of the index at argv[0]."""
+    from whoosh import index as whoosh_index
+
+    from search.engine import Engine
+    from search.request import SearchRequest
+
+    index = argv[0]
+    started = time.perf_counter()
+    engine = Engine(index)
+    engine.current()
+    opened = time.perf_counter()
+    engine.search(SearchRequest(q=PROBE_QUERY))
+    answered = time.perf_counter()
+    engine.close()
+    segments = len(whoosh_index.open_dir(str(Path(index).resolve()))._segments())
+    print(json.dumps({"open_ms": (opened - started) * 1000, "first_query_ms": (answered - opened) * 1000,
+                      "segments": segments}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
