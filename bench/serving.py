@@ -19,6 +19,7 @@ import psutil
 
 from bench.queries import BenchQuery, percentiles
 from bench.rebuild import bench_env, newsearch_command
+from indexer.memory import proc_kb
 
 HOST = "127.0.0.1"
 WORKERS = 2
@@ -128,14 +129,7 @@ def run_http(index_dir, items: list[BenchQuery], requests: int) -> dict:
 
 def anonymous_bytes(pid: int) -> int | None:
     """Return a process's anonymous memory (heap, not file pages it maps), from /proc smaps_rollup."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as stream:
-            for line in stream:
-                if line.startswith("Anonymous:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    return proc_kb(f"/proc/{pid}/smaps_rollup", "Anonymous")
 
 
 def run_startup(index_dir) -> dict:

@@ -27,7 +27,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 @click.command()
 @click.argument("sources", nargs=-1, type=click.Path(exists=True))
 @index_option
-@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Processes for parsing and analysis [default: cores].")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None,
+              help="Processes for parsing and analysis [default: the cores, as many as the memory allows].")
 @click.option("--userdict", type=click.Path(exists=True, dir_okay=False), help="jieba user dictionary (word [freq] [tag] per line).")
 @click.option("--wait", type=click.FloatRange(0), default=30.0, show_default=True, help="Seconds to wait for another writer.")
 @json_option
@@ -68,7 +69,8 @@ def rebuild(sources, index_dir, jobs, userdict, wait, as_json):
                f"with warnings: {summary['warnings']}")
     _print_skipped(summary)
     click.echo(f"elapsed {summary['elapsed_s']:.1f} s, {summary['docs_per_s']} docs/s, "
-               f"{summary['size_bytes'] / 1e6:.1f} MB on disk")
+               f"{summary['size_bytes'] / 1e6:.1f} MB on disk in {summary['segments']} segments; "
+               f"peak memory {summary['peak_memory_mb']:.0f} MB ({summary['jobs']} workers)")
 
 
 @click.command()
@@ -108,6 +110,8 @@ def update(sources, index_dir, jobs, delete_missing, wait, as_json):
     else:
         click.echo(f"added {summary['added']}, replaced {summary['replaced']}, deleted {summary['deleted']}, "
                    f"unchanged {summary['unchanged']} in {summary['index']}")
+        click.echo(f"elapsed {summary['elapsed_s']:.1f} s; {summary['merged']} documents merged, "
+                   f"{summary['segments']} segments; peak memory {summary['peak_memory_mb']:.0f} MB")
     _print_dropped(summary)
     _print_skipped(summary)
 

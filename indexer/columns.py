@@ -1,7 +1,9 @@
 """Per-document arrays of a build, saved beside it so a reader opens in milliseconds.
 
 Whoosh's column readers yield one value per Python call (~1 s for the corpus);
-the indexer reads them once, when a build is written, into ``columns.npz``:
+the indexer joins each segment's keys file (written with the segment, see
+indexer/segment.py) into ``columns.npz`` when a build is written, so the cost
+does not grow with the archive's text:
 
     category_labels (sorted str), category (int32 code per document),
     source_labels, source, published (int64 seconds, 0 = unknown),
@@ -17,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import TOC
 
+from indexer.segment import INDEX_NAME, keys_file
 from indexer.schema import BODY_LEN, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE, TITLE_LEN
 
 COLUMNS_FILE = "columns.npz"
@@ -48,10 +53,46 @@ def read_columns(reader) -> dict[str, np.ndarray]:
 
 def write_columns(build: Path) -> None:
     """Save the arrays of a finished build into it."""
-    with whoosh_index.open_dir(str(build)).reader() as reader:
-        arrays = read_columns(reader)
+    segments = TOC.read(FileStorage(str(build)), INDEX_NAME).segments
+    if all((Path(build) / keys_file(seg)).is_file() for seg in segments):
+        arrays = join_keys(build, segments)
+    else:  # segments written by other tools
+        with whoosh_index.open_dir(str(build)).reader() as reader:
+            arrays = read_columns(reader)
     with open(Path(build) / COLUMNS_FILE, "wb") as f:
         np.savez(f, **arrays)
+
+
+def join_keys(build: Path, segments: list) -> dict[str, np.ndarray]:
+    """Return the arrays of a build from its segments' keys files, in document number order."""
+    parts: dict[str, list] = {name: [] for name in (CATEGORY, SOURCE, PUBLISHED, TITLE_LEN, BODY_LEN)}
+    labels: dict[str, list] = {CATEGORY: [], SOURCE: []}
+    deleted, headlines, base = [], [], 0
+    for seg in segments:
+        with np.load(Path(build) / keys_file(seg), allow_pickle=False) as keys:
+            for name in parts:
+                parts[name].append(keys[name])
+            for name in labels:
+                labels[name].append(keys[f"{name}_labels"])
+            kind = keys["kind"]
+        gone = np.fromiter(seg.deleted_docs(), dtype=np.int64) if seg.has_deletions() else np.zeros(0, np.int64)
+        live = np.ones(len(kind), dtype=bool)
+        live[gone] = False
+        deleted.append(np.sort(gone) + base)
+        headlines.append(np.flatnonzero((kind == 1) & live) + base)
+        base += len(kind)
+    arrays = {}
+    for name in (CATEGORY, SOURCE):
+        every = np.unique(np.concatenate(labels[name])) if labels[name] else np.array([], dtype=str)
+        arrays[f"{name}_labels"] = every
+        codes = [np.searchsorted(every, seg_labels)[seg_codes] if len(seg_codes) else seg_codes
+                 for seg_labels, seg_codes in zip(labels[name], parts.pop(name))]
+        arrays[name] = np.concatenate(codes).astype(np.int32) if codes else np.zeros(0, np.int32)
+    for name, values in parts.items():
+        arrays[name] = np.concatenate(values)
+    arrays["deleted"] = np.concatenate(deleted) if deleted else np.zeros(0, np.int64)
+    arrays["headlines"] = np.concatenate(headlines) if headlines else np.zeros(0, np.int64)
+    return arrays
 
 
 def load_columns(build: Path, reader) -> dict[str, np.ndarray]:

@@ -5,7 +5,7 @@ a sorting pool and pickles each block's postings as tuples of Python numbers.
 Our fields produce ~4x the postings of a plain word index (words + character
 pairs + characters), so that path is too slow and too big. ``SegmentBuilder``
 instead computes each document's postings straight from the analysis streams,
-keeps them per term in arrays, and writes each posting list in whole blocks:
+keeps them in flat arrays per field, and writes each posting list in whole blocks:
 
 - a block is what Whoosh's reader expects — a length, a pickled info tuple, and
   a zlib-compressed pickle of (ids, weights, values) — but written with pickle
@@ -17,16 +17,20 @@ keeps them per term in arrays, and writes each posting list in whole blocks:
 
 Segments are left as separate files, not one compound file (see finish). The
 result opens with plain ``whoosh.index.open_dir``. Each worker process
-builds whole segments; the parent lists them in one TOC.
+builds whole segments; the parent lists them in one TOC. ``SegmentStream``
+starts a new segment whenever the postings held reach a memory budget, so a
+process's memory does not grow with the archive.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from array import array
 from pathlib import Path
 from pickle import dumps
 
+import numpy as np
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3TermInfo
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, clean_files
@@ -34,12 +38,18 @@ from whoosh.system import pack_ushort
 from whoosh.util.numeric import length_to_byte
 
 from indexer.analysis import WORD_RUN, iter_bigrams, iter_chars, iter_words, normalize
-from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, LENGTH_OF, TITLE, TITLE_CHARS, TITLE_GRAMS, build_schema
+from indexer.schema import (
+    BODY, BODY_CHARS, BODY_GRAMS, BODY_LEN, CATEGORY, HEADLINE, LENGTH_OF, PUBLISHED, SOURCE, TITLE, TITLE_CHARS,
+    TITLE_GRAMS, TITLE_LEN, build_schema,
+)
 
 INDEX_NAME = "MAIN"
 INLINE_LIMIT = 8  # posting lists this short live in the term table
 BLOCK_LIMIT = 128  # postings per block, as Whoosh's writer uses
 COMPRESSION = 3  # zlib level of block data, as Whoosh's writer uses
+TERM_BYTES = 120  # memory of one distinct term in a segment being built: its text and dict slot
+SEGMENT_BYTES = 400_000_000  # postings one process holds before it writes them out as a segment
+SEGMENT_DOCS = 60_000  # and at most this many documents in one segment
 # Text fields: the stored field they read, their stream, and whether they keep
 # positions (else presence only) and weigh terms by frequency (else 1.0).
 TEXT_FIELDS = {
@@ -90,19 +100,73 @@ def word_positions(folded: str) -> dict[str, list[int]]:
 LENGTH_COLUMNS = {column: field for field, column in LENGTH_OF.items()}
 
 
-class _Postings:
-    """The postings of one term: document numbers, frequencies, encoded values."""
 
-    __slots__ = ("docs", "freqs", "values")
+class _FieldPostings:
+    """The postings of one field, in flat arrays in the order documents were added.
 
-    def __init__(self) -> None:
+    Each posting is a term number, a document number, a frequency and, for
+    positional fields, its encoded positions appended to one byte buffer: about
+    20 bytes a posting, against ~80 as Python objects per term and document.
+    """
+
+    __slots__ = ("terms", "term_ids", "docs", "freqs", "values", "ends")
+
+    def __init__(self, positional: bool) -> None:
+        self.terms: dict = {}  # term text -> term number
+        self.term_ids = array("I")
         self.docs = array("I")
         self.freqs = array("I")
-        self.values: list[bytes] = []
+        self.values = bytearray() if positional else None
+        self.ends = array("q") if positional else None
+
+    def add(self, text, docnum: int, freq: int, value: bytes | None) -> None:
+        number = self.terms.get(text)
+        if number is None:
+            number = self.terms[text] = len(self.terms)
+        self.term_ids.append(number)
+        self.docs.append(docnum)
+        self.freqs.append(freq)
+        if value is not None:
+            self.values += value
+            self.ends.append(len(self.values))
+
+    def nbytes(self) -> int:
+        """Return an estimate of the memory these postings hold."""
+        size = len(self.term_ids) * 12 + len(self.terms) * TERM_BYTES
+        return size + (len(self.values) + len(self.ends) * 8 if self.values is not None else 0)
+
+    def sorted_terms(self):
+        """Yield (term, document numbers, frequencies, values or None) in term order, letting go of the arrays."""
+        term_ids = np.frombuffer(self.term_ids, dtype=np.uint32)
+        order = np.argsort(term_ids, kind="stable")  # keeps each term's documents in order
+        starts = np.zeros(len(self.terms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(term_ids, minlength=len(self.terms)), out=starts[1:])
+        docs = np.frombuffer(self.docs, dtype=np.uint32)[order]
+        freqs = np.frombuffer(self.freqs, dtype=np.uint32)[order]
+        values = self.values
+        if values is not None:
+            ends = np.frombuffer(self.ends, dtype=np.int64)
+            begins = np.concatenate((np.zeros(1, dtype=np.int64), ends[:-1]))[order]
+            ends = ends[order]
+        del term_ids
+        self.term_ids = self.docs = self.freqs = self.ends = self.values = None
+        items = sorted(self.terms.items())
+        self.terms = {}
+        found = None
+        for term, number in items:
+            first, last = int(starts[number]), int(starts[number + 1])
+            if values is not None:
+                found = [bytes(values[b:e]) for b, e in zip(begins[first:last].tolist(), ends[first:last].tolist())]
+            yield term, docs[first:last].tolist(), freqs[first:last].tolist(), found
 
 
 class SegmentBuilder:
-    """Build one segment of an index from document dicts."""
+    """Build one segment of an index from document dicts.
+
+    Besides Whoosh's files, finish writes the segment's keys and per-document
+    values into ``<segment id>.keys.npz`` (see _Keys), which updates and the
+    search side read instead of unpickling every stored document.
+    """
 
     def __init__(self, storage, schema=None) -> None:
         self.storage = storage
@@ -110,9 +174,16 @@ class SegmentBuilder:
         self.codec = W3Codec()
         self.segment = self.codec.new_segment(storage, INDEX_NAME)
         self.perdoc = self.codec.per_document_writer(storage, self.segment)
-        self.terms: dict[str, dict] = {name: {} for name in self.schema.names() if self.schema[name].indexed}
-        self.lengths: dict[str, array] = {name: array("I") for name in self.terms}
+        self.fields: dict[str, _FieldPostings] = {
+            name: _FieldPostings(name in TEXT_FIELDS and TEXT_FIELDS[name][2])
+            for name in self.schema.names() if self.schema[name].indexed}
+        self.lengths: dict[str, array] = {name: array("I") for name in self.fields}
+        self.keys = _Keys()
         self.docnum = 0
+
+    def nbytes(self) -> int:
+        """Return an estimate of the memory this segment holds so far."""
+        return sum(f.nbytes() for f in self.fields.values()) + self.keys.nbytes
 
     def add(self, doc: dict) -> None:
         """Add one document; the character fields are derived from title and body."""
@@ -136,74 +207,124 @@ class SegmentBuilder:
             if field.column_type is not None and value is not None:
                 self.perdoc.add_column_value(name, field.column_type, field.to_column_value(value))
         self.perdoc.finish_doc()
+        self.keys.add(doc, folded[TITLE], self.lengths[TITLE][docnum], self.lengths[BODY][docnum])
         self.docnum += 1
 
     def _index_text(self, name: str, folded: str, docnum: int) -> int:
         _, stream, positional, _ = TEXT_FIELDS[name]
+        postings = self.fields[name]
         if stream is iter_chars:
             chars = word_chars(folded)
-            self._add_postings(name, docnum, ((ch, 1, None) for ch in set(chars)))
+            for ch in set(chars):
+                postings.add(ch, docnum, 1, None)
             self.lengths[name].append(len(chars))
             return len(chars)
         found = bigram_positions(folded) if stream is iter_bigrams else word_positions(folded)
         encode = self.schema[name].format.encode if positional else _no_value
-        length = sum(len(plist) for plist in found.values())
-        self._add_postings(name, docnum, ((text, len(plist), encode(plist)) for text, plist in found.items()))
+        length = 0
+        for text, plist in found.items():
+            postings.add(text, docnum, len(plist), encode(plist))
+            length += len(plist)
         self.lengths[name].append(length)
         return length
 
-    def _add_postings(self, name: str, docnum: int, items) -> None:
-        terms = self.terms[name]
-        for text, freq, value in items:
-            postings = terms.get(text)
-            if postings is None:
-                postings = terms[text] = _Postings()
-            postings.docs.append(docnum)
-            postings.freqs.append(freq)
-            if value is not None:
-                postings.values.append(value)
-
     def _index_other(self, name: str, field, value, docnum: int) -> int:
-        terms = self.terms[name]
+        postings = self.fields[name]
         length = 0
-        for btext, freq, _, vbytes in field.index(value):
-            postings = terms.get(btext)
-            if postings is None:
-                postings = terms[btext] = _Postings()
-            postings.docs.append(docnum)
-            postings.freqs.append(freq)
+        for btext, freq, _, _ in field.index(value):
+            postings.add(btext, docnum, freq, None)
             length += freq
         self.lengths[name].append(length if field.scorable else 0)
         return length if field.scorable else 0
 
     def finish(self):
-        """Write the postings and close the segment; return it for a TOC."""
+        """Write the postings and the keys file and close the segment; return it for a TOC."""
         self.perdoc.close()
         writer = self.codec.field_writer(self.storage, self.segment)
-        for name in sorted(self.terms):
+        for name in sorted(self.fields):
             writer.start_field(name, self.schema[name])
             weighted = TEXT_FIELDS.get(name, (None, None, False, True))[3]
             lengths = self.lengths[name]
-            terms = self.terms[name]
-            for term in sorted(terms):
+            for term, docs, freqs, values in self.fields.pop(name).sorted_terms():
                 btext = term if isinstance(term, bytes) else term.encode("utf-8")
-                _write_term(writer, btext, terms[term], lengths, weighted)
+                _write_term(writer, btext, docs, freqs, values, lengths, weighted)
             writer.finish_field()
-            terms.clear()
         writer.close()
         self.segment.set_doc_count(self.docnum)
+        self.keys.save(Path(self.storage.folder) / keys_file(self.segment))
         # No compound file: Whoosh reads a compound segment's parts through
         # BytesIO copies of the mapped file (~100 MB per term table, per
         # process); separate files are read in place and shared in the page cache.
         return self.segment
 
 
-def _write_term(writer, btext: bytes, postings: _Postings, lengths: array, weighted: bool) -> None:
+def key_of(text: str) -> int:
+    """Return the 64-bit key of a text (an id, a folded title, a path)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def keys_file(seg) -> str:
+    """Return the name of a segment's keys file: Whoosh's clean-up keeps and drops it with the segment."""
+    return f"{seg.segment_id()}.keys.npz"
+
+
+class _Keys:
+    """Per-document keys and column values of a segment, saved as one .npz without pickles.
+
+    ids, paths: NUL-free UTF-8 text joined, with end offsets (id_ends, path_ends);
+    id_key, title_key, parent_key, path_key: 64-bit keys (key_of) of the id, the
+    folded title, the parent article's id and the source path; content: the
+    content hash; kind: 1 for a headline-only entry; category, source: codes
+    into category_labels, source_labels; published; title_len, body_len.
+    """
+
+    NUMBERS = ("id_key", "title_key", "parent_key", "path_key", "content")
+
+    def __init__(self) -> None:
+        self.text = {"ids": bytearray(), "paths": bytearray()}
+        self.ends = {"id_ends": array("q"), "path_ends": array("q")}
+        self.numbers = {name: array("Q") for name in self.NUMBERS}
+        self.kind = array("B")
+        self.labels: dict[str, dict[str, int]] = {CATEGORY: {}, SOURCE: {}}
+        self.codes = {CATEGORY: array("i"), SOURCE: array("i")}
+        self.values = {PUBLISHED: array("q"), TITLE_LEN: array("i"), BODY_LEN: array("i")}
+        self.nbytes = 0
+
+    def add(self, doc: dict, folded_title: str, title_len: int, body_len: int) -> None:
+        doc_id, path = doc.get("id") or "", doc.get("path") or ""
+        for (text, ends), value in zip(zip(self.text.values(), self.ends.values()), (doc_id, path)):
+            text += value.encode("utf-8", "surrogatepass")
+            ends.append(len(text))
+        for name, value in zip(self.NUMBERS, (key_of(doc_id), key_of(folded_title), key_of(doc.get("parent") or ""),
+                                              key_of(path), int(doc.get("content_hash") or "0", 16))):
+            self.numbers[name].append(value)
+        self.kind.append(doc.get("kind") == HEADLINE)
+        for name, codes in self.codes.items():
+            labels = self.labels[name]
+            codes.append(labels.setdefault(doc.get(name) or "", len(labels)))
+        for name, value in zip(self.values, (doc.get(PUBLISHED) or 0, title_len, body_len)):
+            self.values[name].append(value)
+        self.nbytes = len(self.text["ids"]) + len(self.text["paths"]) + len(self.kind) * 80
+
+    def save(self, path: Path) -> None:
+        arrays = {name: np.frombuffer(bytes(text), dtype=np.uint8) for name, text in self.text.items()}
+        arrays.update((name, np.array(ends, dtype=np.int64)) for name, ends in self.ends.items())
+        arrays.update((name, np.array(values, dtype=np.uint64)) for name, values in self.numbers.items())
+        arrays["kind"] = np.array(self.kind, dtype=np.uint8)
+        arrays[PUBLISHED] = np.array(self.values[PUBLISHED], dtype=np.int64)
+        arrays.update((name, np.array(self.values[name], dtype=np.int32)) for name in (TITLE_LEN, BODY_LEN))
+        for name, codes in self.codes.items():
+            arrays[f"{name}_labels"] = np.array(list(self.labels[name]) or [""], dtype=str)
+            arrays[name] = np.array(codes, dtype=np.int32)
+        with open(path, "wb") as stream:
+            np.savez(stream, **arrays)
+
+
+def _write_term(writer, btext: bytes, docs: list, freqs: list, values, lengths: array, weighted: bool) -> None:
     """Write one term's posting list, inline or in blocks, and its term-table row."""
     terminfo = W3TermInfo()
-    docs, count = postings.docs, len(postings.docs)
-    weights = array("f", postings.freqs) if weighted and any(f != 1 for f in postings.freqs) else None
-    values = postings.values or None
+    count = len(docs)
+    weights = array("f", freqs) if weighted and any(f != 1 for f in freqs) else None
     if count <= INLINE_LIMIT:
         _account(terminfo, docs, weights, lengths)
         # As W3TermInfo.set_inlined, but with None for all-1.0 weights and no
@@ -269,21 +390,52 @@ def _write_block(postfile, terminfo, docs, weights, values, lengths: array, last
     postfile.write(databytes)
 
 
-def build_segment(folder: str, documents: list[dict], progress=None):
-    """Build one segment of the index in folder from documents; return the segment.
+class SegmentStream:
+    """Build segments from a stream of documents in one folder, each within a memory budget.
 
     progress, if given, is a shared counter (multiprocessing.Value) of documents added.
     """
-    builder = SegmentBuilder(FileStorage(folder))
-    for i, doc in enumerate(documents, start=1):
-        builder.add(doc)
-        if progress is not None and i % 256 == 0:
-            with progress.get_lock():
-                progress.value += 256
-    if progress is not None:
-        with progress.get_lock():
-            progress.value += len(documents) % 256
-    return builder.finish()
+
+    def __init__(self, folder: str, budget: int | None = None, max_docs: int | None = None, progress=None) -> None:
+        self.folder = folder
+        self.budget = budget or SEGMENT_BYTES
+        self.max_docs = max_docs or SEGMENT_DOCS
+        self.progress = progress
+        self.segments: list = []
+        self.builder: SegmentBuilder | None = None
+        self.added = 0
+
+    def add(self, doc: dict) -> None:
+        if self.builder is None:
+            self.builder = SegmentBuilder(FileStorage(self.folder))
+        self.builder.add(doc)
+        self.added += 1
+        if self.progress is not None and self.added % 256 == 0:
+            self._count(256)
+        if self.builder.docnum >= self.max_docs or (self.builder.docnum % 64 == 0 and self.builder.nbytes() >= self.budget):
+            self.segments.append(self.builder.finish())
+            self.builder = None
+
+    def finish(self) -> list:
+        """Write the last segment; return every segment written."""
+        if self.builder is not None and self.builder.docnum:
+            self.segments.append(self.builder.finish())
+        self.builder = None
+        if self.progress is not None:
+            self._count(self.added % 256)
+        return self.segments
+
+    def _count(self, n: int) -> None:
+        with self.progress.get_lock():
+            self.progress.value += n
+
+
+def build_segments(folder: str, documents, progress=None) -> list:
+    """Build segments of the index in folder from documents; return them."""
+    stream = SegmentStream(folder, progress=progress)
+    for doc in documents:
+        stream.add(doc)
+    return stream.finish()
 
 
 def write_toc(folder: str, segments: list) -> None:

@@ -1,32 +1,53 @@
 """Update the live index in place of a rebuild: add, replace, delete, merge.
 
 An update never writes into the live build. It links the live build's files
-into a new build folder (segment files never change once written), marks the
-documents it replaces or deletes in the new build's TOC, adds one new segment
-with the new and changed documents, merges small or mostly-deleted segments
-back into one (re-indexing their documents from stored fields), and swaps the
-new build in like a rebuild does. An update that finds nothing to change
-writes nothing.
+into a new build folder (segment files never change once written), finds
+what changed from the segments' keys files (ids, content hashes, title, path
+and parent keys: no stored document is read), writes the new and changed
+documents as new segments, marks the documents it replaces or deletes in the
+new build's TOC, merges segments by a tiered policy and swaps the new build
+in like a rebuild does. An update that finds nothing to change writes nothing.
+
+Merges (plan_merges) re-index the live documents of some segments from their
+stored fields, so deleted documents are dropped there:
+
+- a segment with more than MAX_DELETED of its documents deleted is rewritten;
+- when MERGE_FACTOR or more small segments (under MERGE_DOCS / 2 live
+  documents) have piled up, the smallest of them are merged into one, as many
+  as fit in MERGE_DOCS;
+- one update merges at most MERGE_DOCS live documents per worker process
+  (the merges run in parallel); what is left waits for the next update.
+
+So a small update never rewrites most of the index, and a rebuild's large
+segments are only rewritten when many of their documents are gone.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from whoosh import index as whoosh_index
+import numpy as np
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
+from whoosh.reading import SegmentReader
 
 from indexer import analysis, columns, segment, store
-from indexer.schema import ARTICLE, HEADLINE, build_schema
-from indexer.writer import Report, assemble_documents, build_index, read_articles, write_meta
+from indexer.documents import Report, write_meta
+from indexer.memory import PeakMemory
+from indexer.schema import build_schema
+from indexer.segment import INDEX_NAME, key_of, keys_file
+from indexer.writer import (
+    TitleIndex, build_index, default_jobs, plan_writes, scan, write_articles, write_headlines,
+)
 
-MAX_SEGMENTS = 4  # more than this after an update: the small ones are merged
 MAX_DELETED = 0.3  # a segment with more deleted documents than this is rewritten
+MERGE_FACTOR = 8  # this many small segments are merged
+MERGE_DOCS = 8_000  # most live documents one merge re-indexes: bounds its time and memory
 
 
 def update_index(sources: Iterable[str], index_dir, jobs: int | None = None, delete_missing: bool = False,
@@ -36,35 +57,45 @@ def update_index(sources: Iterable[str], index_dir, jobs: int | None = None, del
     if store.live_build(index_dir) is None:
         return {**build_index(sources, index_dir, jobs, progress=progress, wait=wait), "changed": True}
     started = time.monotonic()
-    jobs = jobs or os.cpu_count() or 1
+    jobs = jobs or default_jobs()
     segmenter = analysis.load_segmenter(_userdict(store.live_build(index_dir)))
     report = Report()
-    with store.writer_lock(index_dir, wait=wait, what="update"):
+    with PeakMemory() as peak, store.writer_lock(index_dir, wait=wait, what="update"):
         live = store.live_build(index_dir)
-        existing = _existing(live)
-        articles = read_articles(sources, jobs, report, progress)
-        documents = {d["id"]: d for d in assemble_documents(articles, report, known=_known_titles(existing))}
-        plan = _plan(existing, documents, delete_missing)
+        existing = Existing(live)
+        found, sources_by_number = scan(sources, jobs, report, progress)
+        plan = _plan(existing, found, delete_missing)
         summary = {"added": len(plan["add"]), "replaced": len(plan["replace"]),
                    "deleted": len(plan["delete"]), "unchanged": plan["unchanged"]}
         if not (plan["add"] or plan["replace"] or plan["delete"]):
             return {**report.as_dict(), **summary, "changed": False, "message": "nothing changed",
-                    "index": str(index_dir), "build": str(live)}
+                    "index": str(index_dir), "build": str(live), "peak_memory_mb": peak.peak_mb}
         tmp = store.new_build_dir(index_dir)
         try:
             _link_build(live, tmp)
             store.crash_point("parsed")
-            _write_changes(tmp, existing, [documents[i] for i in plan["add"] + plan["replace"]],
-                           set(plan["replace"]) | set(plan["delete"]))
+            groups = np.array(plan["add"] + plan["replace"], dtype=np.int64)
+            writes = plan_writes(found, sources_by_number, groups, _titles(existing, found, groups))
+            new, spools = write_articles(tmp, writes, jobs, report, progress)
+            gone = set(plan["delete"]) | set(plan["replaced_rows"])
+            new += write_headlines(tmp, spools, report, keep=_headline_filter(existing, summary, gone))
+            store.crash_point("writing")
+            for row in gone:
+                existing.segments[existing.seg[row]].delete_document(int(existing.docnum[row]))
+            segments, merged = merge(tmp, existing.segments + new, jobs)
+            segment.write_toc(str(tmp), segments)
             columns.write_columns(tmp)
             store.crash_point("written")
-            meta = write_meta(tmp, report, segmenter, time.monotonic() - started, **summary)
+            meta = write_meta(tmp, report, segmenter, time.monotonic() - started, **summary,
+                              jobs=jobs, segments=len(segments), merged=merged,
+                              peak_memory_mb=peak.peak_mb)
             final = store.swap_in(index_dir, tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return {**meta, **summary, "changed": True, "index": str(index_dir), "build": str(final),
-            "elapsed_s": round(time.monotonic() - started, 3), "size_bytes": store.dir_size(final)}
+            "peak_memory_mb": peak.peak_mb, "elapsed_s": round(time.monotonic() - started, 3),
+            "size_bytes": store.dir_size(final)}
 
 
 def _userdict(build: Path) -> str | None:
@@ -72,37 +103,145 @@ def _userdict(build: Path) -> str | None:
     return str(path) if path.is_file() else None
 
 
-def _existing(build: Path) -> dict[str, dict]:
-    """Return the live documents of a build by id: kind, title, path, parent, content hash."""
-    keep = ("kind", "title", "path", "parent", "content_hash")
-    with whoosh_index.open_dir(str(build)).searcher() as searcher:
-        return {d["id"]: {k: d.get(k, "") for k in keep} for d in searcher.all_stored_fields()}
+class Existing:
+    """The documents of a build, from its segments' keys files: one row per document number.
+
+    Arrays (all rows): id_key, content, kind (1 = headline), title_key,
+    parent_key, path_key, seg (index into segments), docnum (in its segment),
+    live (not deleted).
+    """
+
+    NAMES = ("id_key", "content", "kind", "title_key", "parent_key", "path_key")
+
+    def __init__(self, build: Path) -> None:
+        self.build = Path(build)
+        self.segments = TOC.read(FileStorage(str(build)), INDEX_NAME).segments
+        parts = [_segment_keys(self.build, seg) for seg in self.segments]
+        for name in self.NAMES:
+            setattr(self, name, np.concatenate([p[name] for p in parts]) if parts else np.zeros(0, np.uint64))
+        self.seg = np.concatenate([np.full(len(p["kind"]), i, np.int32) for i, p in enumerate(parts)])
+        self.docnum = np.concatenate([np.arange(len(p["kind"]), dtype=np.int64) for p in parts])
+        self.live = np.ones(len(self.seg), dtype=bool)
+        for i, seg in enumerate(self.segments):
+            if seg.has_deletions():
+                self.live[np.flatnonzero(self.seg == i)[sorted(seg.deleted_docs())]] = False
+        self._text = [(p["ids"], p["id_ends"], p["paths"], p["path_ends"]) for p in parts]
+        rows = np.flatnonzero(self.live)
+        order = np.argsort(self.id_key[rows], kind="stable")
+        self.by_id, self.by_id_rows = self.id_key[rows][order], rows[order]
+
+    def find(self, doc_id: str) -> int:
+        """Return the row of the live document with this id, or -1."""
+        key = np.uint64(key_of(doc_id))
+        at = int(np.searchsorted(self.by_id, key))
+        while at < len(self.by_id) and self.by_id[at] == key:
+            row = int(self.by_id_rows[at])
+            if self.id_of(row) == doc_id:
+                return row
+            at += 1
+        return -1
+
+    def id_of(self, row: int) -> str:
+        return self._decode(row, 0)
+
+    def path_of(self, row: int) -> str:
+        return self._decode(row, 2)
+
+    def _decode(self, row: int, which: int) -> str:
+        text, ends = self._text[self.seg[row]][which:which + 2]
+        docnum = int(self.docnum[row])
+        start = int(ends[docnum - 1]) if docnum else 0
+        return bytes(text[start:int(ends[docnum])]).decode("utf-8", "surrogatepass")
 
 
-def _known_titles(existing: dict[str, dict]) -> dict[str, str]:
-    return {analysis.normalize(d["title"]): key for key, d in existing.items() if d["kind"] == ARTICLE}
+def _segment_keys(build: Path, seg) -> dict[str, np.ndarray]:
+    """Return a segment's keys file; for a segment without one, the same arrays from its stored fields."""
+    path = build / keys_file(seg)
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as keys:
+            return {name: keys[name] for name in (*Existing.NAMES, "ids", "id_ends", "paths", "path_ends")}
+    from indexer.segment import _Keys
+
+    keys = _Keys()
+    reader = SegmentReader(FileStorage(str(build)), build_schema(), seg)
+    try:
+        for docnum in range(seg.doc_count_all()):
+            doc = reader.stored_fields(docnum)
+            keys.add(doc, analysis.normalize(doc.get("title") or ""), 0, 0)
+    finally:
+        reader.close()
+    return {
+        **{name: np.array(keys.numbers[name], dtype=np.uint64) for name in keys.NUMBERS},
+        "kind": np.array(keys.kind, dtype=np.uint8),
+        "ids": np.frombuffer(bytes(keys.text["ids"]), dtype=np.uint8), "id_ends": np.array(keys.ends["id_ends"]),
+        "paths": np.frombuffer(bytes(keys.text["paths"]), dtype=np.uint8),
+        "path_ends": np.array(keys.ends["path_ends"]),
+    }
 
 
-def _plan(existing: dict[str, dict], documents: dict[str, dict], delete_missing: bool) -> dict:
-    """Decide what to add, replace and delete."""
-    add = [i for i in documents if i not in existing]
-    replace = [i for i, d in documents.items() if i in existing and existing[i]["content_hash"] != d["content_hash"]]
-    titles = {analysis.normalize(d["title"]) for d in documents.values() if d["kind"] == ARTICLE}
-    paths = {d["path"]: i for i, d in documents.items() if d["kind"] == ARTICLE}
+def _plan(existing: Existing, found, delete_missing: bool) -> dict:
+    """Decide which groups to add and replace and which existing rows to delete."""
+    rows = [existing.find(doc_id) for doc_id in found.ids]
+    contents = np.frombuffer(found.contents, dtype=np.uint64)
+    add = [g for g, row in enumerate(rows) if row < 0]
+    replace = [g for g, row in enumerate(rows) if row >= 0 and existing.content[row] != contents[g]]
+    ids = set(found.ids)
+    articles = existing.live & (existing.kind == 0)
+    headlines = existing.live & (existing.kind == 1)
     delete = set()
-    for key, old in existing.items():
-        if key in documents:
-            continue
-        if old["kind"] == HEADLINE and analysis.normalize(old["title"]) in titles:
-            delete.add(key)  # a full article arrived for this headline
-        elif old["kind"] == ARTICLE and paths.get(old["path"], key) != key and not old["path"].count(":"):
-            delete.add(key)  # the snapshot file now holds another article
-        elif delete_missing and old["kind"] == ARTICLE and not Path(old["path"].rsplit(":", 1)[0]).exists():
-            delete.add(key)
-    delete |= {k for k, old in existing.items()
-               if old["kind"] == HEADLINE and old["parent"] in delete and k not in documents}
-    unchanged = len(documents) - len(add) - len(replace)
-    return {"add": add, "replace": replace, "delete": sorted(delete - set(replace)), "unchanged": unchanged}
+    # A full article arrived for a headline-only entry.
+    titles = np.frombuffer(found.titles, dtype=np.uint64)
+    delete.update(int(r) for r in np.flatnonzero(headlines & np.isin(existing.title_key, titles)))
+    # The snapshot file now holds another article.
+    path_ids = dict(zip(np.frombuffer(found.paths, dtype=np.uint64).tolist(), found.ids))
+    for row in np.flatnonzero(articles & np.isin(existing.path_key, np.array(list(path_ids), dtype=np.uint64))):
+        doc_id, path = existing.id_of(int(row)), existing.path_of(int(row))
+        if path_ids[int(existing.path_key[row])] != doc_id and ":" not in path:
+            delete.add(int(row))
+    if delete_missing:
+        exists: dict[str, bool] = {}
+        for row in np.flatnonzero(articles).tolist():
+            file = existing.path_of(row).rsplit(":", 1)[0]
+            if file not in exists:
+                exists[file] = Path(file).exists()
+            if not exists[file]:
+                delete.add(row)
+    delete = {row for row in delete if existing.id_of(row) not in ids}
+    if delete:  # the headlines of deleted articles go with them
+        parents = np.array([key_of(existing.id_of(row)) for row in delete], dtype=np.uint64)
+        for row in np.flatnonzero(headlines & np.isin(existing.parent_key, parents)).tolist():
+            if existing.id_of(row) not in ids:
+                delete.add(row)
+    return {"add": add, "replace": replace, "replaced_rows": [rows[g] for g in replace],
+            "delete": sorted(delete), "unchanged": len(rows) - len(add) - len(replace)}
+
+
+def _titles(existing: Existing, found, groups: np.ndarray):
+    """Return folded title -> article id over the live articles and the new ones (new ones first)."""
+    if not found.related:
+        return lambda folded: None
+    articles = np.flatnonzero(existing.live & (existing.kind == 0))
+    old = TitleIndex(existing.title_key[articles], lambda i: existing.id_of(int(articles[i])))
+    new = TitleIndex(np.frombuffer(found.titles, dtype=np.uint64), found.ids.__getitem__)
+    return lambda folded: new(folded) or old(folded)
+
+
+def _headline_filter(existing: Existing, summary: dict, gone: set[int]):
+    """Return a filter of headline documents: new or changed ones pass (a changed one's old row goes)."""
+
+    def keep(doc: dict) -> bool:
+        row = existing.find(doc["id"])
+        if row >= 0 and row not in gone and int(existing.content[row]) == int(doc["content_hash"], 16):
+            summary["unchanged"] += 1
+            return False
+        if row >= 0:
+            gone.add(row)
+            summary["replaced"] += 1
+        else:
+            summary["added"] += 1
+        return True
+
+    return keep
 
 
 def _link_build(live: Path, tmp: Path) -> None:
@@ -115,69 +254,84 @@ def _link_build(live: Path, tmp: Path) -> None:
                 shutil.copy2(path, tmp / path.name)
 
 
-def _write_changes(build: Path, existing: dict, documents: list[dict], gone: set[str]) -> None:
-    """Mark gone documents deleted, add a segment of new ones, merge, and write the TOC."""
-    storage = FileStorage(str(build))
-    toc = TOC.read(storage, segment.INDEX_NAME)
-    segments = toc.segments
-    ix = whoosh_index.open_dir(str(build))
-    with ix.reader() as reader:
-        offsets = _offsets(segments)
-        for key in gone:
-            docnum = reader.first_id("id", key)
-            if docnum is not None:
-                seg, base = offsets(docnum)
-                seg.delete_document(docnum - base)
-    if documents:
-        segments.append(segment.build_segment(str(build), documents))
-    store.crash_point("writing")
-    segments = _merge(build, segments)
-    segment.write_toc(str(build), segments)
-
-
-def _offsets(segments: list):
-    bases, total = [], 0
-    for seg in segments:
-        bases.append((total, seg))
-        total += seg.doc_count_all()
-
-    def find(docnum: int):
-        for base, seg in reversed(bases):
-            if docnum >= base:
-                return seg, base
-        raise KeyError(docnum)
-
-    return find
-
-
 def _deleted_share(seg) -> float:
     return seg.deleted_count() / seg.doc_count_all() if seg.doc_count_all() else 0.0
 
 
-def _merge(build: Path, segments: list) -> list:
-    """Rewrite mostly-deleted segments, and the smallest when there are too many, as one."""
-    merge = [s for s in segments if _deleted_share(s) > MAX_DELETED]
-    rest = sorted((s for s in segments if s not in merge), key=lambda s: s.doc_count(), reverse=True)
-    if len(rest) > MAX_SEGMENTS:
-        merge += rest[MAX_SEGMENTS - 1:]
-        rest = rest[:MAX_SEGMENTS - 1]
-    if not merge or (len(merge) == 1 and not merge[0].deleted_count()):
-        return segments
-    documents = _stored_documents(build, merge)
-    return rest + ([segment.build_segment(str(build), documents)] if documents else [])
+def plan_merges(segments: list, jobs: int) -> list[list]:
+    """Return the groups of segments to merge, each group into new segments (see the module's docstring)."""
+    budget = MERGE_DOCS * max(1, jobs)
+    groups: list[list] = []
+    work = 0
+    for seg in sorted(segments, key=_deleted_share, reverse=True):
+        if _deleted_share(seg) > MAX_DELETED and (not groups or work + seg.doc_count() <= budget):
+            groups.append([seg])
+            work += seg.doc_count()
+    chosen = {id(s) for group in groups for s in group}
+    small = sorted((s for s in segments if id(s) not in chosen and s.doc_count() < MERGE_DOCS // 2),
+                   key=lambda s: s.doc_count())
+    while len(small) >= MERGE_FACTOR:
+        group = []
+        while small and len(group) < MERGE_FACTOR and sum(s.doc_count() for s in group) + small[0].doc_count() <= MERGE_DOCS:
+            group.append(small.pop(0))
+        size = sum(s.doc_count() for s in group)
+        if len(group) < 2 or work + size > budget:
+            break
+        groups.append(group)
+        work += size
+    return groups
 
 
-def _stored_documents(build: Path, segments: list) -> list[dict]:
-    """Return the live documents of some segments, rebuilt from their stored fields."""
-    from whoosh.reading import SegmentReader
+def merge(build: Path, segments: list, jobs: int) -> tuple[list, int]:
+    """Merge by plan_merges; return the segments after it and how many documents were re-indexed."""
+    groups = plan_merges(segments, jobs)
+    if not groups:
+        return segments, 0
+    tasks = _merge_tasks(groups)
+    if len(tasks) > 1 and jobs > 1:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(tasks)), initializer=store.init_worker) as pool:
+            results = pool.map(_merge_task, [(str(build), task) for task in tasks])
+    else:
+        results = [_merge_task((str(build), task)) for task in tasks]
+    merged = {id(s) for group in groups for s in group}
+    kept = [s for s in segments if id(s) not in merged]
+    return kept + [s for written in results for s in written], sum(s.doc_count() for g in groups for s in g)
 
-    storage = FileStorage(str(build))
+
+def _merge_tasks(groups: list[list]) -> list[list[tuple]]:
+    """Split the merges into tasks of at most MERGE_DOCS live documents: (segment, first, last) runs."""
+    tasks = []
+    for group in groups:
+        task, size = [], 0
+        for seg in group:
+            first = 0
+            deleted = set(seg.deleted_docs()) if seg.has_deletions() else ()
+            live = [d for d in range(seg.doc_count_all()) if d not in deleted] if deleted else None
+            count = seg.doc_count()
+            while first < count:
+                take = min(count - first, MERGE_DOCS - size)
+                docs = live[first:first + take] if live is not None else range(first, first + take)
+                task.append((seg, docs))
+                size += take
+                first += take
+                if size >= MERGE_DOCS:
+                    tasks.append(task)
+                    task, size = [], 0
+        if task:
+            tasks.append(task)
+    return tasks
+
+
+def _merge_task(args) -> list:
+    folder, runs = args
+    storage = FileStorage(folder)
     schema = build_schema()
-    documents = []
-    for seg in segments:
+    stream = segment.SegmentStream(folder, max_docs=MERGE_DOCS)  # one merge, one segment
+    for seg, docs in runs:
         reader = SegmentReader(storage, schema, seg)
         try:
-            documents.extend(dict(reader.stored_fields(d)) for d in reader.all_doc_ids())
+            for docnum in docs:
+                stream.add(dict(reader.stored_fields(docnum)))
         finally:
             reader.close()
-    return documents
+    return stream.finish()

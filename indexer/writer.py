@@ -1,100 +1,113 @@
-"""Turn parsed snapshots and JSON Lines items into index documents and write a build.
+"""Rebuild the index from the sources in memory that does not grow with the archive.
 
-``build_index`` is the whole rebuild: read every source (in parallel), drop
-exact duplicates (keeping the newest snapshot), add related headlines that have
-no full article, write a fresh build folder and swap it in.
+A rebuild makes three passes; none holds the archive's documents:
+
+1. scan (all cores): parse every source and keep of each article only a Stub:
+   64-bit keys of its folded text, original URL and JSON Lines id, its
+   snapshot time, the key of its title and its content hash. The parent
+   resolves identities on these keys (Identities): two inputs are one article
+   when a key agrees; the first one seen names it, the newest snapshot is kept.
+2. write (all cores): the kept inputs, in source order, are split into one
+   contiguous share per worker; a worker parses each of its inputs again,
+   builds the document and adds it to a SegmentStream, which writes a segment
+   whenever the postings it holds reach a memory budget. Related headlines go
+   to a per-worker SQLite spool.
+3. headlines: the spools are merged (the newest entry of each headline wins)
+   and the headline-only documents written as more segments.
+
+The folder, TOC, columns and swap are as before: the old build keeps serving
+until the new one is complete.
 """
 
 from __future__ import annotations
 
-import calendar
-import hashlib
+import gzip
 import json
 import multiprocessing
 import os
-import re
 import shutil
+import sqlite3
 import sys
 import time
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+import zlib
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 from whoosh import index as whoosh_index
 
 from indexer import analysis, columns, segment, store
-from indexer.schema import ARTICLE, HEADLINE, build_schema
-from indexer.snapshot import Article, SnapshotError, iter_sources, load_snapshot, read_jsonl
+from indexer.documents import (  # noqa: F401  (article_id and NothingIndexedError are part of this module's API)
+    NothingIndexedError, Report, article_document, article_id, content_hash, headline_document, related_entry,
+    text_hash, to_epoch, url_id, write_meta,
+)
+from indexer.memory import PeakMemory, available_memory
+from indexer.schema import HEADLINE, build_schema
+from indexer.segment import key_of
+from indexer.snapshot import SnapshotError, _parse_record, iter_sources, load_snapshot
 
-MAX_SKIPPED_PATHS = 5  # paths listed per skip reason in a summary
-_LINE_WARNING = re.compile(r"line (\d+): (.*)")
-SEGMENT_DOCS = 40_000  # most documents in one segment: bounds a process's memory (~1 GB)
-
-
-class NothingIndexedError(RuntimeError):
-    """No source yielded a document; carries the report of what was skipped."""
-
-    def __init__(self, message: str, report: dict) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-@dataclass
-class Report:
-    """What a rebuild saw: counts, skips and warnings by reason (with a few paths each)."""
-
-    files: int = 0
-    inputs: int = 0
-    articles: int = 0
-    headlines: int = 0
-    duplicates: int = 0
-    skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    warnings: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    counts: Counter = field(default_factory=Counter)  # ("skipped" | "warning", reason) -> count
-
-    def skip(self, path: str, reason: str) -> None:
-        """Record a source that could not be indexed."""
-        self.inputs += 1
-        self._note(self.skipped, "skipped", reason, path)
-
-    def warn(self, path: str, warning: str) -> None:
-        """Record a warning; "line N: reason" is filed under reason as path:N."""
-        if found := _LINE_WARNING.fullmatch(warning):
-            path, warning = f"{path}:{found.group(1)}", found.group(2)
-        self._note(self.warnings, "warning", warning, path)
-
-    def _note(self, paths: dict[str, list[str]], kind: str, reason: str, path: str) -> None:
-        self.counts[kind, reason] += 1
-        if len(paths[reason]) < MAX_SKIPPED_PATHS:  # counts grow with the archive, path lists do not
-            paths[reason].append(path)
-
-    def as_dict(self) -> dict:
-        """Return the counts with at most MAX_SKIPPED_PATHS paths per reason."""
-        skipped = sum(self.counts["skipped", reason] for reason in self.skipped)
-        dropped = skipped + self.duplicates
-        return {
-            "files": self.files,
-            "inputs": self.inputs,
-            "articles": self.articles,
-            "headlines": self.headlines,
-            "duplicates": self.duplicates,
-            "skipped": skipped,
-            "skipped_by_reason": self._by_reason(self.skipped, "skipped"),
-            "warnings": sum(self.counts["warning", reason] for reason in self.warnings),
-            "warnings_by_reason": self._by_reason(self.warnings, "warning"),
-            "dropped_share": round(dropped / self.inputs, 4) if self.inputs else 0.0,
-            "many_dropped": dropped * 10 > self.inputs,
-        }
-
-    def _by_reason(self, paths: dict[str, list[str]], kind: str) -> dict:
-        return {reason: {"count": self.counts[kind, reason], "paths": found}
-                for reason, found in sorted(paths.items())}
+SCAN_BATCH = 256  # JSON Lines records per scan task
+SERIAL_BELOW = 64  # fewer snapshot files than this are parsed in the parent
+NO_TIME = -(1 << 62)  # snapshot time of an input without one: older than any
+# Memory the parent holds at a million items (identity keys, ids), and what one
+# writer needs besides: its segment's postings, their sort at finish, the interpreter.
+PARENT_BYTES = 600_000_000
+WORKER_BYTES = segment.SEGMENT_BYTES * 2 + 250_000_000
+SPOOL_ROWS = 1000
 
 
-def _load_one(path: str) -> Article | SnapshotError:
+def default_jobs() -> int:
+    """Return how many worker processes to use: one per core, no more than the memory available allows."""
+    return jobs_for(os.cpu_count() or 1, available_memory())
+
+
+def jobs_for(cores: int, available: int | None) -> int:
+    """Return the worker processes for so many cores and bytes of available memory (None: unknown)."""
+    if available is None:
+        return cores
+    return int(max(1, min(cores, (available - PARENT_BYTES) // WORKER_BYTES)))
+
+
+# -- pass 1: scan ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Stub:
+    """What the scan keeps of one article."""
+
+    ref: int  # source number << 32 | line number (0 for a snapshot file)
+    keys: tuple[int, ...]  # identity keys of its folded text, URL and JSON Lines id
+    snapshot: int  # snapshot time in epoch seconds, NO_TIME when unknown
+    name: str  # article_id: the id of the article it names, when first seen
+    title: int  # key of the folded title
+    content: int  # content hash
+    path_key: int  # key of its path
+    related: bool  # whether it lists related headlines
+    path: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def stub_of(item, ref: int):
+    """Return the Stub of a parsed Article (a SnapshotError stays as it is)."""
+    if isinstance(item, SnapshotError):
+        return item
+    folded = text_hash(item)
+    keys = ["t" + folded] + (["u" + item.url] if item.url else []) + (["i" + item.doc_id] if item.doc_id else [])
+    return Stub(
+        ref=ref, keys=tuple(key_of(k) for k in keys),
+        snapshot=to_epoch(item.snapshot_time) if item.snapshot_time else NO_TIME,
+        name=item.doc_id or (url_id(item.url) if item.url else "a" + folded),
+        title=key_of(analysis.normalize(item.title)), content=int(content_hash(item), 16),
+        path_key=key_of(item.path), related=bool(item.related), path=item.path, warnings=item.warnings,
+    )
+
+
+def load_one(path: str):
+    """Parse one snapshot file; a SnapshotError (or a parser bug, as one) instead of raising."""
     try:
         return load_snapshot(path)
     except SnapshotError as exc:
@@ -103,240 +116,364 @@ def _load_one(path: str) -> Article | SnapshotError:
         return SnapshotError(path, f"unreadable: {type(exc).__name__}: {exc}")
 
 
-def read_articles(sources: Iterable[str], jobs: int, report: Report, progress: bool) -> Iterator[Article]:
-    """Yield every readable article of the sources, recording the rest in the report."""
+def _scan_task(task) -> tuple[int, list]:
+    """Return (files finished, stubs and errors) of one scan task."""
+    kind, number, path, lines, done = task
+    if kind == "txt":
+        return done, [stub_of(load_one(path), number << 32)]
+    if kind == "error":
+        return done, [SnapshotError(path, lines)]
+    return done, [stub_of(_parse_record(raw, f"{path}:{line}"), number << 32 | line) for line, raw in lines]
+
+
+def _open_dump(path: str):
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
+def _scan_tasks(snapshots: list[str], dumps: list[str], sources: list[str]) -> Iterator[tuple]:
+    """Yield the scan's tasks in source order: a snapshot file each, JSON Lines in batches of lines.
+
+    A task is (kind, source number, path, lines or reason, files it finishes).
+    """
+    for path in snapshots:
+        sources.append(path)
+        yield "txt", len(sources) - 1, path, None, 1
+    for path in dumps:
+        sources.append(path)
+        number = len(sources) - 1
+        batches = _batches(path)
+        previous = next(batches, [])
+        for batch in batches:
+            if isinstance(previous, list) and previous:
+                yield "jsonl", number, path, previous, 0
+            previous = batch
+        if isinstance(previous, str):
+            yield "error", number, path, previous, 1
+        else:
+            yield "jsonl", number, path, previous, 1
+
+
+def _batches(path: str) -> Iterator[list | str]:
+    """Yield the non-empty lines of a JSON Lines file in batches; a reason instead when it breaks off."""
+    batch = []
+    try:
+        with _open_dump(path) as stream:
+            for line, raw in enumerate(stream, 1):
+                if raw.strip():
+                    batch.append((line, raw))
+                if len(batch) >= SCAN_BATCH:
+                    yield batch
+                    batch = []
+    except (OSError, EOFError, zlib.error):
+        if batch:
+            yield batch
+        yield "unreadable file"
+        return
+    if batch:
+        yield batch
+
+
+def ordered_map(pool, func: Callable, tasks: Iterable, window: int) -> Iterator:
+    """Like pool.imap, in order, but with at most `window` tasks queued (imap reads every task at once)."""
+    pending: deque = deque()
+    for task in tasks:
+        pending.append(pool.apply_async(func, (task,)))
+        if len(pending) >= window:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
+class Identities:
+    """The articles a scan found, one group per identity, kept as keys and numbers only.
+
+    A group's arrays describe its kept input (the newest snapshot); ids[group]
+    is its document id, named by the first input seen.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[int, int] = {}  # identity key -> group
+        self.ids: list[str] = []
+        self.refs = array("q")
+        self.snapshots = array("q")
+        self.titles = array("Q")
+        self.contents = array("Q")
+        self.paths = array("Q")
+        self.related = False
+        self.duplicates = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, stub: Stub) -> None:
+        group = next((self.names[k] for k in stub.keys if k in self.names), None)
+        if group is None:
+            group = len(self.ids)
+            self.ids.append(stub.name)
+            for values in (self.refs, self.snapshots, self.titles, self.contents, self.paths):
+                values.append(0)
+        else:
+            self.duplicates += 1
+            if (self.snapshots[group], self.refs[group]) > (stub.snapshot, stub.ref):
+                return
+        self.refs[group], self.snapshots[group] = stub.ref, stub.snapshot
+        self.titles[group], self.contents[group], self.paths[group] = stub.title, stub.content, stub.path_key
+        self.related = self.related or stub.related
+        for key in stub.keys:
+            self.names.setdefault(key, group)
+
+
+def scan(sources: Iterable[str], jobs: int, report: Report, progress: bool) -> tuple[Identities, list[str]]:
+    """Parse every source once; return the identities found and the source paths by number."""
     paths = list(iter_sources(sources))
     snapshots = [p for p in paths if p.endswith(".txt")]
     dumps = [p for p in paths if not p.endswith(".txt")]
     report.files = len(paths)
+    found, numbered = Identities(), []
+    tasks = _scan_tasks(snapshots, dumps, numbered)
     bar = tqdm(total=len(paths), unit="file", desc="read", disable=not progress, file=sys.stderr)
     with bar:
-        yield from _record(_parse_parallel(snapshots, jobs), report, bar)
-        for path in dumps:
-            yield from _record(read_jsonl(path), report, None)
-            bar.update(1)
-
-
-def _parse_parallel(paths: list[str], jobs: int) -> Iterator[Article | SnapshotError]:
-    if jobs <= 1 or len(paths) < 64:
-        yield from map(_load_one, paths)
-        return
-    with multiprocessing.get_context("fork").Pool(jobs, initializer=store.init_worker) as pool:
-        yield from pool.imap(_load_one, paths, chunksize=16)
-
-
-def _record(items: Iterable[Article | SnapshotError], report: Report, bar) -> Iterator[Article]:
-    for item in items:
-        if bar is not None:
-            bar.update(1)
-        if isinstance(item, SnapshotError):
-            report.skip(item.path, item.reason)
-            continue
-        report.inputs += 1
-        for warning in item.warnings:
-            report.warn(item.path, warning)
-        yield item
-
-
-def to_epoch(moment: datetime | None) -> int:
-    """Return seconds since 1970 of a Beijing wall-clock time (0 when unknown)."""
-    return calendar.timegm(moment.timetuple()) if moment else 0
-
-
-def _hash(*parts: object) -> str:
-    return hashlib.sha1("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()[:16]
-
-
-def text_hash(article: Article) -> str:
-    """Return the hash of an article's folded title and body: equal for re-crawls of one text."""
-    paragraphs = (" ".join(analysis.normalize(p).split()) for p in article.body)
-    return _hash(" ".join(analysis.normalize(article.title).split()), "\n".join(paragraphs))
-
-
-def article_id(article: Article) -> str:
-    """Return a document id that stays the same across crawls of one article.
-
-    The JSON Lines id, else the original URL, else the folded text: two pages
-    with the same title, time and source but different bodies are two articles.
-    """
-    if article.doc_id:
-        return article.doc_id
-    if article.url:
-        return "u" + _hash(article.url)
-    return "a" + text_hash(article)
-
-
-def headline_id(title: str) -> str:
-    """Return the id of a headline-only entry."""
-    return "h" + _hash(analysis.normalize(title))
-
-
-def dedupe(articles: Iterable[Article], report: Report) -> dict[str, Article]:
-    """Keep one article per identity: the newest snapshot of it.
-
-    Two inputs are one article when they share the folded text (title and
-    body), the original URL or the JSON Lines id; the first one seen names it.
-    """
-    kept: dict[str, Article] = {}
-    names: dict[str, str] = {}  # "t<text hash>" / "u<url>" / "i<id>" -> kept id
-    for article in articles:
-        keys = ["t" + text_hash(article)]
-        keys += ["u" + article.url] if article.url else []
-        keys += ["i" + article.doc_id] if article.doc_id else []
-        key = next((names[k] for k in keys if k in names), None)
-        if key is None:
-            key = article_id(article)
+        if jobs <= 1 or (len(snapshots) < SERIAL_BELOW and not dumps):
+            results = map(_scan_task, tasks)
+            _collect(results, found, report, bar)
         else:
-            report.duplicates += 1
-            if _snapshot_key(kept[key]) > _snapshot_key(article):
+            with multiprocessing.get_context("fork").Pool(jobs, initializer=store.init_worker) as pool:
+                _collect(ordered_map(pool, _scan_task, tasks, window=jobs * 4), found, report, bar)
+    report.duplicates = found.duplicates
+    return found, numbered
+
+
+def _collect(results: Iterable[tuple[int, list]], found: Identities, report: Report, bar) -> None:
+    for done, items in results:
+        bar.update(done)
+        for item in items:
+            if isinstance(item, SnapshotError):
+                report.skip(item.path, item.reason)
                 continue
-        for name in keys:
-            names.setdefault(name, key)
-        kept[key] = article
-    return kept
+            report.inputs += 1
+            for warning in item.warnings:
+                report.warn(item.path, warning)
+            found.add(item)
 
 
-def _snapshot_key(article: Article) -> tuple:
-    return (article.snapshot_time or datetime.min, article.path)
+# -- pass 2: write the articles --------------------------------------------------
 
 
-def article_document(key: str, article: Article, related: list[dict]) -> dict:
-    """Return the Whoosh document of a full article."""
-    body = "\n".join(article.body)
-    published = article.published or article.snapshot_time
-    return {
-        "id": key,
-        "kind": ARTICLE,
-        "title": article.title,
-        "body": body,
-        "category": article.category or "",
-        "source": article.source or "",
-        "published": to_epoch(published),
-        "path": article.path,
-        "content_hash": _hash(article.title, body, article.category, article.source, published, article.url),
-        "url": article.url or "",
-        "origin": article.origin or "",
-        "snapshot_time": article.snapshot_time.isoformat(sep=" ") if article.snapshot_time else "",
-        "related": json.dumps(related, ensure_ascii=False),
-        "parent": "",
-    }
+class TitleIndex:
+    """Folded title -> id of the article with that title, over sorted 64-bit keys."""
+
+    def __init__(self, keys: np.ndarray, id_of: Callable[[int], str]) -> None:
+        # The last article with a title names it, as a dict built in order would.
+        reverse = keys[::-1]
+        unique, first = np.unique(reverse, return_index=True)
+        self.keys = unique
+        self.rows = (len(keys) - 1 - first).astype(np.int64)
+        self.id_of = id_of
+
+    def __call__(self, folded_title: str) -> str | None:
+        key = np.uint64(key_of(folded_title))
+        at = int(np.searchsorted(self.keys, key))
+        if at < len(self.keys) and self.keys[at] == key:
+            return self.id_of(int(self.rows[at]))
+        return None
 
 
-def headline_document(entry: dict, parent: str) -> dict:
-    """Return the Whoosh document of a headline seen only in a related list."""
-    title = entry["title"]
-    published = datetime.fromisoformat(entry["published"]) if entry["published"] else None
-    return {
-        "id": entry["id"],
-        "kind": HEADLINE,
-        "title": title,
-        "body": entry["teaser"],
-        "category": entry["category"] or "",
-        "source": "",
-        "published": to_epoch(published),
-        "path": parent,
-        "content_hash": _hash(title, entry["teaser"], entry["category"], published, parent),
-        "url": "",
-        "origin": "",
-        "snapshot_time": "",
-        "related": "[]",
-        "parent": parent,
-    }
+def _no_title(folded_title: str) -> None:
+    return None
 
 
-def assemble_documents(articles: Iterable[Article], report: Report,
-                       known: dict[str, str] | None = None) -> Iterator[dict]:
-    """Yield the documents of deduplicated articles, then of headline-only entries.
+@dataclass
+class WritePlan:
+    """What the write pass's workers read (inherited at fork): the kept inputs in source order."""
 
-    known maps folded titles of full articles already indexed to their ids: their
-    headlines link to them and get no entry of their own.
-    """
-    kept = dedupe(articles, report)
-    title_ids = {**(known or {}), **{analysis.normalize(a.title): key for key, a in kept.items()}}
-    headlines: dict[str, tuple[dict, str]] = {}
-    for key, article in kept.items():
-        related = [_related_entry(h, title_ids) for h in article.related]
-        for entry in related:
-            if entry["kind"] == HEADLINE and entry["id"] and _newer(entry, headlines.get(entry["id"])):
-                headlines[entry["id"]] = (entry, key)
-        report.articles += 1
-        yield article_document(key, article, related)
-    for entry, parent in headlines.values():
-        report.headlines += 1
-        yield headline_document(entry, parent)
+    sources: list[str]
+    refs: np.ndarray  # sorted
+    groups: np.ndarray  # the group of each ref
+    ids: list[str]
+    article_of: Callable[[str], str | None]
 
 
-def _related_entry(headline, title_ids: dict[str, str]) -> dict:
-    """Return a related entry: its id is the article of its title, else its own entry's; a
-    teaser-only entry (no title to show as a hit) has no entry and, unless it names an
-    indexed article, no id."""
-    text = headline.title or headline.teaser
-    article = title_ids.get(analysis.normalize(text))
-    return {
-        "id": article or (headline_id(text) if headline.title else None),
-        "kind": ARTICLE if article else HEADLINE,
-        "title": headline.title,
-        "teaser": headline.teaser,
-        "published": headline.published.isoformat(sep=" ") if headline.published else None,
-        "category": headline.category,
-    }
-
-
-def _newer(entry: dict, old: tuple[dict, str] | None) -> bool:
-    return old is None or (entry["published"] or "") > (old[0]["published"] or "")
-
-
-def write_documents(build: Path, documents: list[dict], jobs: int, progress: bool) -> None:
-    """Write the documents into a fresh index in a build folder: one segment per process.
-
-    Fewer, larger segments keep the index small (each segment has its own term
-    table) and queries fast; SEGMENT_DOCS bounds a process's memory.
-    """
-    whoosh_index.create_in(str(build), build_schema())
-    size = max(1, min(SEGMENT_DOCS, -(-len(documents) // jobs)))
-    chunks = [documents[i:i + size] for i in range(0, len(documents), size)]
-    bar = tqdm(total=len(documents), unit="doc", desc="index", disable=not progress, file=sys.stderr)
-    context = multiprocessing.get_context("fork")
-    counter = context.Value("q", 0)
-    with bar, context.Pool(min(jobs, len(chunks)), initializer=_set_counter, initargs=(counter,)) as pool:
-        pending = pool.map_async(_build_chunk, [(str(build), chunk) for chunk in chunks])
-        while not pending.ready():
-            pending.wait(0.5)
-            bar.update(counter.value - bar.n)
-            if counter.value:
-                store.crash_point("writing")
-        segments = pending.get()
-        bar.update(len(documents) - bar.n)
-    segment.write_toc(str(build), segments)
-
-
+_plan: WritePlan | None = None
 _counter = None
 
 
-def _set_counter(counter) -> None:
+def _init_writer(counter) -> None:
     global _counter
     store.init_worker()
     _counter = counter
 
 
-def _build_chunk(args: tuple[str, list[dict]]):
-    return segment.build_segment(*args, progress=_counter)
+def plan_writes(found: Identities, sources: list[str], groups: np.ndarray,
+                article_of: Callable[[str], str | None]) -> WritePlan:
+    """Return the plan to write the given groups, in source order."""
+    refs = np.frombuffer(found.refs, dtype=np.int64)[groups]
+    order = np.argsort(refs, kind="stable")
+    return WritePlan(sources, refs[order], groups[order], found.ids, article_of)
 
 
-def write_meta(build: Path, report: Report, segmenter: analysis.Segmenter, elapsed: float, **extra) -> dict:
-    """Write newsearch.json (and the user dictionary) into a build folder; return the meta."""
-    if segmenter.userdict_bytes:
-        (build / store.USERDICT_FILE).write_bytes(segmenter.userdict_bytes)
-    meta = {
-        "analyzer_version": analysis.ANALYZER_VERSION,
-        "dict_hash": segmenter.dict_hash,
-        "built_at": datetime.now().isoformat(sep=" ", timespec="seconds"),
-        "build_seconds": round(elapsed, 3),
-        **report.as_dict(),
-        **extra,
-    }
-    (build / store.META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
-    return meta
+def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, progress: bool) -> tuple[list, list[str]]:
+    """Write the plan's articles as segments in folder; return the segments and the headline spools."""
+    global _plan
+    total = len(plan.refs)
+    if not total:
+        return [], []
+    parts = max(1, min(jobs, total // 256 or 1))
+    bounds = [total * i // parts for i in range(parts + 1)]
+    tasks = [(str(folder), bounds[i], bounds[i + 1]) for i in range(parts)]
+    bar = tqdm(total=total, unit="doc", desc="index", disable=not progress, file=sys.stderr)
+    context = multiprocessing.get_context("fork")
+    counter = context.Value("q", 0)
+    _plan = plan
+    try:
+        with bar, context.Pool(parts, initializer=_init_writer, initargs=(counter,)) as pool:
+            pending = pool.map_async(_write_part, tasks)
+            while not pending.ready():
+                pending.wait(0.5)
+                bar.update(counter.value - bar.n)
+                if counter.value:
+                    store.crash_point("writing")
+            results = pending.get()
+            bar.update(total - bar.n)
+    finally:
+        _plan = None
+    segments, spools = [], []
+    for written, spool, lost in results:
+        segments += written
+        spools.append(spool)
+        for path, reason in lost:
+            report.lose(path, reason)
+        report.articles += sum(s.doc_count_all() for s in written)
+    return segments, spools
+
+
+def _write_part(task) -> tuple[list, str, list]:
+    folder, first, last = task
+    plan = _plan
+    stream = segment.SegmentStream(folder, progress=_counter)
+    spool = HeadlineSpool(Path(folder) / f"headlines.{first}.sqlite")
+    lost = []
+    for group, item in _reread(plan, first, last):
+        if isinstance(item, SnapshotError):
+            lost.append((item.path, f"changed during the run: {item.reason}"))
+            continue
+        key = plan.ids[group]
+        related = [related_entry(h, plan.article_of) for h in item.related]
+        stream.add(article_document(key, item, related))
+        spool.add(related, key)
+    segments = stream.finish()
+    spool.close()
+    return segments, str(spool.path), lost
+
+
+def _reread(plan: WritePlan, first: int, last: int) -> Iterator[tuple[int, object]]:
+    """Yield (group, Article or SnapshotError) for refs[first:last], reading each source once."""
+    at = first
+    while at < last:
+        number = int(plan.refs[at]) >> 32
+        end = min(last, int(np.searchsorted(plan.refs, (number + 1) << 32)))
+        path = plan.sources[number]
+        if path.endswith(".txt"):
+            yield int(plan.groups[at]), load_one(path)
+        else:
+            lines = (plan.refs[at:end] & 0xFFFFFFFF).tolist()
+            yield from zip(plan.groups[at:end].tolist(), _read_lines(path, lines))
+        at = end
+
+
+def _read_lines(path: str, wanted: list[int]) -> Iterator[object]:
+    """Yield the records of the given line numbers (ascending) of a JSON Lines file."""
+    at = 0
+    try:
+        with _open_dump(path) as stream:
+            for line, raw in enumerate(stream, 1):
+                if line == wanted[at]:
+                    yield _parse_record(raw, f"{path}:{line}")
+                    at += 1
+                    if at == len(wanted):
+                        return
+    except (OSError, EOFError, zlib.error):
+        pass
+    for line in wanted[at:]:
+        yield SnapshotError(f"{path}:{line}", "unreadable file")
+
+
+# -- pass 3: headline-only entries -------------------------------------------------
+
+
+class HeadlineSpool:
+    """Related headlines on disk, one row per headline id: the newest entry seen wins."""
+
+    SCHEMA = ("CREATE TABLE IF NOT EXISTS h (id TEXT PRIMARY KEY, published TEXT NOT NULL, entry TEXT NOT NULL, "
+              "parent TEXT NOT NULL, seq INTEGER NOT NULL)")
+    NEWER = ("ON CONFLICT(id) DO UPDATE SET published = excluded.published, entry = excluded.entry, "
+             "parent = excluded.parent WHERE excluded.published > h.published")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode = OFF")
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.execute(self.SCHEMA)
+        self.rows: list[tuple] = []
+        self.seq = 0
+
+    def add(self, related: list[dict], parent: str) -> None:
+        for entry in related:
+            if entry["kind"] == HEADLINE and entry["id"]:
+                self.rows.append((entry["id"], entry["published"] or "", json.dumps(entry, ensure_ascii=False),
+                                  parent, self.seq))
+                self.seq += 1
+        if len(self.rows) >= SPOOL_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.db.executemany(f"INSERT INTO h VALUES (?, ?, ?, ?, ?) {self.NEWER}", self.rows)
+        self.rows.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self.db.commit()
+        self.db.close()
+
+    @classmethod
+    def merged(cls, path: Path, parts: list[str]) -> HeadlineSpool:
+        """Return one spool with the rows of the parts, in order (each part's rows after the last's)."""
+        spool = cls(path)
+        offset = 0
+        for part in parts:
+            spool.db.execute("ATTACH DATABASE ? AS part", (part,))
+            spool.db.execute(f"INSERT INTO h SELECT id, published, entry, parent, seq + ? FROM part.h "
+                             f"WHERE true ORDER BY seq {cls.NEWER}", (offset,))
+            offset += spool.db.execute("SELECT count(*) FROM part.h").fetchone()[0]
+            spool.db.commit()
+            spool.db.execute("DETACH DATABASE part")
+            os.unlink(part)
+        return spool
+
+    def entries(self) -> Iterator[tuple[dict, str]]:
+        """Yield (entry, parent id) in the order first seen."""
+        for entry, parent in self.db.execute("SELECT entry, parent FROM h ORDER BY seq"):
+            yield json.loads(entry), parent
+
+
+def write_headlines(folder: Path, spools: list[str], report: Report,
+                    keep: Callable[[dict], bool] = lambda doc: True) -> list:
+    """Write the headline-only documents of the spools (those keep accepts) as segments; return them."""
+    spool = HeadlineSpool.merged(folder / "headlines.sqlite", spools)
+    stream = segment.SegmentStream(str(folder))
+    try:
+        for entry, parent in spool.entries():
+            doc = headline_document(entry, parent)
+            if keep(doc):
+                stream.add(doc)
+                report.headlines += 1
+    finally:
+        spool.close()
+        os.unlink(spool.path)
+    return stream.finish()
+
+
+# -- the rebuild -------------------------------------------------------------------
 
 
 def build_index(sources: Iterable[str], index_dir: str | os.PathLike, jobs: int | None = None,
@@ -347,22 +484,33 @@ def build_index(sources: Iterable[str], index_dir: str | os.PathLike, jobs: int 
     :raises store.IndexBusyError: when another writer holds the index.
     """
     started = time.monotonic()
-    jobs = jobs or os.cpu_count() or 1
+    jobs = jobs or default_jobs()
     report = Report()
     segmenter = analysis.load_segmenter(userdict)
     index_dir = Path(index_dir)
-    with store.writer_lock(index_dir, wait=wait, what="rebuild"):
+    with PeakMemory() as peak, store.writer_lock(index_dir, wait=wait, what="rebuild"):
         tmp = store.new_build_dir(index_dir)
         try:
-            documents = list(assemble_documents(read_articles(sources, jobs, report, progress), report))
-            if not documents:
+            found, sources_by_number = scan(sources, jobs, report, progress)
+            if not len(found):
                 raise NothingIndexedError("nothing could be indexed", report.as_dict())
             store.crash_point("parsed")
-            write_documents(tmp, documents, jobs, progress)
+            whoosh_index.create_in(str(tmp), build_schema())
+            article_of = _no_title
+            if found.related:
+                article_of = TitleIndex(np.frombuffer(found.titles, dtype=np.uint64), found.ids.__getitem__)
+            plan = plan_writes(found, sources_by_number, np.arange(len(found), dtype=np.int64), article_of)
+            del found.names  # the write pass needs ids, titles and refs only
+            segments, spools = write_articles(tmp, plan, jobs, report, progress)
+            segments += write_headlines(tmp, spools, report)
+            if not segments:
+                raise NothingIndexedError("nothing could be indexed", report.as_dict())
+            segment.write_toc(str(tmp), segments)
             columns.write_columns(tmp)
             store.crash_point("written")
             elapsed = time.monotonic() - started
-            meta = write_meta(tmp, report, segmenter, elapsed)
+            meta = write_meta(tmp, report, segmenter, elapsed, jobs=jobs, segments=len(segments),
+                              peak_memory_mb=peak.peak_mb)
             final = store.swap_in(index_dir, tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -370,6 +518,7 @@ def build_index(sources: Iterable[str], index_dir: str | os.PathLike, jobs: int 
     total = report.articles + report.headlines
     return {
         **meta,
+        "peak_memory_mb": peak.peak_mb,
         "index": str(index_dir),
         "build": str(final),
         "documents": total,

@@ -15,7 +15,7 @@ from whoosh.filedb.filestore import FileStorage
 from conftest import SEEDS
 from indexer.segment import INDEX_NAME
 from indexer.store import live_build
-from indexer.update import MAX_SEGMENTS, update_index
+from indexer.update import MERGE_FACTOR, update_index
 from indexer.writer import build_index
 from search import Engine, SearchRequest
 from web.cli import cli
@@ -96,7 +96,8 @@ def test_many_small_updates_are_merged(tmp_path):
         copy(src, name)
         assert update_index([str(src)], index_dir, jobs=1)["changed"] is True
     segments = TOC.read(FileStorage(str(live_build(index_dir))), INDEX_NAME).segments
-    assert len(segments) <= MAX_SEGMENTS
+    assert len(segments) < MERGE_FACTOR
+    assert not any(s.has_deletions() for s in segments)  # merges dropped the replaced headline entries
     assert found(index_dir, "公司") == [("article", "国产磁吸充电器通过新版快充认证 可兼容多款手机"),
                                        ("article", "衢州新能源汽车产业链加速成形 多个电池项目年内投产")]
     assert found(index_dir, "title:职校学生未毕业") == [("article", SCHOOL)]

@@ -1,0 +1,193 @@
+"""Archive-scale contract of the indexer: bounded segments, a tiered merge policy, answers that do not
+depend on how the documents were cut into segments, updates that read keys and not stored documents.
+
+The figures at 1x/4x/16x the corpus come from `python -m bench scale` (bench/RESULTS.md); these tests pin
+the behaviour the figures rest on, on a sample of the shared corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import TOC
+from whoosh.reading import SegmentReader
+
+from conftest import NOW, corpus_items
+from indexer import segment, update
+from indexer.segment import INDEX_NAME
+from indexer.store import live_build
+from indexer.update import MAX_DELETED, MERGE_DOCS, MERGE_FACTOR, plan_merges, update_index
+from indexer.writer import PARENT_BYTES, WORKER_BYTES, build_index, jobs_for
+from search import Engine, SearchRequest
+from web.cli import cli
+
+SAMPLE = 1_200
+FIRST = 900  # items in the rebuild of the incremental build; the rest come in updates
+
+
+def write_items(path, items):
+    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    return path
+
+
+def segments_of(index_dir):
+    return TOC.read(FileStorage(str(live_build(index_dir))), INDEX_NAME).segments
+
+
+@pytest.fixture(scope="module")
+def items():
+    every = corpus_items(65_606)
+    return [every[i * len(every) // SAMPLE] for i in range(SAMPLE)]  # every year and category
+
+
+@pytest.fixture(scope="module")
+def builds(items, tmp_path_factory):
+    """The same items three ways: one segment; 100-document segments; a rebuild, then updates
+    (one of them changing 60 bodies) with merges. Returns the three index paths."""
+    folder = tmp_path_factory.mktemp("layouts")
+    everything = write_items(folder / "all.jsonl", items)
+    whole = folder / "whole"
+    build_index([str(everything)], whole, jobs=1)
+    patch = pytest.MonkeyPatch()
+    patch.setattr(segment, "SEGMENT_DOCS", 100)
+    try:
+        cut = folder / "cut"
+        build_index([str(everything)], cut, jobs=2)
+        grown = folder / "grown"
+        changed = [{**item, "body": item["body"] + "\n（本台编辑部补充）"} for item in items[:60]]
+        build_index([str(write_items(folder / "first.jsonl", changed + items[60:FIRST]))], grown, jobs=2)
+        patch.setattr(update, "MERGE_DOCS", 400)
+        for n, start in enumerate(range(FIRST, SAMPLE, 50)):
+            batch = items[start:start + 50] + (items[:60] if n == 0 else [])  # the first update restores 60 bodies
+            summary = update_index([str(write_items(folder / f"more{n}.jsonl", batch))], grown, jobs=2)
+            assert summary["added"] == len(items[start:start + 50])
+            assert summary["replaced"] == (60 if n == 0 else 0)
+    finally:
+        patch.undo()
+    return whole, cut, grown
+
+
+def queries(items):
+    rng = random.Random(7)
+    found = []
+    for item in rng.sample(items, 12):
+        body = item["body"].replace("\n", "")
+        at = rng.randrange(0, max(1, len(body) - 8))
+        found += [item["title"][:6], body[at:at + 5], f'"{body[at:at + 6]}"']
+    return found + ["中国", "习近平 会见", "经济 -美国", "title:会议", "新闻联播 OR 国务院"]
+
+
+def answer(engine, q, **kw):
+    data = engine.search(SearchRequest(q=q, size=50, **kw), now=NOW)
+    return data["total"], [h["id"] for h in data["hits"]], data["facets"], [h["score"] for h in data["hits"]]
+
+
+def test_answers_do_not_depend_on_the_segment_layout(builds, items):
+    whole, cut, grown = (Engine(path) for path in builds)
+    assert len(segments_of(builds[0])) == 1
+    assert len(segments_of(builds[1])) == SAMPLE // 100
+    try:
+        for q in queries(items):
+            for kw in ({}, {"sort": "newest"}, {"categories": ("国内",)}):
+                total, ids, counts, scores = answer(whole, q, **kw)
+                assert total > 0 or kw, q
+                # Pure layout: same statistics, so the same order and scores.
+                cut_total, cut_ids, cut_counts, cut_scores = answer(cut, q, **kw)
+                assert (cut_total, cut_ids, cut_counts) == (total, ids, counts), q
+                assert cut_scores == pytest.approx(scores, rel=1e-6), q
+                # Grown by updates: the same documents match and count alike (deleted
+                # old versions may still weigh in term statistics until merged).
+                grown_total, grown_ids, grown_counts, _ = answer(grown, q, **kw)
+                assert (grown_total, grown_counts) == (total, counts), q
+                if total <= 50:
+                    assert sorted(grown_ids) == sorted(ids), q
+        for q in ("本台编辑部补充", '"量子纠缠态的猫"'):  # the replaced text is gone; nothing has this
+            assert answer(whole, q)[0] == answer(cut, q)[0] == answer(grown, q)[0] == 0
+    finally:
+        for engine in (whole, cut, grown):
+            engine.close()
+
+
+def test_updates_keep_few_segments_and_drop_deletions_at_merges(builds):
+    segments = segments_of(builds[2])
+    small = [s for s in segments if s.doc_count() < 400 // 2]
+    assert len(small) < MERGE_FACTOR
+    assert sum(s.doc_count() for s in segments) == SAMPLE
+    # The 60 replaced documents were deleted; what a merge rewrote holds none.
+    assert sum(s.deleted_count() for s in segments) <= 60
+    assert any(not s.has_deletions() and s.doc_count() > 100 for s in segments)
+
+
+class Seg:
+    """A stand-in for a Whoosh segment's counts, for the merge policy alone."""
+
+    def __init__(self, docs: int, deleted: int = 0) -> None:
+        self.docs, self.deleted = docs, deleted
+
+    def doc_count_all(self) -> int:
+        return self.docs
+
+    def doc_count(self) -> int:
+        return self.docs - self.deleted
+
+    def deleted_count(self) -> int:
+        return self.deleted
+
+
+def test_the_merge_policy_is_tiered_and_bounded():
+    large = [Seg(40_000) for _ in range(30)]
+    assert plan_merges(large + [Seg(1_000) for _ in range(MERGE_FACTOR - 1)], jobs=2) == []
+    small = [Seg(1_000) for _ in range(MERGE_FACTOR)]
+    assert plan_merges(large + small, jobs=2) == [small]  # the small ones merge, the large stay
+    many = [Seg(900 + i) for i in range(40)]
+    plan = plan_merges(large + many, jobs=2)
+    assert plan and all(sum(s.doc_count() for s in group) <= MERGE_DOCS for group in plan)
+    assert sum(s.doc_count() for group in plan for s in group) <= MERGE_DOCS * 2
+    assert plan[0][0] is many[0]  # smallest first
+    holed = Seg(10_000, deleted=int(10_000 * MAX_DELETED) + 1)
+    assert plan_merges(large + [holed], jobs=2) == [[holed]]
+    assert plan_merges(large + [Seg(10_000, deleted=int(10_000 * MAX_DELETED) - 1)], jobs=2) == []
+    # Work per update is capped: of many holed large segments, only what fits the budget.
+    holes = [Seg(12_000, deleted=6_000) for _ in range(10)]
+    assert len(plan_merges(holes, jobs=2)) == 2
+
+
+def test_an_update_reads_keys_not_stored_documents(tmp_path, items, monkeypatch):
+    index_dir = tmp_path / "index"
+    build_index([str(write_items(tmp_path / "a.jsonl", items[:300]))], index_dir, jobs=1)
+    reads = []
+    real = SegmentReader.stored_fields
+    monkeypatch.setattr(SegmentReader, "stored_fields", lambda self, n: reads.append(n) or real(self, n))
+    batch = write_items(tmp_path / "b.jsonl", items[290:310])  # 10 known (unchanged), 10 new
+    summary = update_index([str(batch)], index_dir, jobs=1)
+    assert (summary["added"], summary["unchanged"], summary["replaced"]) == (10, 10, 0)
+    assert reads == []
+    engine = Engine(index_dir)
+    try:
+        hits = engine.search(SearchRequest(q=f'"{items[305]["title"]}"', size=50), now=NOW)["hits"]
+        assert items[305]["id"] in [h["id"] for h in hits]
+        assert engine.search(SearchRequest(q='"量子纠缠态的猫"'), now=NOW)["total"] == 0
+    finally:
+        engine.close()
+
+
+def test_rebuild_and_update_report_their_peak_memory(tmp_path, runner, items):
+    index_dir = tmp_path / "index"
+    result = runner.invoke(cli, ["rebuild", str(write_items(tmp_path / "a.jsonl", items[:50])),
+                                 "--index", str(index_dir), "--json"])
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0 and summary["peak_memory_mb"] > 0 and summary["segments"] >= 1
+    text = runner.invoke(cli, ["update", str(write_items(tmp_path / "b.jsonl", items[50:60])),
+                               "--index", str(index_dir)]).stdout
+    assert "peak memory" in text
+    assert "added 10," in text
+
+
+def test_the_worker_count_follows_memory_as_well_as_cores():
+    assert jobs_for(8, None) == 8
+    assert jobs_for(8, 64 * 10**9) == 8
+    assert jobs_for(8, PARENT_BYTES + 3 * WORKER_BYTES) == 3
+    assert jobs_for(2, PARENT_BYTES) == 1  # never fewer than one
