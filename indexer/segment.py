@@ -25,6 +25,7 @@ process's memory does not grow with the archive.
 from __future__ import annotations
 
 import hashlib
+import struct
 import zlib
 from array import array
 from pathlib import Path
@@ -50,6 +51,8 @@ COMPRESSION = 3  # zlib level of block data, as Whoosh's writer uses
 TERM_BYTES = 120  # memory of one distinct term in a segment being built: its text and dict slot
 SEGMENT_BYTES = 400_000_000  # postings one process holds before it writes them out as a segment
 SEGMENT_DOCS = 60_000  # and at most this many documents in one segment
+_TERMINFO = W3TermInfo._struct  # a term-table row's fixed part
+_ROW_LENGTHS = struct.Struct("!ii")  # a hash table row's key and value lengths, as whoosh.filedb.filetables
 # Text fields: the stored field they read, their stream, and whether they keep
 # positions (else presence only) and weigh terms by frequency (else 1.0).
 TEXT_FIELDS = {
@@ -322,24 +325,45 @@ class _Keys:
 
 def _write_term(writer, btext: bytes, docs: list, freqs: list, values, lengths: array, weighted: bool) -> None:
     """Write one term's posting list, inline or in blocks, and its term-table row."""
-    terminfo = W3TermInfo()
     count = len(docs)
     weights = array("f", freqs) if weighted and any(f != 1 for f in freqs) else None
     if count <= INLINE_LIMIT:
-        _account(terminfo, docs, weights, lengths)
-        # As W3TermInfo.set_inlined, but with None for all-1.0 weights and no
-        # values, which the reader's ListMatcher takes as such.
-        terminfo._inlined = (tuple(docs), tuple(weights) if weights else None, tuple(values) if values else None)
-    else:
-        postfile = writer._postfile
-        start = postfile.tell()
-        postfile.write(WHOOSH3_HEADER_MAGIC)
-        for first in range(0, count, BLOCK_LIMIT):
-            last = min(first + BLOCK_LIMIT, count)
-            _write_block(postfile, terminfo, docs[first:last], weights and weights[first:last],
-                         values and values[first:last], lengths, last == count)
-        terminfo.set_extent(start, postfile.tell() - start)
+        _add_row(writer._tindex, pack_ushort(writer._fieldid) + btext, _inlined_info(docs, weights, values, lengths))
+        return
+    terminfo = W3TermInfo()
+    postfile = writer._postfile
+    start = postfile.tell()
+    postfile.write(WHOOSH3_HEADER_MAGIC)
+    for first in range(0, count, BLOCK_LIMIT):
+        last = min(first + BLOCK_LIMIT, count)
+        _write_block(postfile, terminfo, docs[first:last], weights and weights[first:last],
+                     values and values[first:last], lengths, last == count)
+    terminfo.set_extent(start, postfile.tell() - start)
     writer._tindex.add(pack_ushort(writer._fieldid) + btext, terminfo.to_bytes())
+
+
+def _inlined_info(docs: list, weights, values, lengths: array) -> bytes:
+    """Return the term-table row of a posting list stored inline: W3TermInfo.to_bytes of what
+    _account and set_inlined would give it (None for all-1.0 weights and for no values, which
+    the reader's ListMatcher takes as such), without building the object."""
+    found = [lengths[d] for d in docs]
+    nonzero = [n for n in found if n]
+    return _TERMINFO.pack(
+        1, sum(weights) if weights else float(len(docs)), len(docs),
+        length_to_byte(min(nonzero)) if nonzero else 0, length_to_byte(max(found)),
+        max(weights) if weights else 1.0, docs[0], docs[-1],
+    ) + dumps((tuple(docs), tuple(weights) if weights else None, tuple(values) if values else None), 2)
+
+
+def _add_row(table, key: bytes, value: bytes) -> None:
+    """Add a row to a term table as OrderedHashWriter.add does (keys come in order), in one write."""
+    dbfile = table.dbfile
+    position = dbfile.tell()
+    table.index.append(position)
+    dbfile.write(_ROW_LENGTHS.pack(len(key), len(value)) + key + value)
+    hashed = table.hashfn(key)
+    table.buckets[hashed & 255].append((hashed, position))
+    table.lastkey = key
 
 
 def _account(terminfo, docs, weights, lengths: array) -> tuple[int | None, int, float]:
