@@ -160,7 +160,7 @@ def measure_growth(n_docs, factors, corpus_path, work, out, results, keep):
     """Rebuild, open, query once and update archives k times the base; print one table (markdown).
 
     Asserts nothing about time. The full run (1, 4 and 16 × the corpus; 16× is about 1.05 million items)
-    takes about an hour on 2 cores.
+    takes 1.5 to 3 hours on 2 cores.
 
     Example:
 
