@@ -104,17 +104,18 @@ def text_hash(article: Article) -> str:
     return _hash(" ".join(analysis.normalize(article.title).split()), "\n".join(paragraphs))
 
 
-def article_id(article: Article) -> str:
+def article_id(article: Article, folded: str | None = None) -> str:
     """Return a document id that stays the same across crawls of one article.
 
-    The JSON Lines id, else the original URL, else the folded text: two pages
-    with the same title, time and source but different bodies are two articles.
+    The JSON Lines id, else the original URL, else the folded text (folded:
+    its text_hash, when known): two pages with the same title, time and source
+    but different bodies are two articles.
     """
     if article.doc_id:
         return article.doc_id
     if article.url:
         return url_id(article.url)
-    return "a" + text_hash(article)
+    return "a" + (folded or text_hash(article))
 
 
 def url_id(url: str) -> str:

@@ -41,9 +41,9 @@ from tqdm import tqdm
 from whoosh import index as whoosh_index
 
 from indexer import analysis, columns, segment, store
-from indexer.documents import (  # noqa: F401  (article_id and NothingIndexedError are part of this module's API)
+from indexer.documents import (  # NothingIndexedError is part of this module's API
     NothingIndexedError, Report, article_document, article_id, content_hash, headline_document, related_entry,
-    text_hash, to_epoch, url_id, write_meta,
+    text_hash, to_epoch, write_meta,
 )
 from indexer.memory import PeakMemory, available_memory
 from indexer.schema import HEADLINE, build_schema
@@ -100,7 +100,7 @@ def stub_of(item, ref: int):
     return Stub(
         ref=ref, keys=tuple(key_of(k) for k in keys),
         snapshot=to_epoch(item.snapshot_time) if item.snapshot_time else NO_TIME,
-        name=item.doc_id or (url_id(item.url) if item.url else "a" + folded),
+        name=article_id(item, folded),
         title=key_of(analysis.normalize(item.title)), content=int(content_hash(item), 16),
         path_key=key_of(item.path), related=bool(item.related), path=item.path, warnings=item.warnings,
     )
