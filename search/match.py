@@ -90,6 +90,9 @@ class PostingCache:
             live = ~np.isin(found[0], self.deleted, assume_unique=True)
             found = (found[0][live], found[1][live])
         with self.lock:
+            raced = self.items.pop(key, None)  # another thread missed on the same term meanwhile
+            if raced is not None:
+                self.size -= len(raced[0])
             self.items[key] = found
             self.size += len(found[0])
             while self.size > self.limit and len(self.items) > 1:

@@ -270,3 +270,35 @@ def test_a_user_dictionary_travels_with_the_index(tmp_path):
     assert json.loads(out.stdout) == [1, []]
     from indexer.store import USERDICT_FILE, live_build
     assert (live_build(index_dir) / USERDICT_FILE).read_text(encoding="utf-8") == "锐能新能源 10 nz\n"
+
+
+def test_the_posting_cache_counts_exactly_when_threads_miss_at_once(seed_index):
+    import threading
+
+    from search.match import PostingCache
+
+    engine = Engine(seed_index)
+    try:
+        build = engine.current()
+        cache = PostingCache()
+        terms = [("body_grams", a + b) for a, b in zip("新能源汽车电池充电", "能源汽车电池充电器")]
+        terms += [("body_chars", ch) for ch in "新能源汽车电池"]
+        start = threading.Barrier(8)
+
+        def ask():
+            searcher = engine.searcher(build)  # a searcher per thread, as serving has
+            start.wait()
+            for _ in range(20):
+                for field, term in terms:
+                    cache.get(searcher, field, term)
+
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(cache.items) == len(terms)
+        assert cache.size == sum(len(docs) for docs, _ in cache.items.values()) > 0
+        assert cache.get(engine.searcher(build), "body_grams", "𠀀𠀁")[0].size == 0  # a pair no document holds
+    finally:
+        engine.close()
