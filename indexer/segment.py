@@ -454,14 +454,6 @@ class SegmentStream:
             self.progress.value += n
 
 
-def build_segments(folder: str, documents, progress=None) -> list:
-    """Build segments of the index in folder from documents; return them."""
-    stream = SegmentStream(folder, progress=progress)
-    for doc in documents:
-        stream.add(doc)
-    return stream.finish()
-
-
 def write_toc(folder: str, segments: list) -> None:
     """Publish segments as the index in folder (one new TOC generation)."""
     storage = FileStorage(folder)
