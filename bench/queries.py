@@ -8,6 +8,7 @@ filters, then sorts, so every (kind, filter, sort) combination appears equally:
     two       two words of one title                           经济 发展
     phrase    a quoted span of 4-8 characters of a body        "推进高质量发展"
     substring an unquoted span of 3-6 characters of a body     质量发展新
+    title     a whole title, as copied from a page                 国务院常务会议部署推进高质量发展
     × no filter / category (the source item's) / date (a year around the item)
     × relevance / newest
 """
@@ -22,7 +23,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-KINDS = ("word", "two", "phrase", "substring")
+KINDS = ("word", "two", "phrase", "substring", "title")
 FILTERS = ("none", "category", "date")
 SORTS = ("relevance", "newest")
 SEED = 20240501
@@ -80,6 +81,8 @@ def _text_of(rng: random.Random, kind: str, doc: dict) -> str | None:
     if kind == "phrase":
         span = _body_span(rng, doc["body"], 4, 8)
         return f'"{span}"' if span else None
+    if kind == "title":
+        return doc["title"].strip() or None
     return _body_span(rng, doc["body"], 3, 6)
 
 

@@ -232,7 +232,11 @@ def render_scale(run: dict) -> str:
         "0.2 s samples of the sum over the process tree. Index MB = the live build's files; segments = its "
         "Whoosh segments. Open = `Engine(index)` + `current()` in a fresh process; first query = "
         "`search(SearchRequest(q=\"中国\"))` right after it. Update = `newsearch update --json` of the first "
-        f"{meta['update_items']:,} items of copy k (new to the archive), measured like the rebuild.", "",
+        f"{meta['update_items']:,} items of copy k (new to the archive), measured like the rebuild. "
+        "Query columns: the full answer (top 10, highlights, every facet) of `bench run`'s fixed mix of "
+        "300 queries drawn from the base (bench/queries.py: word, two words, quoted phrase, pasted span, "
+        "whole title × filters × sorts), each asked once after 30 warm-up queries, in one process on the "
+        "rebuilt index before the update; p95 per kind, and the slowest query's time and kind.", "",
     ]
     header = ["factor", "items", "rebuild wall s", "items/s", "items/s vs first", "CPU s", "peak PSS MB",
               "peak RSS MB", "index MB", "segments", "open ms", "first query ms", "update items",

@@ -139,14 +139,41 @@ def probe_index(index: Path) -> dict:
     return json.loads(done.stdout)
 
 
+LATENCY_QUERIES = 300
+LATENCY_WARMUP = 30
+
+
+def latency_columns(index: Path, base: list[dict], count: int = LATENCY_QUERIES) -> dict[str, str]:
+    """Return the full answer's latency on an index, by column header: all queries, each kind, the slowest.
+
+    The fixed mix of `bench run` (bench/queries.py), drawn from the base items (every copy holds their
+    text, so a span of one base item is in each copy of it), asked in this process after a warm-up on
+    other queries, each once: first sight.
+    """
+    from bench import queries
+
+    items = queries.make_queries(base, count)
+    answer = queries.ours_answerer(index)
+    queries.time_each(answer, queries.make_queries(base, LATENCY_WARMUP, seed=queries.WARMUP_SEED))
+    seconds, _ = queries.time_each(answer, items)
+    overall = queries.percentiles(seconds)
+    columns = {f"query p{p} ms": f"{overall[f'p{p}']:.1f}" for p in (50, 95, 99)}
+    for kind in queries.KINDS:
+        mine = [s for s, item in zip(seconds, items) if item.kind == kind]
+        if mine:
+            columns[f"{kind} p95 ms"] = f"{queries.percentiles(mine)['p95']:.1f}"
+    slowest = max(range(len(seconds)), key=seconds.__getitem__)
+    columns["slowest query ms"] = f"{seconds[slowest] * 1000:.1f}"
+    columns["slowest kind"] = items[slowest].kind
+    return columns
+
+
 def extra_columns(index: Path, archive: ArchiveWriter) -> dict[str, str]:
     """Return more cells for a factor's row, by column header, measured on its freshly rebuilt index.
 
-    The place for query latency at each size (p50/p95/p99 ms per query kind,
-    e.g. {"word p50 ms": "3.1", ...}): the table renders whatever this returns
-    after the fixed columns, "—" where a row lacks one. None yet.
+    The table renders whatever this returns after the fixed columns, "—" where a row lacks one.
     """
-    return {}
+    return latency_columns(index, archive.base)
 
 
 def measure_factor(archive: ArchiveWriter, factor: int, log) -> dict:

@@ -10,8 +10,9 @@ A rebuild makes three passes; none holds the archive's documents:
 2. write (all cores): the kept inputs, in source order, are split into one
    contiguous share per worker; a worker parses each of its inputs again,
    builds the document and adds it to a SegmentStream, which writes a segment
-   whenever the postings it holds reach a memory budget. Related headlines go
-   to a per-worker SQLite spool.
+   whenever the postings it holds reach a memory budget. A process writes one
+   segment and exits; a fresh one goes on with the share. Related headlines go
+   to a SQLite spool per segment.
 3. headlines: the spools are merged (the newest entry of each headline wins)
    and the headline-only documents written as more segments.
 
@@ -30,6 +31,7 @@ import sqlite3
 import sys
 import time
 import zlib
+from multiprocessing import connection
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -312,32 +314,65 @@ def plan_writes(found: Identities, sources: list[str], groups: np.ndarray,
 
 
 def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, progress: bool) -> tuple[list, list[str]]:
-    """Write the plan's articles as segments in folder; return the segments and the headline spools."""
+    """Write the plan's articles as segments in folder; return the segments and the headline spools.
+
+    Each worker takes a contiguous share of the plan. A writer process writes
+    one segment from where its share stands and exits; a fresh process goes on
+    with the share. A process that had written several
+    segments would keep what its allocator did not give back after each one
+    (measured: +100 to 150 MB a segment), so a bigger archive would need more
+    memory; this way a worker's peak is one segment's, whatever the archive.
+    """
     global _plan
     total = len(plan.refs)
     if not total:
         return [], []
     parts = max(1, min(jobs, total // 256 or 1))
     bounds = [total * i // parts for i in range(parts + 1)]
-    tasks = [(str(folder), bounds[i], bounds[i + 1]) for i in range(parts)]
     bar = tqdm(total=total, unit="doc", desc="index", disable=not progress, file=sys.stderr)
     context = multiprocessing.get_context("fork")
     counter = context.Value("q", 0)
+    running: dict = {}  # result pipe -> (process, first, last)
+    done: list[tuple[int, tuple]] = []
+
+    def start(first: int, last: int) -> None:
+        reader, writer = context.Pipe(duplex=False)
+        process = context.Process(target=_write_task, args=((str(folder), first, last), writer, counter), daemon=True)
+        process.start()
+        writer.close()
+        running[reader] = (process, first, last)
+
     _plan = plan
     try:
-        with bar, context.Pool(parts, initializer=_init_writer, initargs=(counter,)) as pool:
-            pending = pool.map_async(_write_part, tasks)
-            while not pending.ready():
-                pending.wait(0.5)
+        with bar:
+            for i in range(parts):
+                start(bounds[i], bounds[i + 1])
+            while running:
+                for reader in connection.wait(list(running), timeout=0.5):
+                    process, first, last = running.pop(reader)
+                    try:
+                        ok, value = reader.recv()
+                    except EOFError:
+                        process.join()
+                        raise RuntimeError(f"a writer process ended with exit code {process.exitcode}") from None
+                    process.join()
+                    if not ok:
+                        raise value
+                    written, spool, lost, stopped = value
+                    done.append((first, (written, spool, lost)))
+                    if stopped < last:
+                        start(stopped, last)
                 bar.update(counter.value - bar.n)
                 if counter.value:
                     store.crash_point("writing")
-            results = pending.get()
             bar.update(total - bar.n)
     finally:
         _plan = None
+        for process, _, _ in running.values():
+            process.kill()
+            process.join()
     segments, spools = [], []
-    for written, spool, lost in results:
+    for _, (written, spool, lost) in sorted(done, key=lambda item: item[0]):
         segments += written
         spools.append(spool)
         for path, reason in lost:
@@ -346,13 +381,30 @@ def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, pro
     return segments, spools
 
 
-def _write_part(task) -> tuple[list, str, list]:
+def _write_task(task, result, counter) -> None:
+    """Run _write_part in a writer process; send (True, its result) or (False, the exception)."""
+    _init_writer(counter)
+    try:
+        answer = (True, _write_part(task))
+    except BaseException as exc:  # the parent re-raises it
+        answer = (False, exc)
+    try:
+        result.send(answer)
+    except Exception as exc:  # an exception that does not pickle
+        result.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}; {exc}")))
+    result.close()
+
+
+def _write_part(task) -> tuple[list, str, list, int]:
+    """Write plan items first .. last - 1 until one segment is full; return it, the spool, losses and where it stopped."""
     folder, first, last = task
     plan = _plan
     stream = segment.SegmentStream(folder, progress=_counter)
     spool = HeadlineSpool(Path(folder) / f"headlines.{first}.sqlite")
     lost = []
+    at = first
     for group, item in _reread(plan, first, last):
+        at += 1
         if isinstance(item, SnapshotError):
             lost.append((item.path, f"changed during the run: {item.reason}"))
             continue
@@ -360,9 +412,11 @@ def _write_part(task) -> tuple[list, str, list]:
         related = [related_entry(h, plan.article_of) for h in item.related]
         stream.add(article_document(key, item, related))
         spool.add(related, key)
+        if stream.segments:
+            break
     segments = stream.finish()
     spool.close()
-    return segments, str(spool.path), lost
+    return segments, str(spool.path), lost, at
 
 
 def _reread(plan: WritePlan, first: int, last: int) -> Iterator[tuple[int, object]]:

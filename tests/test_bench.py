@@ -97,10 +97,10 @@ def test_query_rows_hold_percentiles(quick_run):
     assert all(cell.endswith("×") and numeric(cell) for cell in rows[3][2:6])
     breakdown = rows[4:]
     assert [row[0] for row in breakdown] == [
-        "kind = word", "kind = two", "kind = phrase", "kind = substring",
+        "kind = word", "kind = two", "kind = phrase", "kind = substring", "kind = title",
         "filter = none", "filter = category", "filter = date", "sort = relevance", "sort = newest"]
     assert all(numeric(cell) for row in breakdown for cell in row[1:])
-    assert sum(int(row[1]) for row in breakdown[:4]) == 300
+    assert sum(int(row[1]) for row in breakdown[:5]) == 300
 
 
 def test_http_and_startup_rows_hold_figures(quick_run):
@@ -162,7 +162,8 @@ def test_scale_has_a_row_per_factor_with_figures(scale_run):
     rows = found["Scale"]
     assert [(row[0], row[1]) for row in rows] == [("1×", "300"), ("2×", "600")]  # factor, items
     for row in rows:
-        assert len(row) == 15 and all(numeric(cell) for cell in row), row
+        assert len(row) == 15 + 10 and all(numeric(cell) for cell in row[:-1]), row
+        assert row[-1] in ("word", "two", "phrase", "substring", "title"), row  # the slowest query's kind
         assert row[4].endswith("×") and int(row[9]) >= 1, row  # items/s vs first, segments
         assert row[12] == str(SCALE_UPDATE), row  # update: items added
     assert rows[0][4] == "1.00×"
