@@ -2,7 +2,11 @@
 
 ``Engine`` follows the index path's link to the live build on every call and
 reopens when a rebuild has swapped in a new one, so a long-running process
-serves the new index without a restart. Each thread gets its own searcher.
+serves the new index without a restart. A Whoosh searcher reads its files
+through one file position, so a request borrows one for its answer and gives it
+back: a process holds as many searchers as it ever answered requests at once,
+whatever number of threads it has run, and a swapped-out build's searchers are
+closed as soon as no request holds them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,6 +55,7 @@ class _Build:
     meta: dict
     warnings: list[str]
     cache: PostingCache = field(default_factory=PostingCache)
+    idle: list = field(default_factory=list)  # searchers of this build no request holds
 
 
 class Engine:
@@ -62,8 +68,7 @@ class Engine:
         self.half_life_days = half_life_days
         self._build: _Build | None = None
         self._lock = threading.Lock()
-        self._local = threading.local()
-        self._open: list = []  # every searcher handed out, closed with the engine
+        self._open: list = []  # every searcher opened and not closed yet, idle or lent
         # A finalizer, not __del__: it holds the searchers itself, so when a
         # collected app takes the engine with it, the files are closed before
         # the garbage collector would finalize them unclosed.
@@ -81,49 +86,68 @@ class Engine:
             with self._lock:
                 if self._build is None or self._build.path != path:
                     try:
-                        self._build = _open_build(path)
+                        opened = _open_build(path)
                     except Exception as exc:
                         raise IndexUnreadableError(
                             f"cannot read the index at {self.index_dir} ({type(exc).__name__}); it needs a rebuild"
                         ) from exc
+                    if self._build is not None:
+                        self._retire(self._build)
+                    self._build = opened
                 build = self._build
         return build
 
-    def searcher(self, build: _Build):
-        """Return this thread's searcher of a build."""
-        held = getattr(self._local, "held", None)
-        if held is None or held[0] is not build:
-            if held is not None:
-                self._close(held[1])
-            held = (build, build.ix.searcher())
-            self._local.held = held
-            with self._lock:
-                self._open.append(held[1])
-        return held[1]
+    def _retire(self, build: _Build) -> None:
+        """Close a replaced build's idle searchers (call under the lock); borrowed ones close on return."""
+        for searcher in build.idle:
+            self._open.remove(searcher)
+            searcher.close()
+        build.idle.clear()
 
-    def _close(self, searcher) -> None:
+    @contextmanager
+    def borrowed(self, build: _Build):
+        """Lend one searcher of a build for one answer; it goes back to the build's idle list after."""
         with self._lock:
-            if searcher in self._open:
-                self._open.remove(searcher)
+            if build.idle:
+                searcher = build.idle.pop()
+            else:
+                searcher = build.ix.searcher()
+                self._open.append(searcher)
+        try:
+            yield searcher
+        finally:
+            with self._lock:
+                mine = searcher in self._open  # not when the engine was closed meanwhile
+                keep = mine and self._build is build
+                if keep:
+                    build.idle.append(searcher)
+                elif mine:
+                    self._open.remove(searcher)
+            if mine and not keep:
                 searcher.close()
+
+    def open_searchers(self) -> int:
+        """Return how many searchers this engine holds open (idle or lent)."""
+        with self._lock:
+            return len(self._open)
 
     def close(self) -> None:
         """Close every searcher this engine opened (its files stay open until then)."""
         _close_all(self._open, self._lock)
+        if self._build is not None:
+            self._build.idle.clear()
 
     # ---- answers --------------------------------------------------------
-
-    def matcher(self) -> Matcher:
-        """Return a matcher over the live build for this thread."""
-        build = self.current()
-        return Matcher(self.searcher(build), build.cache, build.lengths)
 
     def search(self, request: SearchRequest, now: int | None = None) -> dict:
         """Answer one search request as plain data."""
         started = time.perf_counter()
         now = now_epoch() if now is None else now
         build = self.current()
-        matcher = Matcher(self.searcher(build), build.cache, build.lengths)
+        with self.borrowed(build) as searcher:
+            return self._answer(build, Matcher(searcher, build.cache, build.lengths), request, now, started)
+
+    def _answer(self, build: _Build, matcher: Matcher, request: SearchRequest, now: int, started: float) -> dict:
         parsed = parse_query(request.q)
         warnings = [*build.warnings, *parsed.warnings]
         hits = matcher.query(parsed)
@@ -171,11 +195,11 @@ class Engine:
     def article(self, doc_id: str, q: str = "") -> dict | None:
         """Return one document with its body, its query matches marked, or None."""
         build = self.current()
-        searcher = self.searcher(build)
-        docnum = searcher.document_number(**{ID_FIELD: doc_id})
-        if docnum is None:
-            return None
-        stored = searcher.stored_fields(docnum)
+        with self.borrowed(build) as searcher:
+            docnum = searcher.document_number(**{ID_FIELD: doc_id})
+            if docnum is None:
+                return None
+            stored = searcher.stored_fields(docnum)
         needles = needles_of(parse_query(q)) if q else []
         data = hit_data(stored, needles, None)
         data.update({
@@ -189,8 +213,10 @@ class Engine:
 
     def complete(self, prefix: str, limit: int = 8) -> list[str]:
         """Return completions for what a user has typed so far: frequent words, then titles."""
-        build = self.current()
-        return spelling.complete(self.matcher(), build.columns.published, prefix, limit)
+        build = self.current()  # one build for the words and the dates, even while a swap happens
+        with self.borrowed(build) as searcher:
+            return spelling.complete(Matcher(searcher, build.cache, build.lengths), build.columns.published,
+                                     prefix, limit)
 
     def stats(self) -> dict:
         """Return what the live build holds."""

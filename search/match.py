@@ -34,6 +34,7 @@ BM25_B = 0.75
 # Relative weights of the ways a term can match.
 WORD_BOOST = {TITLE: 3.0, BODY: 1.0}
 CHARS_BOOST = {TITLE: 1.2, BODY: 0.35}
+CHARS_UNDER_WORD = 0.5  # a characters-only match scores at most this share of the field's lowest word match
 PHRASE_BONUS = {TITLE: 1.5, BODY: 1.0}  # quoted: times idf; unquoted in one piece: times the best score
 EXACT_CHECK = 1000  # best hits checked for holding an unquoted query in one piece
 TITLE_SHARE = 1.0  # extra lift, times the best score, for a title the text covers whole
@@ -269,11 +270,16 @@ class Matcher:
         hits = Hits.none()
         for f in fields:
             docs, freqs = self.postings(f, word)
+            flat = None
             if len(docs):
-                hits = hits.either(Hits(docs, WORD_BOOST[f] * self._bm25(f, docs, freqs, len(docs))))
+                scores = WORD_BOOST[f] * self._bm25(f, docs, freqs, len(docs))
+                hits = hits.either(Hits(docs, scores))
+                flat = CHARS_UNDER_WORD * float(scores.min())
             chars = np.setdiff1d(self.substring(f, word), docs, assume_unique=True)
             if len(chars):
-                hits = hits.either(Hits(chars, np.full(len(chars), CHARS_BOOST[f] * idf(self.doc_count, len(chars)))))
+                # Rare characters must not outrank the word: 美国家庭 holds 国家's characters, not the word.
+                rare = CHARS_BOOST[f] * idf(self.doc_count, len(chars))
+                hits = hits.either(Hits(chars, np.full(len(chars), rare if flat is None else min(rare, flat))))
         return hits
 
     def _bm25(self, field: str, docs: np.ndarray, freqs: np.ndarray, df: int) -> np.ndarray:

@@ -4,7 +4,9 @@ How a document's relevance is made (the match weights are in search/match.py):
 
 - each word scores BM25 in the field it matched; a whole-word match in the title
   counts 3x one in the body, and a characters-only match (the term is a
-  substring of some longer word, or spans two words) a flat, smaller amount;
+  substring of some longer word, or spans two words) a flat, smaller amount,
+  never more than half the lowest whole-word score in that field, so 国家 as a
+  word ranks above 美国家庭 and 共和国家庭, which hold only its characters;
 - a quoted phrase, or an unspaced run of Chinese found in one piece, adds a
   bonus;
 - among the best RERANK_WINDOW hits, plain terms standing close together

@@ -130,6 +130,39 @@ FIXTURE = [
 ]
 
 
+# 国家 as a word (many documents: its idf is low) and only as characters (two documents: rare).
+WORD_TITLES = ["国家统计局发布十月份国民经济运行情况", "国家发展改革委部署今冬明春能源保供", "国家医保局公布新版药品目录",
+               "国家防总启动防汛四级应急响应", "国家林草局通报秋冬季森林防火形势", "国家航天局发布月球样品研究成果",
+               "国家文物局公布考古中国重大项目进展", "国家市场监管总局抽查儿童用品质量", "国家铁路集团开行冬季旅客列车",
+               "国家体育总局发布全民健身活动指南"]
+CHARS_TITLES = ["美国家庭平均收入连续三年增长", "中华人民共和国家庭教育促进法今起施行"]
+
+
+def test_a_whole_word_ranks_above_its_characters_inside_other_words(tmp_path):
+    from indexer.writer import build_index
+
+    docs = [(t, f"{t}。记者从有关部门了解到，{t[:8]}相关工作正在有序推进，各地按照部署抓好落实，"
+                f"确保各项措施落到实处，群众反映良好。") for t in WORD_TITLES]
+    docs += [(t, f"{t}。据介绍，{t}，受到社会关注。") for t in CHARS_TITLES]
+    docs.append(("美国大选进入最后阶段", "美国大选进入最后阶段，两党候选人在摇摆州密集造势。"))
+    lines = [json.dumps({"id": f"w{i}", "title": t, "body": b, "date": "2024-05-01 19:00:00"}, ensure_ascii=False)
+             for i, (t, b) in enumerate(docs)]
+    (tmp_path / "words.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    build_index([str(tmp_path / "words.jsonl")], tmp_path / "index", jobs=1)
+    engine = Engine(tmp_path / "index")
+    try:
+        ranked = titles(engine, "国家", size=50)
+        assert set(ranked[:len(WORD_TITLES)]) == set(WORD_TITLES)  # every word match first
+        assert set(ranked[len(WORD_TITLES):]) == set(CHARS_TITLES)  # the characters are still found, after
+        assert "美国大选进入最后阶段" not in ranked  # 美国 alone holds no 国家
+        top = ask(engine, "国家", size=50)["hits"]
+        assert min(h["score"] for h in top if h["title"] in WORD_TITLES) > max(
+            h["score"] for h in top if h["title"] in CHARS_TITLES)
+        assert titles(engine, "家庭")[:2] != [] and set(titles(engine, "家庭")) == set(CHARS_TITLES)
+    finally:
+        engine.close()
+
+
 @pytest.fixture(scope="module")
 def fixture_engine(tmp_path_factory):
     from indexer.writer import build_index
@@ -286,11 +319,11 @@ def test_the_posting_cache_counts_exactly_when_threads_miss_at_once(seed_index):
         start = threading.Barrier(8)
 
         def ask():
-            searcher = engine.searcher(build)  # a searcher per thread, as serving has
-            start.wait()
-            for _ in range(20):
-                for field, term in terms:
-                    cache.get(searcher, field, term)
+            with engine.borrowed(build) as searcher:  # a searcher per request in flight, as serving has
+                start.wait()
+                for _ in range(20):
+                    for field, term in terms:
+                        cache.get(searcher, field, term)
 
         threads = [threading.Thread(target=ask) for _ in range(8)]
         for thread in threads:
@@ -299,6 +332,7 @@ def test_the_posting_cache_counts_exactly_when_threads_miss_at_once(seed_index):
             thread.join()
         assert len(cache.items) == len(terms)
         assert cache.size == sum(len(docs) for docs, _ in cache.items.values()) > 0
-        assert cache.get(engine.searcher(build), "body_grams", "𠀀𠀁")[0].size == 0  # a pair no document holds
+        with engine.borrowed(build) as searcher:
+            assert cache.get(searcher, "body_grams", "𠀀𠀁")[0].size == 0  # a pair no document holds
     finally:
         engine.close()

@@ -60,8 +60,8 @@ def hostile_build(tmp_path_factory):
     summary = hostile.build_hostile_index(folder, seed=0, count=1000)
     files, goods = hostile.hostile_files(seed=0, count=1000), hostile.good_files(20)
     engine = Engine(folder / "index")
-    searcher = engine.searcher(engine.current())
-    stored = {Path(d["path"]).name: d for d in searcher.all_stored_fields() if d["kind"] == "article"}
+    with engine.borrowed(engine.current()) as searcher:
+        stored = {Path(d["path"]).name: d for d in searcher.all_stored_fields() if d["kind"] == "article"}
     yield {"folder": folder, "files": files, "goods": goods, "summary": summary, "stored": stored, "engine": engine}
     engine.close()
 
