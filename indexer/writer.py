@@ -31,11 +31,11 @@ import sqlite3
 import sys
 import time
 import zlib
-from multiprocessing import connection
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing import connection
 from pathlib import Path
 
 import numpy as np
@@ -318,10 +318,10 @@ def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, pro
 
     Each worker takes a contiguous share of the plan. A writer process writes
     one segment from where its share stands and exits; a fresh process goes on
-    with the share. A process that had written several
-    segments would keep what its allocator did not give back after each one
-    (measured: +100 to 150 MB a segment), so a bigger archive would need more
-    memory; this way a worker's peak is one segment's, whatever the archive.
+    with the share. A process that had written several segments would keep
+    what its allocator did not give back after each one (measured: +100 to
+    150 MB a segment), so a bigger archive would need more memory; this way a
+    worker's peak is one segment's, whatever the archive.
     """
     global _plan
     total = len(plan.refs)
@@ -355,6 +355,8 @@ def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, pro
                     except EOFError:
                         process.join()
                         raise RuntimeError(f"a writer process ended with exit code {process.exitcode}") from None
+                    finally:
+                        reader.close()
                     process.join()
                     if not ok:
                         raise value
