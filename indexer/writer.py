@@ -335,9 +335,10 @@ def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, pro
     running: dict = {}  # result pipe -> (process, first, last)
     done: list[tuple[int, tuple]] = []
 
-    def start(first: int, last: int) -> None:
+    def start(first: int, last: int, position: Position) -> None:
         reader, writer = context.Pipe(duplex=False)
-        process = context.Process(target=_write_task, args=((str(folder), first, last), writer, counter), daemon=True)
+        process = context.Process(target=_write_task, args=((str(folder), first, last, position), writer, counter),
+                                  daemon=True)
         process.start()
         writer.close()
         running[reader] = (process, first, last)
@@ -346,7 +347,7 @@ def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, pro
     try:
         with bar:
             for i in range(parts):
-                start(bounds[i], bounds[i + 1])
+                start(bounds[i], bounds[i + 1], Position())
             while running:
                 for reader in connection.wait(list(running), timeout=0.5):
                     process, first, last = running.pop(reader)
@@ -360,10 +361,10 @@ def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, pro
                     process.join()
                     if not ok:
                         raise value
-                    written, spool, lost, stopped = value
+                    written, spool, lost, stopped, position = value
                     done.append((first, (written, spool, lost)))
                     if stopped < last:
-                        start(stopped, last)
+                        start(stopped, last, position)
                 bar.update(counter.value - bar.n)
                 if counter.value:
                     store.crash_point("writing")
@@ -397,15 +398,29 @@ def _write_task(task, result, counter) -> None:
     result.close()
 
 
-def _write_part(task) -> tuple[list, str, list, int]:
-    """Write plan items first .. last - 1 until one segment is full; return it, the spool, losses and where it stopped."""
-    folder, first, last = task
+@dataclass(slots=True)
+class Position:
+    """Where reading a JSON Lines source stands: its number, the last line read and the byte offset after it."""
+
+    number: int = -1
+    line: int = 0
+    offset: int = 0
+
+
+def _write_part(task) -> tuple[list, str, list, int, Position]:
+    """Write plan items first .. last - 1 until one segment is full.
+
+    Return the segments, the spool, losses, where it stopped and where its
+    reading stood, so that the next process seeks there instead of reading
+    the source again from its first line.
+    """
+    folder, first, last, position = task
     plan = _plan
     stream = segment.SegmentStream(folder, progress=_counter)
     spool = HeadlineSpool(Path(folder) / f"headlines.{first}.sqlite")
     lost = []
     at = first
-    for group, item in _reread(plan, first, last):
+    for group, item in _reread(plan, first, last, position):
         at += 1
         if isinstance(item, SnapshotError):
             lost.append((item.path, f"changed during the run: {item.reason}"))
@@ -418,11 +433,14 @@ def _write_part(task) -> tuple[list, str, list, int]:
             break
     segments = stream.finish()
     spool.close()
-    return segments, str(spool.path), lost, at
+    return segments, str(spool.path), lost, at, position
 
 
-def _reread(plan: WritePlan, first: int, last: int) -> Iterator[tuple[int, object]]:
-    """Yield (group, Article or SnapshotError) for refs[first:last], reading each source once."""
+def _reread(plan: WritePlan, first: int, last: int, position: Position) -> Iterator[tuple[int, object]]:
+    """Yield (group, Article or SnapshotError) for refs[first:last], reading each source once.
+
+    position says where an earlier reader of the share stopped; it is kept up to date.
+    """
     at = first
     while at < last:
         number = int(plan.refs[at]) >> 32
@@ -431,18 +449,30 @@ def _reread(plan: WritePlan, first: int, last: int) -> Iterator[tuple[int, objec
         if path.endswith(".txt"):
             yield int(plan.groups[at]), load_one(path)
         else:
+            if position.number != number:
+                position.number, position.line, position.offset = number, 0, 0
             lines = (plan.refs[at:end] & 0xFFFFFFFF).tolist()
-            yield from zip(plan.groups[at:end].tolist(), _read_lines(path, lines))
+            yield from zip(plan.groups[at:end].tolist(), _read_lines(path, lines, position))
         at = end
 
 
-def _read_lines(path: str, wanted: list[int]) -> Iterator[object]:
-    """Yield the records of the given line numbers (ascending) of a JSON Lines file."""
+def _read_lines(path: str, wanted: list[int], position: Position) -> Iterator[object]:
+    """Yield the records of the given line numbers (ascending) of a JSON Lines file.
+
+    Reading starts at position (a line before the first wanted one) and moves it
+    on past each record yielded.
+    """
     at = 0
     try:
         with _open_dump(path) as stream:
-            for line, raw in enumerate(stream, 1):
+            if position.offset:
+                stream.seek(position.offset)  # a gzip stream decompresses up to it, without parsing lines
+            line, offset = position.line, position.offset
+            for raw in stream:
+                line += 1
+                offset += len(raw)
                 if line == wanted[at]:
+                    position.line, position.offset = line, offset
                     yield _parse_record(raw, f"{path}:{line}")
                     at += 1
                     if at == len(wanted):

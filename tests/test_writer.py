@@ -7,6 +7,7 @@ swaps in with one rename: a reader of the old build keeps working, a failed or
 killed rebuild leaves the old index serving and no lock behind.
 """
 
+import gzip
 import json
 import os
 import shutil
@@ -113,6 +114,54 @@ def test_jsonl_items_keep_their_ids_and_fields(tmp_path):
     assert sorted(docs) == sorted(i["id"] for i in items)
     first = docs[items[0]["id"]]
     assert (first["title"], first["source"], first["kind"]) == (items[0]["title"], items[0]["source"], "article")
+
+
+class CountedLines:
+    """A dump stream that notes each line the write pass reads in a file (writers are other processes)."""
+
+    def __init__(self, stream, log: Path) -> None:
+        self.stream, self.log = stream, log
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stream.close()
+
+    def seek(self, offset: int) -> int:
+        return self.stream.seek(offset)
+
+    def __iter__(self):
+        from indexer import writer
+
+        for raw in self.stream:
+            if writer._plan is not None:  # set for the write pass only
+                with open(self.log, "a") as log:
+                    log.write("line\n")
+            yield raw
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_many_segments_of_one_dump_read_each_line_about_once(tmp_path, monkeypatch, suffix):
+    """A share cut into many segments: each writer process seeks to where the last one stopped."""
+    from indexer import segment, writer
+
+    items = [json.loads(line) for line in corpus_lines(120)]
+    text = "\n".join(["", *(json.dumps(i, ensure_ascii=False) for i in items), ""])  # a blank line counts too
+    path = tmp_path / f"dump{suffix}"
+    path.write_bytes(gzip.compress(text.encode()) if suffix.endswith(".gz") else text.encode())
+    monkeypatch.setattr(segment, "SEGMENT_DOCS", 15)
+    log = tmp_path / "lines.log"
+    opened = writer._open_dump
+    monkeypatch.setattr(writer, "_open_dump", lambda p: CountedLines(opened(p), log))
+    build_index([str(path)], tmp_path / "index", jobs=2)
+    docs = stored_docs(tmp_path / "index")
+    assert sorted(docs) == sorted(i["id"] for i in items)
+    assert all(docs[i["id"]]["title"] == i["title"] for i in items)
+    assert len(whoosh_index.open_dir(str(live_build(tmp_path / "index")))._segments()) >= 8
+    # Two shares, eight processes: the second share reads past the first one's lines once;
+    # reading each segment's lines again from the top would be 540 lines.
+    assert len(items) <= len(log.read_text().splitlines()) <= 2 * (len(items) + 1)
 
 
 def test_a_second_writer_waits_then_names_the_holder(tmp_path):
