@@ -145,12 +145,14 @@ class Engine:
         now = now_epoch() if now is None else now
         build = self.current()
         with self.borrowed(build) as searcher:
-            return self._answer(build, Matcher(searcher, build.cache, build.lengths), request, now, started)
+            matcher = Matcher(searcher, build.cache, build.lengths, build.columns.published)
+            return self._answer(build, matcher, request, now, started)
 
     def _answer(self, build: _Build, matcher: Matcher, request: SearchRequest, now: int, started: float) -> dict:
         parsed = parse_query(request.q)
         warnings = [*build.warnings, *parsed.warnings]
         hits = matcher.query(parsed)
+        warnings += matcher.work.warnings()
         searchable = hits is not None
         if not searchable:
             if request.q.strip():
@@ -173,6 +175,7 @@ class Engine:
         }
         if searchable and len(hits.docs) < spelling.FEW_HITS:
             answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs))
+        answer["work"] = matcher.work.as_dict()
         answer["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return answer
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from whoosh.matching import ListMatcher, WrappingMatcher
@@ -38,6 +38,34 @@ CHARS_UNDER_WORD = 0.5  # a characters-only match scores at most this share of t
 PHRASE_BONUS = {TITLE: 1.5, BODY: 1.0}  # quoted: times idf; unquoted in one piece: times the best score
 EXACT_CHECK = 1000  # best hits checked for holding an unquoted query in one piece
 TITLE_SHARE = 1.0  # extra lift, times the best score, for a title the text covers whole
+# Caps on one request's work, in counts (the same on any machine). A check that
+# would pass a cap covers the newest candidates only, and the answer says so.
+MAX_STORED = 300  # stored documents read to check a phrase's punctuation and spaces
+MAX_POSITIONS = 40_000  # position lists decoded (one term in one document each)
+EXACT_STORED = 100  # of those, best hits read for the in-one-piece ranking bonus
+CAPPED = {
+    "stored": "短语含标点或空格，候选文档过多：只核对了最新的 {cap} 篇，结果可能不全",
+    "positions": "候选文档过多：只按位置核对了其中最新的一部分，结果可能不全",
+}
+
+
+@dataclass
+class Work:
+    """What one request has read: postings, position lists, stored documents; and the caps it hit."""
+
+    postings: int = 0
+    positions: int = 0
+    stored: int = 0
+    capped: list[str] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        """Return what the answer must say about the caps hit."""
+        return [CAPPED[kind].format(cap=MAX_STORED) for kind in self.capped]
+
+    def as_dict(self) -> dict:
+        """Return the counts as plain data."""
+        return {"postings": self.postings, "positions": self.positions, "stored": self.stored,
+                "capped": list(self.capped)}
 
 
 @dataclass(frozen=True)
@@ -211,19 +239,63 @@ def idf(doc_count: int, df: int) -> float:
     return math.log(1.0 + (doc_count - df + 0.5) / (df + 0.5))
 
 
+def reads_stored(text: str) -> bool:
+    """Tell whether checking that text stands in one piece needs the stored text.
+
+    True unless it is one run of word characters: the index knows where runs
+    stand, not the punctuation and spaces between them.
+    """
+    folded = normalize(text).strip()
+    core = "".join(folded.split())
+    runs = [m.group() for m in WORD_RUN.finditer(core)]
+    return bool(runs) and not (folded == core and len(runs) == 1 and runs[0] == core)
+
+
 class Matcher:
     """Match and score parsed queries against one opened build."""
 
-    def __init__(self, searcher, cache: PostingCache, lengths: dict[str, np.ndarray]) -> None:
+    def __init__(self, searcher, cache: PostingCache, lengths: dict[str, np.ndarray],
+                 published: np.ndarray | None = None) -> None:
         self.searcher = searcher
         self.cache = cache
         self.lengths = lengths
+        self.published = published  # publish times by document: which candidates a capped check covers
         self.doc_count = max(searcher.doc_count(), 1)
         self.avg = {f: max(float(lengths[f].mean()), 1.0) if len(lengths[f]) else 1.0 for f in lengths}
+        self.work = Work()
+        self.texts: dict[tuple[int, str], str] = {}  # (document, field) -> its folded text without spaces
+        self.limit_to: np.ndarray | None = None  # only these documents can still be hits
+        self.skip_layout = False  # stored text is not read: layout checks keep every candidate
+        self.keep_unchecked = False  # a check cut by a cap keeps what it did not cover (to exclude it)
 
     def postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
         """Return a term's (document numbers, frequencies)."""
-        return self.cache.get(self.searcher, field, term)
+        found = self.cache.get(self.searcher, field, term)
+        self.work.postings += len(found[0])
+        return found
+
+    def positions(self, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
+        """Return a term's positions in those of the given documents that hold it (counted as work)."""
+        self.work.positions += len(docs)
+        return positions(self.searcher, field, term, docs)
+
+    def affordable(self, kind: str, docs: np.ndarray, each: int, note: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Split docs into (the newest the request's cap still allows, at each units a document; the rest)."""
+        cap = MAX_STORED if kind == "stored" else MAX_POSITIONS
+        room = max(0, cap - getattr(self.work, kind)) // max(each, 1)
+        if room >= len(docs):
+            return docs, EMPTY
+        if note and kind not in self.work.capped:
+            self.work.capped.append(kind)
+        order = np.argsort(-self.published[docs], kind="stable") if self.published is not None else np.arange(len(docs))
+        return np.sort(docs[order[:room]]), np.sort(docs[order[room:]])
+
+    def _read_docs(self) -> np.ndarray:
+        return np.array(sorted({d for d, _ in self.texts}), dtype=np.int64)
+
+    def _checked(self, kept: np.ndarray, unchecked: np.ndarray) -> np.ndarray:
+        """Return what a cut check matched: what it kept, plus what it did not cover when excluding."""
+        return np.union1d(kept, unchecked) if self.keep_unchecked and len(unchecked) else kept
 
     def word_idf(self, word: str) -> float:
         """Return the inverse document frequency of a word in bodies."""
@@ -261,9 +333,10 @@ class Matcher:
         if not len(unsure):
             return sure
         grams = GRAMS_OF[textfield]
-        found = [positions(self.searcher, grams, run[i:i + 2], unsure) for i in range(len(run) - 1)]
+        unsure, unchecked = self.affordable("positions", unsure, len(run) - 1)
+        found = [self.positions(grams, run[i:i + 2], unsure) for i in range(len(run) - 1)]
         checked = np.array([d for d in unsure.tolist() if _run_starts(found, d)], dtype=np.int64)
-        return np.union1d(sure, checked)
+        return np.union1d(sure, self._checked(checked, unchecked))
 
     def word(self, word: str, fields: tuple[str, ...]) -> Hits:
         """Match a word by its word postings (BM25) or, failing that, its characters."""
@@ -286,36 +359,59 @@ class Matcher:
         norm = BM25_K1 * (1 - BM25_B + BM25_B * self.lengths[field][docs] / self.avg[field])
         return idf(self.doc_count, df) * freqs * (BM25_K1 + 1) / (freqs + norm)
 
-    def layout(self, textfield: str, text: str, docs: np.ndarray) -> np.ndarray:
+    def layout(self, textfield: str, text: str, docs: np.ndarray, note: bool = True) -> np.ndarray:
         """Keep the documents where text stands in one piece, punctuation and all.
 
         Matching goes run by run (``来，把思`` is 来 and 把思); to find where the
         whole stands, runs of two or more characters are checked by position, and
         when punctuation, spaces or one-character runs remain, the candidates'
         stored text is searched, spaces not counting (so ``"新能源 汽车"`` finds
-        新能源汽车 as well as 新能源 汽车).
+        新能源汽车 as well as 新能源 汽车). Stored reads are capped per request
+        (MAX_STORED, newest candidates first; note=False: a ranking check, which
+        neither reports the cap nor keeps what it did not cover).
         """
         folded = normalize(text).strip()
         core = "".join(folded.split())
         runs = [(m.start(), m.group()) for m in WORD_RUN.finditer(core)]
-        if not runs or not len(docs) or (folded == core and len(runs) == 1 and runs[0][1] == core):
+        if not runs or not len(docs) or not reads_stored(text) or self.skip_layout:
             return docs
+        if self.limit_to is not None:
+            docs = np.intersect1d(docs, self.limit_to, assume_unique=True)
         long_runs = [(off, run) for off, run in runs if len(run) > 1]
         if folded == core and len(long_runs) > 1:
             docs = self._layout_by_position(textfield, long_runs, docs)
+        return self._read_check(textfield, core, docs, note)
+
+    def _read_check(self, textfield: str, core: str, docs: np.ndarray, note: bool) -> np.ndarray:
+        """Keep the docs whose stored text holds core, spaces not counting; read no more than the cap allows."""
+        known = np.array([(d, textfield) in self.texts for d in docs.tolist()], dtype=bool)
+        fresh, unchecked = self.read_texts(docs[~known], note)
+        covered = np.union1d(docs[known], fresh)
+        kept = np.array([d for d in covered.tolist() if core in self.texts[d, textfield]], dtype=np.int64)
+        return self._checked(kept, unchecked) if note else kept
+
+    def read_texts(self, docs: np.ndarray, note: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Read the stored text of the newest docs the cap allows; return (those read, the rest)."""
+        fresh, rest = self.affordable("stored", docs, 1, note)
         stored = self.searcher.stored_fields
-        return np.array([d for d in docs.tolist() if core in "".join(normalize(stored(d).get(textfield, "")).split())],
-                        dtype=np.int64)
+        for d in fresh.tolist():
+            fields = stored(d)
+            self.work.stored += 1
+            for name in (TITLE, BODY):
+                self.texts[d, name] = "".join(normalize(fields.get(name, "")).split())
+        return fresh, rest
 
     def _layout_by_position(self, textfield: str, runs: list[tuple[int, str]], docs: np.ndarray) -> np.ndarray:
         grams = GRAMS_OF[textfield]
-        starts = [_starts([positions(self.searcher, grams, run[i:i + 2], docs) for i in range(len(run) - 1)])
+        pairs = sum(len(run) - 1 for _, run in runs)
+        docs, unchecked = self.affordable("positions", docs, pairs)
+        starts = [_starts([self.positions(grams, run[i:i + 2], docs) for i in range(len(run) - 1)])
                   for _, run in runs]
         base = runs[0][0]
         keep = [d for d in docs.tolist()
                 if any(all(s + off - base in found.get(d, ()) for (off, _), found in zip(runs[1:], starts[1:]))
                        for s in starts[0].get(d, ()))]
-        return np.array(keep, dtype=np.int64)
+        return np.union1d(np.array(keep, dtype=np.int64), unchecked)  # the stored text decides the rest
 
     def exact(self, text: str, fields: tuple[str, ...]) -> Hits:
         """Match text's exact characters, scored by how rare they are."""
@@ -335,12 +431,13 @@ class Matcher:
         """
         top = float(hits.scores.max()) if len(hits.docs) else 0.0
         best = hits.docs
-        if len(best) > EXACT_CHECK:
-            best = np.sort(hits.docs[np.argpartition(-hits.scores, EXACT_CHECK)[:EXACT_CHECK]])
+        check = EXACT_STORED if reads_stored(text) else EXACT_CHECK
+        if len(best) > check:
+            best = np.sort(hits.docs[np.argpartition(-hits.scores, check)[:check]])
         whole = np.zeros(len(hits.docs), dtype=bool)
         share = np.zeros(len(hits.docs))
         for f in fields:
-            docs = self.layout(f, text, self.substring(f, text, within=best))
+            docs = self.layout(f, text, self.substring(f, text, within=best), note=False)
             at = np.searchsorted(hits.docs, docs)
             whole[at] = True
             if f == TITLE:
@@ -375,17 +472,42 @@ class Matcher:
         return hits
 
     def query(self, parsed: ParsedQuery) -> Hits | None:
-        """Match a whole query; None when nothing in it can be searched."""
+        """Match a whole query; None when nothing in it can be searched.
+
+        When a phrase needs its stored text read, the clauses are first matched
+        without reading it; only documents every clause may match are read.
+        """
+        self.limit_to = None
+        if any(c.phrase and reads_stored(c.text) for c in parsed.positive):
+            self.skip_layout = True
+            try:
+                candidates = self._all_of(parsed)
+            finally:
+                self.skip_layout = False
+            if candidates is None:
+                return None
+            self.limit_to = candidates.docs
+            self.read_texts(np.setdiff1d(candidates.docs, self._read_docs(), assume_unique=True))  # newest first
+        hits = self._all_of(parsed)
+        if hits is None:
+            return None
+        self.keep_unchecked = True  # a cut check of an excluded phrase excludes what it did not cover
+        try:
+            for clause in parsed.clauses:
+                if clause.negated and len(hits.docs):
+                    excluded = self.clause(clause)
+                    if excluded is not None:
+                        hits = hits.without(excluded.docs)
+        finally:
+            self.keep_unchecked = False
+        return hits
+
+    def _all_of(self, parsed: ParsedQuery) -> Hits | None:
         positive = [h for h in (self.clause(c) for c in parsed.clauses if not c.negated) if h is not None]
         if not positive:
             return None
         hits = positive[0]
         for other in positive[1:]:
             hits = hits.both(other)
-        for clause in parsed.clauses:
-            if clause.negated and len(hits.docs):
-                excluded = self.clause(clause)
-                if excluded is not None:
-                    hits = hits.without(excluded.docs)
         return hits
 

@@ -86,7 +86,7 @@ def parse_query(text: str) -> ParsedQuery:
     if len(clauses) > MAX_TERMS:
         clauses = clauses[:MAX_TERMS]
         warnings.append(f"查询词过多，只使用了前 {MAX_TERMS} 个")
-    return ParsedQuery(clauses, warnings)
+    return ParsedQuery(clauses, list(dict.fromkeys(warnings)))  # each warning once
 
 
 def _read_clauses(text: str, warnings: list[str]) -> list[Clause]:

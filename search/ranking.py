@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from indexer.schema import BODY, GRAMS_OF, TITLE
-from search.match import Matcher, positions
+from search.match import Matcher
 from search.query import ParsedQuery
 
 RECENCY_WEIGHT = 0.15
@@ -86,7 +86,7 @@ def proximity(matcher: Matcher, parsed: ParsedQuery, docs: np.ndarray) -> np.nda
     order_ = np.sort(docs)
     weight = float(np.mean([matcher.word_idf(w) for w in words]))
     for field in (TITLE, BODY):
-        found = [positions(matcher.searcher, GRAMS_OF[field], a, order_) for a in anchors]
+        found = [matcher.positions(GRAMS_OF[field], a, order_) for a in anchors]
         limit = PROXIMITY_SLOP[field] * (len(anchors) - 1)
         for i, doc in enumerate(docs.tolist()):
             lists = [f.get(doc) for f in found]

@@ -1,0 +1,134 @@
+"""Contract of search/match.py's caps: every request's work is bounded, and a cut answer says so.
+
+Hostile query shapes run against the whole shared corpus (65,606 items), and
+each answer's ``work`` (postings taken, position lists decoded, stored
+documents read) stays under the caps. Where a cap cut a check, ``warnings``
+says so and the answer is exact for what the check covered: the newest
+candidates are checked, every hit is a true match, every true match newer than
+the oldest hit is a hit, and an excluded phrase excludes whatever was not
+checked. Counts, not times: the same on any machine.
+"""
+
+import json
+
+import pytest
+
+from conftest import corpus_items
+from indexer.analysis import normalize
+from indexer.writer import build_index
+from search import Engine, SearchRequest
+from search.match import CAPPED, MAX_POSITIONS, MAX_STORED
+
+LETTERS = "中国人大会议发展经济社会主义建设工作时间新闻联播"  # 24 characters
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Build the whole shared corpus; return (engine, items by id)."""
+    items = corpus_items(65_606)
+    folder = tmp_path_factory.mktemp("limits")
+    source = folder / "corpus.jsonl"
+    source.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    build_index([str(source)], folder / "index")
+    engine = Engine(folder / "index")
+    yield engine, {item["id"]: item for item in items}
+    engine.close()
+
+
+def text_of(item: dict, field: str) -> str:
+    return "".join(normalize(item.get(field) or "").split())
+
+
+def holds(item: dict, core: str) -> bool:
+    return core in text_of(item, "title") or core in text_of(item, "body")
+
+
+def every_hit(engine, q: str, **kw) -> tuple[dict, list[dict]]:
+    """Return the first page's answer and every hit of every page."""
+    first = engine.search(SearchRequest(q=q, size=50, **kw))
+    hits = list(first["hits"])
+    for page in range(2, min(first["total"] // 50 + 2, 40)):
+        hits += engine.search(SearchRequest(q=q, size=50, page=page, **kw))["hits"]
+    return first, hits
+
+
+def test_24_quoted_phrases_with_spaces_read_at_most_the_cap(corpus):
+    engine, items = corpus
+    answer, hits = every_hit(engine, " ".join(['"中 国"'] * 24))
+    work = answer["work"]
+    assert work["stored"] == MAX_STORED and "stored" in work["capped"]
+    assert CAPPED["stored"].format(cap=MAX_STORED) in answer["warnings"]
+    assert 0 < answer["total"] <= MAX_STORED and len(hits) == answer["total"]
+    found = {h["id"] for h in hits}
+    assert all(holds(items[i], "中国") for i in found)  # 中 and 国 apart (中美两国) never match
+    # Exact for what it covered: the newest candidates. A true match newer than the oldest hit is a hit.
+    oldest = min(h["published"] for h in hits)
+    newer = {i for i, item in items.items() if (item.get("date") or "") > oldest and holds(item, "中国")}
+    assert newer and newer <= found
+    apart = [i for i, item in items.items() if (item.get("date") or "") > oldest and not holds(item, "中国")
+             and "中" in item["body"] and "国" in item["body"]]
+    assert apart and not found & set(apart)
+
+
+def test_an_excluded_phrase_cut_by_the_cap_excludes_what_it_did_not_check(corpus):
+    engine, items = corpus
+    answer, hits = every_hit(engine, '会议 -"中 国"')
+    assert answer["work"]["stored"] <= MAX_STORED and "stored" in answer["work"]["capped"]
+    assert CAPPED["stored"].format(cap=MAX_STORED) in answer["warnings"]
+    assert hits and not any(holds(items[h["id"]], "中国") for h in hits)
+    assert all(holds(items[h["id"]], "会议") for h in hits)
+
+
+def test_a_256_character_clause_finds_its_article_within_the_caps(corpus):
+    engine, items = corpus
+    item = next(i for i in items.values() if len(i["body"].replace("\n", "")) > 600)
+    clause = item["body"].replace("\n", "")[100:356]
+    assert len(clause) == 256
+    answer = engine.search(SearchRequest(q=clause))
+    assert answer["hits"][0]["id"] == item["id"]
+    assert answer["work"]["positions"] <= MAX_POSITIONS and answer["work"]["stored"] <= MAX_STORED
+    reversed_clause = engine.search(SearchRequest(q=f'"{clause[::-1]}"'))
+    assert reversed_clause["total"] == 0 and reversed_clause["work"]["positions"] <= MAX_POSITIONS
+
+
+def test_24_single_characters_read_each_posting_list_once(corpus):
+    engine, items = corpus
+    answer, hits = every_hit(engine, " ".join(LETTERS))
+    assert len(LETTERS) == 24 and answer["total"] > 0
+    assert all(all(ch in item_text for ch in LETTERS)
+               for item_text in (text_of(items[h["id"]], "title") + text_of(items[h["id"]], "body") for h in hits))
+    # Each character: its word list and its character list in title and body, once each.
+    assert answer["work"]["postings"] <= 24 * 4 * len(items)
+    assert answer["work"]["stored"] == 0 and not answer["work"]["capped"]
+    missing = engine.search(SearchRequest(q=" ".join(LETTERS[:23] + "龘")))
+    assert missing["total"] == 0  # no item holds 龘
+
+
+def test_minus_and_or_everywhere_answer_once_each_warning(corpus):
+    engine, items = corpus
+    q = " OR ".join(["中国", "-美国", "经济", "-发展", "会议", "-工作"] * 4)
+    answer, hits = every_hit(engine, q)
+    assert len(answer["warnings"]) == len(set(answer["warnings"]))
+    assert not any(holds(items[h["id"]], w) for h in hits for w in ("美国", "发展", "工作"))
+    assert answer["work"]["stored"] <= MAX_STORED and answer["work"]["positions"] <= MAX_POSITIONS
+
+
+def test_a_page_past_the_end_reads_no_stored_document(corpus):
+    engine, _ = corpus
+    first = engine.search(SearchRequest(q="国务院 会议"))
+    past = engine.search(SearchRequest(q="国务院 会议", page=1000, size=50))
+    assert past["hits"] == [] and past["total"] == first["total"] > 0
+    assert past["work"]["stored"] == 0
+
+
+def test_every_facet_selected_counts_only_the_selected(corpus):
+    engine, items = corpus
+    first = engine.search(SearchRequest(q="经济"))
+    categories = tuple(f["value"] for f in first["facets"]["category"])
+    sources = tuple(f["value"] for f in first["facets"]["source"])
+    every = engine.search(SearchRequest(q="经济", categories=categories, sources=sources, size=50))
+    some = engine.search(SearchRequest(q="经济", categories=categories[:1], size=50))
+    assert 0 < some["total"] < every["total"] <= first["total"]
+    assert all(h["category"] == categories[0] for h in some["hits"])
+    assert all(h["category"] in categories for h in every["hits"])
+    assert every["work"]["stored"] == 0 and not every["work"]["capped"]
