@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from whoosh.matching import ListMatcher, WrappingMatcher
+from whoosh.reading import TermNotFound
 
 from indexer.analysis import WORD_RUN, normalize, word_runs
 from indexer.schema import BODY, CHARS_OF, GRAMS_OF, TITLE
@@ -135,15 +136,23 @@ def read_postings(searcher, field: str, term: str) -> tuple[np.ndarray, np.ndarr
     docs, freqs = [], []
     btext = term.encode("utf-8")
     for leaf, offset in searcher.leaf_searchers():
-        reader = leaf.reader()
-        if (field, btext) not in reader:
+        matcher = _postings(leaf.reader(), field, btext)
+        if matcher is None:
             continue
-        for ids, weights in _blocks(reader.postings(field, btext)):
+        for ids, weights in _blocks(matcher):
             docs.append(ids + offset)
             freqs.append(weights)
     if not docs:
         return EMPTY, np.zeros(0, np.float32)
     return np.concatenate(docs), np.concatenate(freqs)
+
+
+def _postings(reader, field: str, btext: bytes):
+    """Return a leaf reader's matcher of a term, or None: one term table look-up, not two."""
+    try:
+        return reader.postings(field, btext)
+    except TermNotFound:
+        return None
 
 
 def _blocks(matcher):
@@ -187,10 +196,11 @@ def positions(searcher, field: str, term: str, docs: np.ndarray) -> dict[int, li
     for leaf, offset in searcher.leaf_searchers():
         reader = leaf.reader()
         mine = docs[(docs >= offset) & (docs < offset + reader.doc_count_all())] - offset
-        if not len(mine) or (field, btext) not in reader:
+        matcher = _postings(reader, field, btext) if len(mine) else None
+        if matcher is None:
             continue
         decode = reader.schema[field].format.decode_positions
-        for ids, values, wanted in _blocks_for(reader.postings(field, btext), mine):
+        for ids, values, wanted in _blocks_for(matcher, mine):
             at = np.searchsorted(ids, wanted)
             inside = at < len(ids)
             for doc, i in zip(wanted[inside].tolist(), at[inside].tolist()):
