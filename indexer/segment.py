@@ -139,7 +139,7 @@ class _FieldPostings:
         return size + (len(self.values) + len(self.ends) * 8 if self.values is not None else 0)
 
     def sorted_terms(self):
-        """Yield (term, document numbers, frequencies, values or None) in term order, letting go of the arrays."""
+        """Yield (term, document numbers, frequencies as arrays, values or None) in term order, letting go of the arrays."""
         term_ids = np.frombuffer(self.term_ids, dtype=np.uint32)
         order = np.argsort(term_ids, kind="stable")  # keeps each term's documents in order
         starts = np.zeros(len(self.terms) + 1, dtype=np.int64)
@@ -160,7 +160,7 @@ class _FieldPostings:
             first, last = int(starts[number]), int(starts[number + 1])
             if values is not None:
                 found = [bytes(values[b:e]) for b, e in zip(begins[first:last].tolist(), ends[first:last].tolist())]
-            yield term, docs[first:last].tolist(), freqs[first:last].tolist(), found
+            yield term, docs[first:last], freqs[first:last], found
 
 
 class SegmentBuilder:
@@ -241,18 +241,22 @@ class SegmentBuilder:
         return length if field.scorable else 0
 
     def finish(self):
-        """Write the postings and the keys file and close the segment; return it for a TOC."""
+        """Write the postings, the posting arrays and the keys file and close the segment; return it for a TOC."""
         self.perdoc.close()
         writer = self.codec.field_writer(self.storage, self.segment)
+        arrays = PostingArraysWriter(Path(self.storage.folder), self.segment)
         for name in sorted(self.fields):
             writer.start_field(name, self.schema[name])
             weighted = TEXT_FIELDS.get(name, (None, None, False, True))[3]
             lengths = self.lengths[name]
             for term, docs, freqs, values in self.fields.pop(name).sorted_terms():
                 btext = term if isinstance(term, bytes) else term.encode("utf-8")
-                _write_term(writer, btext, docs, freqs, values, lengths, weighted)
+                if name in ARRAY_FIELDS:
+                    arrays.add(name, btext, docs, freqs if weighted else None)
+                _write_term(writer, btext, docs.tolist(), freqs.tolist(), values, lengths, weighted)
             writer.finish_field()
         writer.close()
+        arrays.close()
         self.segment.set_doc_count(self.docnum)
         self.keys.save(Path(self.storage.folder) / keys_file(self.segment))
         # No compound file: Whoosh reads a compound segment's parts through
@@ -269,6 +273,104 @@ def key_of(text: str) -> int:
 def keys_file(seg) -> str:
     """Return the name of a segment's keys file: Whoosh's clean-up keeps and drops it with the segment."""
     return f"{seg.segment_id()}.keys.npz"
+
+
+# -- posting arrays ------------------------------------------------------------------
+
+# Fields whose posting lists are also kept as plain arrays beside Whoosh's blocks:
+# what matching reads whole. Whoosh's blocks are decoded in Python, block by block
+# (~30 µs a block of 128); an array is one slice of a mapped file.
+ARRAY_FIELDS = (*TEXT_FIELDS, SOURCE, CATEGORY)
+ARRAY_PARTS = ("pkeys", "pspans", "pdocs", "pfreqs")
+
+
+def posting_key(field: str, btext: bytes) -> int:
+    """Return the 64-bit key of a term in a field, as the posting arrays are sorted by."""
+    return int.from_bytes(hashlib.blake2b(field.encode() + b"\0" + btext, digest_size=8).digest(), "little")
+
+
+def array_files(seg) -> dict[str, str]:
+    """Return the names of a segment's posting array files by part (kept and dropped with the segment)."""
+    return {part: f"{seg.segment_id()}.{part}.npy" for part in ARRAY_PARTS}
+
+
+class PostingArraysWriter:
+    """Write a segment's posting lists as arrays: every list's document numbers (uint32) and
+    frequencies (uint16, capped) one after another, and per term its key and (start, end),
+    sorted by key. Documents stream to disk; only the per-term rows stay in memory."""
+
+    def __init__(self, folder: Path, seg) -> None:
+        self.names = {part: folder / name for part, name in array_files(seg).items()}
+        self.docs = open(self.names["pdocs"].with_suffix(".raw"), "wb")
+        self.freqs = open(self.names["pfreqs"].with_suffix(".raw"), "wb")
+        self.keys = array("Q")
+        self.spans = array("q")
+        self.at = 0
+
+    def add(self, field: str, btext: bytes, docs: np.ndarray, freqs: np.ndarray | None) -> None:
+        """Add a term's list; freqs None: a field whose weights are all 1.0 (as Whoosh reads it)."""
+        self.keys.append(posting_key(field, btext))
+        self.spans.append(self.at)
+        self.at += len(docs)
+        self.spans.append(self.at)
+        self.docs.write(docs.astype(np.uint32, copy=False).tobytes())
+        values = np.ones(len(docs), dtype=np.uint16) if freqs is None else np.minimum(freqs, 65535).astype(np.uint16)
+        self.freqs.write(values.tobytes())
+
+    def close(self) -> None:
+        keys = np.frombuffer(self.keys, dtype=np.uint64)
+        order = np.argsort(keys, kind="stable")
+        np.save(self.names["pkeys"], keys[order])
+        np.save(self.names["pspans"], np.frombuffer(self.spans, dtype=np.int64).reshape(-1, 2)[order])
+        for stream, part, dtype in ((self.docs, "pdocs", np.uint32), (self.freqs, "pfreqs", np.uint16)):
+            stream.close()
+            raw = self.names[part].with_suffix(".raw")
+            _raw_to_npy(raw, self.names[part], dtype)
+
+
+def _raw_to_npy(raw: Path, target: Path, dtype) -> None:
+    """Turn a file of raw values into a .npy file, streaming (the header goes first)."""
+    count = raw.stat().st_size // np.dtype(dtype).itemsize
+    with open(target, "wb") as out, open(raw, "rb") as source:
+        np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                                   "fortran_order": False, "shape": (count,)})
+        while chunk := source.read(1 << 24):
+            out.write(chunk)
+    raw.unlink()
+
+
+class PostingArrays:
+    """The posting arrays of an index's segments, mapped read-only, for whole-list reads."""
+
+    def __init__(self, parts: list[tuple[int, dict[str, np.ndarray]]]) -> None:
+        self.parts = parts  # (document offset, arrays) per segment, in index order
+
+    @classmethod
+    def open(cls, folder: Path, segments: list) -> PostingArrays | None:
+        """Map the arrays of every segment; None when a segment has none (written by other tools)."""
+        parts, offset = [], 0
+        for seg in segments:
+            names = array_files(seg)
+            if not all((folder / name).is_file() for name in names.values()):
+                return None
+            parts.append((offset, {part: np.load(folder / name, mmap_mode="r") for part, name in names.items()}))
+            offset += seg.doc_count_all()
+        return cls(parts)
+
+    def read(self, field: str, term: str | bytes) -> tuple[np.ndarray, np.ndarray]:
+        """Return a term's (document numbers, frequencies) over all segments, deleted documents included."""
+        key = np.uint64(posting_key(field, term if isinstance(term, bytes) else term.encode("utf-8")))
+        docs, freqs = [], []
+        for offset, arrays in self.parts:
+            keys = arrays["pkeys"]
+            at = int(np.searchsorted(keys, key))
+            if at < len(keys) and keys[at] == key:
+                start, end = arrays["pspans"][at]
+                docs.append(arrays["pdocs"][start:end].astype(np.int64) + offset)
+                freqs.append(arrays["pfreqs"][start:end].astype(np.float32))
+        if not docs:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return np.concatenate(docs), np.concatenate(freqs)
 
 
 class _Keys:

@@ -27,9 +27,10 @@ from whoosh import index as whoosh_index
 from indexer import analysis
 from indexer.schema import ARTICLE, BODY, ID_FIELD, LENGTH_OF, TITLE
 from indexer.columns import load_columns
+from indexer.segment import PostingArrays
 from indexer.store import USERDICT_FILE, live_build, read_meta
 from search import facets, highlight, ranking, spelling
-from search.match import Hits, Matcher, PostingCache
+from search.match import Hits, Matcher, PostingCache, member
 from search.query import Clause, ParsedQuery, parse_query
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
 from search.request import SearchRequest, now_epoch
@@ -186,7 +187,7 @@ class Engine:
         published = build.columns.published[docs]
         if request.sort == "relevance":
             scores = scores * ranking.recency(published, now, self.recency_weight, self.half_life_days)
-            scores[np.isin(docs, build.headlines, assume_unique=True)] *= ranking.HEADLINE_WEIGHT
+            scores[member(docs, build.headlines)] *= ranking.HEADLINE_WEIGHT
             window = ranking.order(docs, scores, published, "relevance", max(first + request.size, ranking.RERANK_WINDOW))
             top = window[: ranking.RERANK_WINDOW]
             scores[top] += ranking.proximity(matcher, parsed, docs[top])
@@ -263,8 +264,9 @@ def _open_build(path: Path) -> _Build:
         arrays = load_columns(path, reader)
     lengths = {f: arrays[c].astype(np.float32) for f, c in LENGTH_OF.items()}
     deleted = arrays["deleted"] if len(arrays["deleted"]) else None
+    postings = PostingArrays.open(path, ix._segments())
     return _Build(path, ix, facets.load_columns(arrays), lengths, arrays["headlines"], meta, warnings,
-                  PostingCache(deleted))
+                  PostingCache(deleted, arrays=postings))
 
 
 def selection_of(request: SearchRequest, now: int) -> facets.Selection:

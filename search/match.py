@@ -2,8 +2,10 @@
 
 Whoosh stores the postings; matching does not go through Whoosh's query
 objects, which score every hit in Python. Instead each term's posting list is
-read once into arrays (document numbers, term frequencies), cached per build,
-and combined with sorted-array set operations:
+read once into arrays (document numbers, term frequencies) — a slice of the
+segment's mapped posting arrays (indexer/segment.py), or Whoosh's blocks
+decoded straight into numpy for segments without them — cached per build, and
+combined with sorted-array set operations:
 
 - a word matches where the word index has it (scored with BM25), or where its
   exact characters occur (``substring``; a flat, lower score);
@@ -26,6 +28,7 @@ from whoosh.reading import TermNotFound
 
 from indexer.analysis import WORD_RUN, normalize, word_runs
 from indexer.schema import BODY, CHARS_OF, GRAMS_OF, TITLE
+from indexer.segment import ARRAY_FIELDS, PostingArrays
 from search.query import KEYWORD_FIELDS, TEXT_FIELDS, Clause, ParsedQuery
 
 EMPTY = np.zeros(0, dtype=np.int64)
@@ -69,6 +72,44 @@ class Work:
                 "capped": list(self.capped)}
 
 
+def member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return a mask of which elements of sorted unique a are in sorted unique b.
+
+    Binary search of one array in the other, O(m log n), instead of np.isin's
+    sort of both: posting lists differ in length by orders of magnitude.
+    """
+    if not len(a) or not len(b):
+        return np.zeros(len(a), dtype=bool)
+    if len(a) > 4 * len(b):  # search the shorter in the longer
+        mask = np.zeros(len(a), dtype=bool)
+        mask[common_at(b, a)[1]] = True
+        return mask
+    at = np.minimum(np.searchsorted(b, a), len(b) - 1)
+    return b[at] == a
+
+
+def common_at(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return, for sorted unique a and b, the indexes in a and in b of the elements both hold."""
+    if not len(a) or not len(b):
+        return EMPTY, EMPTY
+    if len(a) > len(b):
+        theirs, mine = common_at(b, a)
+        return mine, theirs
+    at = np.minimum(np.searchsorted(b, a), len(b) - 1)
+    found = np.flatnonzero(b[at] == a)
+    return found, at[found]
+
+
+def common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return the elements both sorted unique arrays hold."""
+    return a[common_at(a, b)[0]]
+
+
+def minus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return the elements of sorted unique a that b lacks."""
+    return a[~member(a, b)]
+
+
 @dataclass(frozen=True)
 class Hits:
     """Sorted unique document numbers and their scores."""
@@ -83,8 +124,8 @@ class Hits:
 
     def both(self, other: Hits) -> Hits:
         """Keep documents in both, adding scores."""
-        docs, mine, theirs = np.intersect1d(self.docs, other.docs, assume_unique=True, return_indices=True)
-        return Hits(docs, self.scores[mine] + other.scores[theirs])
+        mine, theirs = common_at(self.docs, other.docs)
+        return Hits(self.docs[mine], self.scores[mine] + other.scores[theirs])
 
     def either(self, other: Hits) -> Hits:
         """Keep documents in either, adding scores."""
@@ -93,15 +134,17 @@ class Hits:
 
     def without(self, docs: np.ndarray) -> Hits:
         """Drop the given documents."""
-        keep = ~np.isin(self.docs, docs, assume_unique=True)
+        keep = ~member(self.docs, docs)
         return Hits(self.docs[keep], self.scores[keep])
 
 
 class PostingCache:
     """Posting lists of one build as arrays, least recently used dropped first."""
 
-    def __init__(self, deleted: np.ndarray | None = None, limit: int = CACHE_POSTINGS) -> None:
+    def __init__(self, deleted: np.ndarray | None = None, limit: int = CACHE_POSTINGS,
+                 arrays: PostingArrays | None = None) -> None:
         self.deleted = deleted  # sorted document numbers an update marked deleted, or None
+        self.arrays = arrays  # the build's posting arrays, when its segments have them
         self.limit = limit
         self.size = 0
         self.items: OrderedDict = OrderedDict()
@@ -115,9 +158,12 @@ class PostingCache:
             if found is not None:
                 self.items.move_to_end(key)
                 return found
-        found = read_postings(searcher, field, term)
+        if self.arrays is not None and field in ARRAY_FIELDS:
+            found = self.arrays.read(field, term)
+        else:
+            found = read_postings(searcher, field, term)
         if self.deleted is not None and len(found[0]):
-            live = ~np.isin(found[0], self.deleted, assume_unique=True)
+            live = ~member(found[0], self.deleted)
             found = (found[0][live], found[1][live])
         with self.lock:
             raced = self.items.pop(key, None)  # another thread missed on the same term meanwhile
@@ -316,7 +362,7 @@ class Matcher:
         result = within
         for run in word_runs(normalize(text)):
             docs = self._candidates(textfield, run)
-            result = docs if result is None else np.intersect1d(result, docs, assume_unique=True)
+            result = docs if result is None else common(result, docs)
         if result is None or not len(result):
             return EMPTY
         for run in word_runs(normalize(text)):
@@ -331,15 +377,15 @@ class Matcher:
         pairs = sorted({run[i:i + 2] for i in range(len(run) - 1)}, key=lambda p: len(self.postings(grams, p)[0]))
         docs = self.postings(grams, pairs[0])[0]
         for pair in pairs[1:]:
-            docs = np.intersect1d(docs, self.postings(grams, pair)[0], assume_unique=True)
+            docs = common(docs, self.postings(grams, pair)[0])
         return docs
 
     def _verify_run(self, textfield: str, run: str, docs: np.ndarray) -> np.ndarray:
         """Keep the candidates where the run's pairs stand one after another."""
         if len(run) < 3 or not len(docs):
             return docs
-        sure = np.intersect1d(docs, self.postings(textfield, run)[0], assume_unique=True)
-        unsure = np.setdiff1d(docs, sure, assume_unique=True)
+        sure = common(docs, self.postings(textfield, run)[0])
+        unsure = minus(docs, sure)
         if not len(unsure):
             return sure
         grams = GRAMS_OF[textfield]
@@ -358,7 +404,7 @@ class Matcher:
                 scores = WORD_BOOST[f] * self._bm25(f, docs, freqs, len(docs))
                 hits = hits.either(Hits(docs, scores))
                 flat = CHARS_UNDER_WORD * float(scores.min())
-            chars = np.setdiff1d(self.substring(f, word), docs, assume_unique=True)
+            chars = minus(self.substring(f, word), docs)
             if len(chars):
                 # Rare characters must not outrank the word: 美国家庭 holds 国家's characters, not the word.
                 rare = CHARS_BOOST[f] * idf(self.doc_count, len(chars))
@@ -386,7 +432,7 @@ class Matcher:
         if not runs or not len(docs) or not reads_stored(text) or self.skip_layout:
             return docs
         if self.limit_to is not None:
-            docs = np.intersect1d(docs, self.limit_to, assume_unique=True)
+            docs = common(docs, self.limit_to)
         long_runs = [(off, run) for off, run in runs if len(run) > 1]
         if folded == core and len(long_runs) > 1:
             docs = self._layout_by_position(textfield, long_runs, docs)
@@ -497,7 +543,7 @@ class Matcher:
             if candidates is None:
                 return None
             self.limit_to = candidates.docs
-            self.read_texts(np.setdiff1d(candidates.docs, self._read_docs(), assume_unique=True))  # newest first
+            self.read_texts(minus(candidates.docs, self._read_docs()))  # newest first
         hits = self._all_of(parsed)
         if hits is None:
             return None
