@@ -138,8 +138,11 @@ class _FieldPostings:
         size = len(self.term_ids) * 12 + len(self.terms) * TERM_BYTES
         return size + (len(self.values) + len(self.ends) * 8 if self.values is not None else 0)
 
-    def sorted_terms(self):
-        """Yield (term, document numbers, frequencies as arrays, values or None) in term order, letting go of the arrays."""
+    def sorted_terms(self, arrays: PostingArraysWriter | None = None, field: str = "", weighted: bool = True):
+        """Yield (term, document numbers, frequencies as arrays, values or None) in term order, letting go of the arrays.
+
+        arrays, if given, gets the whole field's posting lists at once first.
+        """
         term_ids = np.frombuffer(self.term_ids, dtype=np.uint32)
         order = np.argsort(term_ids, kind="stable")  # keeps each term's documents in order
         starts = np.zeros(len(self.terms) + 1, dtype=np.int64)
@@ -155,6 +158,10 @@ class _FieldPostings:
         self.term_ids = self.docs = self.freqs = self.ends = self.values = None
         items = sorted(self.terms.items())
         self.terms = {}
+        if arrays is not None:
+            numbers = np.fromiter((number for _, number in items), dtype=np.int64, count=len(items))
+            arrays.add_field(field, [term for term, _ in items], starts[numbers], starts[numbers + 1], docs,
+                             freqs if weighted else None)
         found = None
         for term, number in items:
             first, last = int(starts[number]), int(starts[number + 1])
@@ -249,10 +256,9 @@ class SegmentBuilder:
             writer.start_field(name, self.schema[name])
             weighted = TEXT_FIELDS.get(name, (None, None, False, True))[3]
             lengths = self.lengths[name]
-            for term, docs, freqs, values in self.fields.pop(name).sorted_terms():
+            kept = arrays if name in ARRAY_FIELDS else None
+            for term, docs, freqs, values in self.fields.pop(name).sorted_terms(kept, name, weighted):
                 btext = term if isinstance(term, bytes) else term.encode("utf-8")
-                if name in ARRAY_FIELDS:
-                    arrays.add(name, btext, docs, freqs if weighted else None)
                 _write_term(writer, btext, docs.tolist(), freqs.tolist(), values, lengths, weighted)
             writer.finish_field()
         writer.close()
@@ -286,7 +292,11 @@ ARRAY_PARTS = ("pkeys", "pspans", "pdocs", "pfreqs")
 
 def posting_key(field: str, btext: bytes) -> int:
     """Return the 64-bit key of a term in a field, as the posting arrays are sorted by."""
-    return int.from_bytes(hashlib.blake2b(field.encode() + b"\0" + btext, digest_size=8).digest(), "little")
+    return _hash8(field.encode() + b"\0" + btext)
+
+
+def _hash8(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 def array_files(seg) -> dict[str, str]:
@@ -297,7 +307,7 @@ def array_files(seg) -> dict[str, str]:
 class PostingArraysWriter:
     """Write a segment's posting lists as arrays: every list's document numbers (uint32) and
     frequencies (uint16, capped) one after another, and per term its key and (start, end),
-    sorted by key. Documents stream to disk; only the per-term rows stay in memory."""
+    sorted by key. A field's postings go to disk at once; only the per-term rows stay in memory."""
 
     def __init__(self, folder: Path, seg) -> None:
         self.names = {part: folder / name for part, name in array_files(seg).items()}
@@ -307,12 +317,18 @@ class PostingArraysWriter:
         self.spans = array("q")
         self.at = 0
 
-    def add(self, field: str, btext: bytes, docs: np.ndarray, freqs: np.ndarray | None) -> None:
-        """Add a term's list; freqs None: a field whose weights are all 1.0 (as Whoosh reads it)."""
-        self.keys.append(posting_key(field, btext))
-        self.spans.append(self.at)
+    def add_field(self, field: str, terms: list, starts: np.ndarray, ends: np.ndarray, docs: np.ndarray,
+                  freqs: np.ndarray | None) -> None:
+        """Add a field's lists: docs and freqs hold them all, term i's at starts[i]:ends[i].
+
+        freqs None: a field whose weights are all 1.0 (as Whoosh reads it).
+        """
+        prefix = field.encode() + b"\0"
+        self.keys.extend(_hash8(prefix + (t if isinstance(t, bytes) else t.encode("utf-8"))) for t in terms)
+        spans = np.empty((len(terms), 2), dtype=np.int64)
+        spans[:, 0], spans[:, 1] = starts + self.at, ends + self.at
+        self.spans.frombytes(spans.tobytes())
         self.at += len(docs)
-        self.spans.append(self.at)
         self.docs.write(docs.astype(np.uint32, copy=False).tobytes())
         values = np.ones(len(docs), dtype=np.uint16) if freqs is None else np.minimum(freqs, 65535).astype(np.uint16)
         self.freqs.write(values.tobytes())

@@ -46,7 +46,6 @@ TITLE_SHARE = 1.0  # extra lift, times the best score, for a title the text cove
 # would pass a cap covers the newest candidates only, and the answer says so.
 MAX_STORED = 300  # stored documents read to check a phrase's punctuation and spaces
 MAX_POSITIONS = 40_000  # position lists decoded (one term in one document each)
-EXACT_STORED = 100  # of those, best hits read for the in-one-piece ranking bonus
 CAPPED = {
     "stored": "短语含标点或空格，候选文档过多：只核对了最新的 {cap} 篇，结果可能不全",
     "positions": "候选文档过多：只按位置核对了其中最新的一部分，结果可能不全",
@@ -483,13 +482,13 @@ class Matcher:
 
         The lift is the best score so far; in the title it grows with the share of
         the title the text covers, so the item whose title is the query comes first.
-        Only the EXACT_CHECK best hits are checked: the lift is about the top.
+        Only the EXACT_CHECK best hits are checked: the lift is about the top;
+        of those, no more stored texts are read than the request's cap allows.
         """
         top = float(hits.scores.max()) if len(hits.docs) else 0.0
         best = hits.docs
-        check = EXACT_STORED if reads_stored(text) else EXACT_CHECK
-        if len(best) > check:
-            best = np.sort(hits.docs[np.argpartition(-hits.scores, check)[:check]])
+        if len(best) > EXACT_CHECK:
+            best = np.sort(hits.docs[np.argpartition(-hits.scores, EXACT_CHECK)[:EXACT_CHECK]])
         whole = np.zeros(len(hits.docs), dtype=bool)
         share = np.zeros(len(hits.docs))
         for f in fields:
