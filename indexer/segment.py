@@ -288,6 +288,7 @@ def keys_file(seg) -> str:
 # (~30 µs a block of 128); an array is one slice of a mapped file.
 ARRAY_FIELDS = (*TEXT_FIELDS, SOURCE, CATEGORY)
 ARRAY_PARTS = ("pkeys", "pspans", "pdocs", "pfreqs")
+WRITE_CHUNK = 1 << 20  # postings converted at a time
 
 
 def posting_key(field: str, btext: bytes) -> int:
@@ -329,9 +330,12 @@ class PostingArraysWriter:
         spans[:, 0], spans[:, 1] = starts + self.at, ends + self.at
         self.spans.frombytes(spans.tobytes())
         self.at += len(docs)
-        self.docs.write(docs.astype(np.uint32, copy=False).tobytes())
-        values = np.ones(len(docs), dtype=np.uint16) if freqs is None else np.minimum(freqs, 65535).astype(np.uint16)
-        self.freqs.write(values.tobytes())
+        self.docs.write(memoryview(np.ascontiguousarray(docs, dtype=np.uint32)))  # no copy: docs are uint32
+        for first in range(0, len(docs), WRITE_CHUNK):  # a field holds tens of millions: no full-size temporaries
+            count = min(WRITE_CHUNK, len(docs) - first)
+            values = np.ones(count, dtype=np.uint16) if freqs is None else \
+                np.minimum(freqs[first:first + count], 65535).astype(np.uint16)
+            self.freqs.write(memoryview(values))
 
     def close(self) -> None:
         keys = np.frombuffer(self.keys, dtype=np.uint64)
