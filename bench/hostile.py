@@ -1,0 +1,65 @@
+"""Time hostile query shapes on an index: ``python -m bench.hostile INDEX``.
+
+Each shape (those of tests/test_limits.py) is asked twice, the posting cache
+emptied before each; one markdown row per shape: both times in ms, the hits and
+the answer's work (postings, position lists, stored documents read, caps hit).
+Asserts nothing about time. The 256-character clause is cut from the first
+corpus item's body.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from bench import corpus
+
+PAIRS = list(zip("中美经社文科教农工商国人发会议时民政法安全城乡交", "国国济会化技育业业务家民展议员代主府治全面市村通"))
+LETTERS = "中国人大会议发展经济社会主义建设工作时间新闻联播"
+
+
+def shapes(body: str) -> dict[str, tuple[str, dict | str]]:
+    """Return the shapes by name: (query, request parameters or "facets" for every facet selected)."""
+    return {
+        '24 quoted "中 国"': (" ".join(['"中 国"'] * 24), {}),
+        "24 different quoted pairs with a space": (" ".join(f'"{a} {b}"' for a, b in PAIRS), {}),
+        "24 different quoted pairs with a comma": (" ".join(f'"{a}，{b}"' for a, b in PAIRS), {}),
+        "a 256-character clause": (body[:256], {}),
+        "24 single characters": (" ".join(LETTERS), {}),
+        "- and OR everywhere": (" OR ".join(["中国", "-美国", "经济", "-发展", "会议", "-工作"] * 4), {}),
+        "中国, page 1,000": ("中国", {"page": 1000, "size": 50}),
+        "经济, every facet selected, 一年内": ("经济", "facets"),
+        "经济": ("经济", {}),
+    }
+
+
+def main(argv: list[str]) -> None:
+    from search import Engine, SearchRequest
+
+    engine = Engine(argv[0])
+    build = engine.current()
+    docs, _ = corpus.load_docs(corpus.DEFAULT_CORPUS, 1)
+    body = "".join(docs[0]["body"].split())
+    first = engine.search(SearchRequest(q="经济"))
+    every = {"categories": tuple(f["value"] for f in first["facets"]["category"]),
+             "sources": tuple(f["value"] for f in first["facets"]["source"]), "range": "1y"}
+    print("| shape | ms | ms again | hits | postings | position lists | stored read | capped |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for name, (q, params) in shapes(body).items():
+        params = every if params == "facets" else params
+        times = []
+        for _ in range(2):
+            with build.cache.lock:
+                build.cache.items.clear()
+                build.cache.size = 0
+            started = time.perf_counter()
+            answer = engine.search(SearchRequest(q=q, **params))
+            times.append((time.perf_counter() - started) * 1000)
+        work = answer["work"]
+        print(f"| {name} | {times[0]:,.0f} | {times[1]:,.0f} | {answer['total']:,} | {work['postings']:,} | "
+              f"{work['positions']:,} | {work['stored']:,} | {', '.join(work['capped']) or '—'} |", flush=True)
+    engine.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
