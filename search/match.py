@@ -322,6 +322,7 @@ class Matcher:
         self.limit_to: np.ndarray | None = None  # only these documents can still be hits
         self.skip_layout = False  # stored text is not read: layout checks keep every candidate
         self.keep_unchecked = False  # a check cut by a cap keeps what it did not cover (to exclude it)
+        self.ranking = False  # checks made for a ranking bonus: a cut is not reported, nothing unchecked is kept
 
     def postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
         """Return a term's (document numbers, frequencies)."""
@@ -334,13 +335,13 @@ class Matcher:
         self.work.positions += len(docs)
         return positions(self.searcher, field, term, docs)
 
-    def affordable(self, kind: str, docs: np.ndarray, each: int, note: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def affordable(self, kind: str, docs: np.ndarray, each: int) -> tuple[np.ndarray, np.ndarray]:
         """Split docs into (the newest the request's cap still allows, at each units a document; the rest)."""
         cap = MAX_STORED if kind == "stored" else MAX_POSITIONS
         room = max(0, cap - getattr(self.work, kind)) // max(each, 1)
         if room >= len(docs):
             return docs, EMPTY
-        if note and kind not in self.work.capped:
+        if not self.ranking and kind not in self.work.capped:
             self.work.capped.append(kind)
         order = np.argsort(-self.published[docs], kind="stable") if self.published is not None else np.arange(len(docs))
         return np.sort(docs[order[:room]]), np.sort(docs[order[room:]])
@@ -350,7 +351,8 @@ class Matcher:
 
     def _checked(self, kept: np.ndarray, unchecked: np.ndarray) -> np.ndarray:
         """Return what a cut check matched: what it kept, plus what it did not cover when excluding."""
-        return np.union1d(kept, unchecked) if self.keep_unchecked and len(unchecked) else kept
+        keep = self.keep_unchecked and not self.ranking and len(unchecked)
+        return np.union1d(kept, unchecked) if keep else kept
 
     def word_idf(self, word: str) -> float:
         """Return the inverse document frequency of a word in bodies."""
@@ -414,7 +416,7 @@ class Matcher:
         norm = BM25_K1 * (1 - BM25_B + BM25_B * self.lengths[field][docs] / self.avg[field])
         return idf(self.doc_count, df) * freqs * (BM25_K1 + 1) / (freqs + norm)
 
-    def layout(self, textfield: str, text: str, docs: np.ndarray, note: bool = True) -> np.ndarray:
+    def layout(self, textfield: str, text: str, docs: np.ndarray) -> np.ndarray:
         """Keep the documents where text stands in one piece, punctuation and all.
 
         Matching goes run by run (``来，把思`` is 来 and 把思); to find where the
@@ -422,32 +424,31 @@ class Matcher:
         when punctuation, spaces or one-character runs remain, the candidates'
         stored text is searched, spaces not counting (so ``"新能源 汽车"`` finds
         新能源汽车 as well as 新能源 汽车). Stored reads are capped per request
-        (MAX_STORED, newest candidates first; note=False: a ranking check, which
-        neither reports the cap nor keeps what it did not cover).
+        (MAX_STORED, newest candidates first).
         """
+        if not len(docs) or self.skip_layout or not reads_stored(text):
+            return docs
         folded = normalize(text).strip()
         core = "".join(folded.split())
         runs = [(m.start(), m.group()) for m in WORD_RUN.finditer(core)]
-        if not runs or not len(docs) or not reads_stored(text) or self.skip_layout:
-            return docs
         if self.limit_to is not None:
             docs = common(docs, self.limit_to)
         long_runs = [(off, run) for off, run in runs if len(run) > 1]
         if folded == core and len(long_runs) > 1:
             docs = self._layout_by_position(textfield, long_runs, docs)
-        return self._read_check(textfield, core, docs, note)
+        return self._read_check(textfield, core, docs)
 
-    def _read_check(self, textfield: str, core: str, docs: np.ndarray, note: bool) -> np.ndarray:
+    def _read_check(self, textfield: str, core: str, docs: np.ndarray) -> np.ndarray:
         """Keep the docs whose stored text holds core, spaces not counting; read no more than the cap allows."""
         known = np.array([(d, textfield) in self.texts for d in docs.tolist()], dtype=bool)
-        fresh, unchecked = self.read_texts(docs[~known], note)
+        fresh, unchecked = self.read_texts(docs[~known])
         covered = np.union1d(docs[known], fresh)
         kept = np.array([d for d in covered.tolist() if core in self.texts[d, textfield]], dtype=np.int64)
-        return self._checked(kept, unchecked) if note else kept
+        return self._checked(kept, unchecked)
 
-    def read_texts(self, docs: np.ndarray, note: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def read_texts(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Read the stored text of the newest docs the cap allows; return (those read, the rest)."""
-        fresh, rest = self.affordable("stored", docs, 1, note)
+        fresh, rest = self.affordable("stored", docs, 1)
         stored = self.searcher.stored_fields
         for d in fresh.tolist():
             fields = stored(d)
@@ -491,12 +492,16 @@ class Matcher:
             best = np.sort(hits.docs[np.argpartition(-hits.scores, EXACT_CHECK)[:EXACT_CHECK]])
         whole = np.zeros(len(hits.docs), dtype=bool)
         share = np.zeros(len(hits.docs))
-        for f in fields:
-            docs = self.layout(f, text, self.substring(f, text, within=best), note=False)
-            at = np.searchsorted(hits.docs, docs)
-            whole[at] = True
-            if f == TITLE:
-                share[at] = np.minimum(words / np.maximum(self.lengths[f][docs], 1), 1.0)
+        self.ranking = True  # the caps still count; a cut only costs some hits the lift
+        try:
+            for f in fields:
+                docs = self.layout(f, text, self.substring(f, text, within=best))
+                at = np.searchsorted(hits.docs, docs)
+                whole[at] = True
+                if f == TITLE:
+                    share[at] = np.minimum(words / np.maximum(self.lengths[f][docs], 1), 1.0)
+        finally:
+            self.ranking = False
         return Hits(hits.docs, hits.scores + top * (whole + TITLE_SHARE * share))
 
     def clause(self, clause: Clause) -> Hits | None:
