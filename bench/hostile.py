@@ -43,8 +43,8 @@ def main(argv: list[str]) -> None:
     first = engine.search(SearchRequest(q="经济"))
     every = {"categories": tuple(f["value"] for f in first["facets"]["category"]),
              "sources": tuple(f["value"] for f in first["facets"]["source"]), "range": "1y"}
-    print("| shape | ms | ms again | hits | postings | position lists | stored read | capped |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| shape | ms | ms again | hits | postings | position lists | stored read | capped | searched | passes |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
     for name, (q, params) in shapes(body).items():
         params = every if params == "facets" else params
         times = []
@@ -57,7 +57,8 @@ def main(argv: list[str]) -> None:
             times.append((time.perf_counter() - started) * 1000)
         work = answer["work"]
         print(f"| {name} | {times[0]:,.0f} | {times[1]:,.0f} | {answer['total']:,} | {work['postings']:,} | "
-              f"{work['positions']:,} | {work['stored']:,} | {', '.join(work['capped']) or '—'} |", flush=True)
+              f"{work['positions']:,} | {work['stored']:,} | {', '.join(work['capped']) or '—'} | "
+              f"{work['searched']:.1%} | {work['passes']} |", flush=True)
     engine.close()
 
 

@@ -377,20 +377,56 @@ class PostingArrays:
             offset += seg.doc_count_all()
         return cls(parts)
 
-    def read(self, field: str, term: str | bytes) -> tuple[np.ndarray, np.ndarray]:
-        """Return a term's (document numbers, frequencies) over all segments, deleted documents included."""
+    def _spans(self, field: str, term: str | bytes):
+        """Yield (document offset, arrays, start, end) of a term's list in each segment holding it."""
         key = np.uint64(posting_key(field, term if isinstance(term, bytes) else term.encode("utf-8")))
-        docs, freqs = [], []
         for offset, arrays in self.parts:
             keys = arrays["pkeys"]
             at = int(np.searchsorted(keys, key))
             if at < len(keys) and keys[at] == key:
                 start, end = arrays["pspans"][at]
-                docs.append(arrays["pdocs"][start:end].astype(np.int64) + offset)
-                freqs.append(arrays["pfreqs"][start:end].astype(np.float32))
+                yield offset, arrays, int(start), int(end)
+
+    def counts(self, field: str, terms: list[str]) -> list[int]:
+        """Return the lengths of terms' lists over all segments, reading none of them."""
+        keys = np.array([posting_key(field, t.encode("utf-8")) for t in terms], dtype=np.uint64)
+        total = np.zeros(len(keys), dtype=np.int64)
+        for _, arrays in self.parts:
+            if not len(arrays["pkeys"]):
+                continue
+            at = np.minimum(np.searchsorted(arrays["pkeys"], keys), len(arrays["pkeys"]) - 1)
+            found = arrays["pkeys"][at] == keys
+            spans = arrays["pspans"][at[found]]
+            total[found] += spans[:, 1] - spans[:, 0]
+        return total.tolist()
+
+    def read(self, field: str, term: str | bytes, ranges: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return a term's (document numbers, frequencies) over all segments, deleted documents included.
+
+        ranges: sorted, disjoint [start, end) rows of document numbers; only
+        postings inside them are read (two binary searches per range and segment).
+        """
+        docs, freqs = [], []
+        for offset, arrays, start, end in self._spans(field, term):
+            at = slice(start, end) if ranges is None else indexes_in(arrays["pdocs"][start:end], ranges - offset) + start
+            docs.append(arrays["pdocs"][at].astype(np.int64) + offset)
+            freqs.append(arrays["pfreqs"][at].astype(np.float32))
         if not docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(docs), np.concatenate(freqs)
+
+
+def indexes_in(docs: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    """Return the indexes of the sorted docs that fall in sorted, disjoint [start, end) rows."""
+    bounds = np.clip(ranges, 0, np.iinfo(np.uint32).max).astype(np.uint32)
+    at = np.searchsorted(docs, bounds.ravel()).reshape(-1, 2)
+    lengths = at[:, 1] - at[:, 0]
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    # One arange per range, without a Python loop: each range's first index, repeated, plus the running count.
+    firsts = np.repeat(at[:, 0] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return firsts + np.arange(total)
 
 
 class _Keys:

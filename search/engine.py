@@ -30,7 +30,7 @@ from indexer.columns import load_columns
 from indexer.segment import PostingArrays
 from indexer.store import USERDICT_FILE, live_build, read_meta
 from search import facets, highlight, ranking, spelling
-from search.match import Hits, Matcher, PostingCache, member
+from search.match import MAX_POSTINGS, Hits, Matcher, PostingCache, Windows, member
 from search.query import Clause, ParsedQuery, parse_query
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
 from search.request import SearchRequest, now_epoch
@@ -56,6 +56,7 @@ class _Build:
     meta: dict
     warnings: list[str]
     cache: PostingCache = field(default_factory=PostingCache)
+    windows: Windows | None = None
     idle: list = field(default_factory=list)  # searchers of this build no request holds
 
 
@@ -63,8 +64,9 @@ class Engine:
     """Answer searches over the live build of an index path."""
 
     def __init__(self, index_dir: str | os.PathLike, recency_weight: float = RECENCY_WEIGHT,
-                 half_life_days: float = RECENCY_HALF_LIFE_DAYS) -> None:
+                 half_life_days: float = RECENCY_HALF_LIFE_DAYS, max_postings: int = MAX_POSTINGS) -> None:
         self.index_dir = Path(index_dir)
+        self.max_postings = max_postings  # postings one pass of matching may use (search/match.py)
         self.recency_weight = recency_weight
         self.half_life_days = half_life_days
         self._build: _Build | None = None
@@ -146,7 +148,8 @@ class Engine:
         now = now_epoch() if now is None else now
         build = self.current()
         with self.borrowed(build) as searcher:
-            matcher = Matcher(searcher, build.cache, build.lengths, build.columns.published)
+            matcher = Matcher(searcher, build.cache, build.lengths, build.columns.published, build.windows,
+                              self.max_postings)
             return self._answer(build, matcher, request, now, started)
 
     def _answer(self, build: _Build, matcher: Matcher, request: SearchRequest, now: int, started: float) -> dict:
@@ -174,7 +177,7 @@ class Engine:
             "hits": [hit_data(stored(int(d)), needles, score) for d, score in page],
             "facets": counts,
         }
-        if searchable and len(hits.docs) < spelling.FEW_HITS:
+        if searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0:
             answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs))
         answer["work"] = matcher.work.as_dict()
         answer["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
@@ -265,8 +268,9 @@ def _open_build(path: Path) -> _Build:
     lengths = {f: arrays[c].astype(np.float32) for f, c in LENGTH_OF.items()}
     deleted = arrays["deleted"] if len(arrays["deleted"]) else None
     postings = PostingArrays.open(path, ix._segments())
-    return _Build(path, ix, facets.load_columns(arrays), lengths, arrays["headlines"], meta, warnings,
-                  PostingCache(deleted, arrays=postings))
+    columns = facets.load_columns(arrays)
+    return _Build(path, ix, columns, lengths, arrays["headlines"], meta, warnings,
+                  PostingCache(deleted, arrays=postings), windows=Windows(columns.published))
 
 
 def selection_of(request: SearchRequest, now: int) -> facets.Selection:

@@ -28,7 +28,7 @@ from whoosh.reading import TermNotFound
 
 from indexer.analysis import WORD_RUN, normalize, word_runs
 from indexer.schema import BODY, CHARS_OF, GRAMS_OF, TITLE
-from indexer.segment import ARRAY_FIELDS, PostingArrays
+from indexer.segment import ARRAY_FIELDS, PostingArrays, indexes_in
 from search.query import KEYWORD_FIELDS, TEXT_FIELDS, Clause, ParsedQuery
 
 EMPTY = np.zeros(0, dtype=np.int64)
@@ -40,15 +40,24 @@ WORD_BOOST = {TITLE: 3.0, BODY: 1.0}
 CHARS_BOOST = {TITLE: 1.2, BODY: 0.35}
 CHARS_UNDER_WORD = 0.5  # a characters-only match scores at most this share of the field's lowest word match
 PHRASE_BONUS = {TITLE: 1.5, BODY: 1.0}  # quoted: times idf; unquoted in one piece: times the best score
+FEW_CANDIDATES = 32  # a run's candidates few enough to check by position without reading more pair lists
 EXACT_CHECK = 1000  # best hits checked for holding an unquoted query in one piece
 TITLE_SHARE = 1.0  # extra lift, times the best score, for a title the text covers whole
 # Caps on one request's work, in counts (the same on any machine). A check that
 # would pass a cap covers the newest candidates only, and the answer says so.
 MAX_STORED = 300  # stored documents read to check a phrase's punctuation and spaces
 MAX_POSITIONS = 40_000  # position lists decoded (one term in one document each)
+# Postings one pass of matching may use (each use of a list counts its length).
+# A query that needs more is matched again over the newest part of the archive
+# only, a share of its document blocks small enough to fit, at most MAX_PASSES
+# times; the last pass covers nothing.
+MAX_POSTINGS = 3_000_000
+MAX_PASSES = 6
+WINDOW_BLOCKS = 256  # the archive's parts, by document number, that a cut search keeps or drops whole
 CAPPED = {
     "stored": "短语含标点或空格，候选文档过多：只核对了最新的 {cap} 篇，结果可能不全",
     "positions": "候选文档过多：只按位置核对了其中最新的一部分，结果可能不全",
+    "postings": "查询涉及的文档过多：只检索了最新的约 {share} 的文档，结果可能不全",
 }
 
 
@@ -60,15 +69,49 @@ class Work:
     positions: int = 0
     stored: int = 0
     capped: list[str] = field(default_factory=list)
+    searched: float = 1.0  # the share of the archive's documents matching covered
+    passes: int = 0  # passes of matching (more than one when the postings cap cut the search)
 
     def warnings(self) -> list[str]:
         """Return what the answer must say about the caps hit."""
-        return [CAPPED[kind].format(cap=MAX_STORED) for kind in self.capped]
+        share = f"{self.searched:.1%}" if self.searched >= 0.001 else f"{self.searched:.2%}"
+        return [CAPPED[kind].format(cap=MAX_STORED, share=share) for kind in self.capped]
 
     def as_dict(self) -> dict:
         """Return the counts as plain data."""
         return {"postings": self.postings, "positions": self.positions, "stored": self.stored,
-                "capped": list(self.capped)}
+                "capped": list(self.capped), "searched": round(self.searched, 6), "passes": self.passes}
+
+
+class _OverBudget(Exception):
+    """A pass of matching would use more postings than MAX_POSTINGS."""
+
+
+class Windows:
+    """The archive cut into WINDOW_BLOCKS runs of document numbers, newest first (by median publish time).
+
+    A search cut by the postings cap covers the newest blocks whole: its
+    answer is exact for those documents and holds nothing from the others.
+    """
+
+    def __init__(self, published: np.ndarray, blocks: int = WINDOW_BLOCKS) -> None:
+        count = len(published)
+        self.edges = np.unique(np.linspace(0, count, min(blocks, count) + 1).astype(np.int64))
+        medians = [float(np.median(published[a:b])) for a, b in zip(self.edges[:-1], self.edges[1:])]
+        self.order = np.argsort(-np.asarray(medians), kind="stable")
+        self.count = count
+
+    def ranges(self, share: float) -> tuple[np.ndarray, float]:
+        """Return the [start, end) rows of the newest blocks making at most share of the documents, and their share."""
+        chosen = np.sort(self.order[: int(share * len(self.order))])
+        rows = np.stack([self.edges[chosen], self.edges[chosen + 1]], axis=1) if len(chosen) else \
+            np.zeros((0, 2), dtype=np.int64)
+        if len(rows) > 1:  # neighbouring blocks become one range
+            starts = np.concatenate([[True], rows[1:, 0] != rows[:-1, 1]])
+            ends = np.concatenate([rows[1:, 0] != rows[:-1, 1], [True]])
+            rows = np.stack([rows[starts, 0], rows[ends, 1]], axis=1)
+        covered = int((rows[:, 1] - rows[:, 0]).sum())
+        return rows, covered / max(self.count, 1)
 
 
 def member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -149,6 +192,37 @@ class PostingCache:
         self.items: OrderedDict = OrderedDict()
         self.lock = threading.Lock()
 
+    def count(self, searcher, field: str, term: str) -> int:
+        """Return the length of a term's list, deleted documents included, without reading it."""
+        return self.counts(searcher, field, [term])[0]
+
+    def counts(self, searcher, field: str, terms: list[str]) -> list[int]:
+        """Return the lengths of terms' lists, deleted documents included, without reading them."""
+        if self.arrays is not None and field in ARRAY_FIELDS:
+            return self.arrays.counts(field, terms)
+        return [searcher.doc_frequency(field, term) for term in terms]
+
+    def get_within(self, searcher, field: str, term: str, ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return a term's (document numbers, frequencies) inside [start, end) ranges, not kept in the cache."""
+        with self.lock:
+            found = self.items.get((field, term))
+        if found is not None:
+            at = indexes_in(found[0], ranges)
+            return found[0][at], found[1][at]
+        if self.arrays is not None and field in ARRAY_FIELDS:
+            found = self.arrays.read(field, term, ranges)
+        else:  # Whoosh's blocks are decoded whole
+            found = read_postings(searcher, field, term)
+            at = indexes_in(found[0], ranges)
+            found = (found[0][at], found[1][at])
+        return self._live(found)
+
+    def _live(self, found: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if self.deleted is not None and len(found[0]):
+            live = ~member(found[0], self.deleted)
+            found = (found[0][live], found[1][live])
+        return found
+
     def get(self, searcher, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
         """Return (document numbers, frequencies) of a term in a field."""
         key = (field, term)
@@ -161,9 +235,7 @@ class PostingCache:
             found = self.arrays.read(field, term)
         else:
             found = read_postings(searcher, field, term)
-        if self.deleted is not None and len(found[0]):
-            live = ~member(found[0], self.deleted)
-            found = (found[0][live], found[1][live])
+        found = self._live(found)
         with self.lock:
             raced = self.items.pop(key, None)  # another thread missed on the same term meanwhile
             if raced is not None:
@@ -310,11 +382,13 @@ class Matcher:
     """Match and score parsed queries against one opened build."""
 
     def __init__(self, searcher, cache: PostingCache, lengths: dict[str, np.ndarray],
-                 published: np.ndarray | None = None) -> None:
+                 published: np.ndarray | None = None, windows: Windows | None = None,
+                 max_postings: int = MAX_POSTINGS) -> None:
         self.searcher = searcher
         self.cache = cache
         self.lengths = lengths
         self.published = published  # publish times by document: which candidates a capped check covers
+        self.windows = windows  # the archive's blocks newest first; None: the postings cap is not applied
         self.doc_count = max(searcher.doc_count(), 1)
         self.avg = {f: max(float(lengths[f].mean()), 1.0) if len(lengths[f]) else 1.0 for f in lengths}
         self.work = Work()
@@ -323,12 +397,42 @@ class Matcher:
         self.skip_layout = False  # stored text is not read: layout checks keep every candidate
         self.keep_unchecked = False  # a check cut by a cap keeps what it did not cover (to exclude it)
         self.ranking = False  # checks made for a ranking bonus: a cut is not reported, nothing unchecked is kept
+        self.window: np.ndarray | None = None  # [start, end) rows of the documents a cut search covers
+        self.share = 1.0  # the share of documents the window holds
+        self.lists: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # this pass's lists, read once
+        self.spent = 0  # postings this pass has used
+        self.budgeted = False  # inside query(): the postings cap applies
+        self.max_postings = max_postings
 
     def postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
-        """Return a term's (document numbers, frequencies)."""
-        found = self.cache.get(self.searcher, field, term)
+        """Return a term's (document numbers, frequencies), inside the window when the search is cut."""
+        key = (field, term)
+        found = self.lists.get(key)
+        if found is None:
+            if self.window is None:
+                if self.budgeted:  # a list the cap cannot take is not read
+                    self._check(self.cache.count(self.searcher, field, term))
+                found = self.cache.get(self.searcher, field, term)
+            else:
+                found = self.cache.get_within(self.searcher, field, term, self.window)
+            self.lists[key] = found
+        self._spend(len(found[0]))
         self.work.postings += len(found[0])
         return found
+
+    def _check(self, count: int) -> None:
+        """Raise _OverBudget when this pass cannot use count more postings (what it wanted is remembered)."""
+        if self.budgeted and self.spent + count > self.max_postings:
+            self.spent += count
+            raise _OverBudget
+
+    def _spend(self, count: int) -> None:
+        self._check(count)
+        self.spent += count
+
+    def idf(self, df: int) -> float:
+        """Return the inverse document frequency of df hits among the documents searched."""
+        return idf(self.doc_count, max(round(df / max(self.share, 1e-9)), 1))
 
     def positions(self, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
         """Return a term's positions in those of the given documents that hold it (counted as work)."""
@@ -356,29 +460,37 @@ class Matcher:
 
     def word_idf(self, word: str) -> float:
         """Return the inverse document frequency of a word in bodies."""
-        return idf(self.doc_count, max(len(self.postings(BODY, word)[0]), 1))
+        return self.idf(len(self.postings(BODY, word)[0]))
 
     def substring(self, textfield: str, text: str, within: np.ndarray | None = None) -> np.ndarray:
         """Return the documents (of within, if given) whose title or body holds text's exact characters."""
         result = within
         for run in word_runs(normalize(text)):
-            docs = self._candidates(textfield, run)
-            result = docs if result is None else common(result, docs)
+            result = self._candidates(textfield, run, result)
         if result is None or not len(result):
             return EMPTY
         for run in word_runs(normalize(text)):
             result = self._verify_run(textfield, run, result)
         return result
 
-    def _candidates(self, textfield: str, run: str) -> np.ndarray:
-        """Return the documents holding every character pair of a run (or its one character)."""
+    def _candidates(self, textfield: str, run: str, within: np.ndarray | None = None) -> np.ndarray:
+        """Return the documents (of within) that may hold a run: its one character, or its pairs.
+
+        Pairs are intersected rarest first. A run of three or more is checked
+        by the position of every pair afterwards, so once FEW_CANDIDATES remain
+        the commoner pairs' lists are not read.
+        """
         if len(run) == 1:
-            return self.postings(CHARS_OF[textfield], run)[0]
+            docs = self.postings(CHARS_OF[textfield], run)[0]
+            return docs if within is None else common(within, docs)
         grams = GRAMS_OF[textfield]
-        pairs = sorted({run[i:i + 2] for i in range(len(run) - 1)}, key=lambda p: len(self.postings(grams, p)[0]))
-        docs = self.postings(grams, pairs[0])[0]
-        for pair in pairs[1:]:
-            docs = common(docs, self.postings(grams, pair)[0])
+        pairs = sorted({run[i:i + 2] for i in range(len(run) - 1)})
+        docs = within
+        for pair, _ in sorted(zip(pairs, self.cache.counts(self.searcher, grams, pairs)), key=lambda pc: pc[1]):
+            if docs is not None and len(run) > 2 and len(docs) <= FEW_CANDIDATES:
+                break
+            listed = self.postings(grams, pair)[0]
+            docs = listed if docs is None else common(docs, listed)
         return docs
 
     def _verify_run(self, textfield: str, run: str, docs: np.ndarray) -> np.ndarray:
@@ -408,13 +520,13 @@ class Matcher:
             chars = minus(self.substring(f, word), docs)
             if len(chars):
                 # Rare characters must not outrank the word: 美国家庭 holds 国家's characters, not the word.
-                rare = CHARS_BOOST[f] * idf(self.doc_count, len(chars))
+                rare = CHARS_BOOST[f] * self.idf(len(chars))
                 hits = hits.either(Hits(chars, np.full(len(chars), rare if flat is None else min(rare, flat))))
         return hits
 
     def _bm25(self, field: str, docs: np.ndarray, freqs: np.ndarray, df: int) -> np.ndarray:
         norm = BM25_K1 * (1 - BM25_B + BM25_B * self.lengths[field][docs] / self.avg[field])
-        return idf(self.doc_count, df) * freqs * (BM25_K1 + 1) / (freqs + norm)
+        return self.idf(df) * freqs * (BM25_K1 + 1) / (freqs + norm)
 
     def layout(self, textfield: str, text: str, docs: np.ndarray) -> np.ndarray:
         """Keep the documents where text stands in one piece, punctuation and all.
@@ -475,7 +587,7 @@ class Matcher:
         for f in fields:
             docs = self.layout(f, text, self.substring(f, text))
             if len(docs):
-                hits = hits.either(Hits(docs, np.full(len(docs), PHRASE_BONUS[f] * idf(self.doc_count, len(docs)))))
+                hits = hits.either(Hits(docs, np.full(len(docs), PHRASE_BONUS[f] * self.idf(len(docs)))))
         return hits
 
     def _exact_bonus(self, hits: Hits, text: str, words: int, fields: tuple[str, ...]) -> Hits:
@@ -534,6 +646,32 @@ class Matcher:
     def query(self, parsed: ParsedQuery) -> Hits | None:
         """Match a whole query; None when nothing in it can be searched.
 
+        A pass that would use more than MAX_POSTINGS postings stops, and the
+        query is matched again over the newest blocks of the archive only, as
+        large a share as the postings the stopped pass wanted leave room for
+        (halved at least each time; after MAX_PASSES - 1 cut passes, none).
+        """
+        self.window, self.share = None, 1.0
+        for attempt in range(1, MAX_PASSES + 1):
+            self.lists, self.spent = {}, 0
+            self.budgeted = self.windows is not None
+            self.work.passes += 1
+            try:
+                return self._matched(parsed)
+            except _OverBudget:
+                wanted = self.share if attempt < MAX_PASSES - 1 else 0.0
+                wanted *= min(0.5 ** attempt, 0.7 * self.max_postings / max(self.spent, 1))
+                self.window, self.share = self.windows.ranges(wanted)
+                self.work.searched = min(self.work.searched, self.share)
+                if "postings" not in self.work.capped:
+                    self.work.capped.append("postings")
+            finally:
+                self.budgeted = False
+        raise AssertionError("the last pass covers no document and cannot pass the cap")
+
+    def _matched(self, parsed: ParsedQuery) -> Hits | None:
+        """Match a whole query in one pass.
+
         When a phrase needs its stored text read, the clauses are first matched
         without reading it; only documents every clause may match are read.
         """
@@ -553,8 +691,8 @@ class Matcher:
             return None
         self.keep_unchecked = True  # a cut check of an excluded phrase excludes what it did not cover
         try:
-            for clause in parsed.clauses:
-                if clause.negated and len(hits.docs):
+            for clause in _distinct(c for c in parsed.clauses if c.negated):
+                if len(hits.docs):
                     excluded = self.clause(clause)
                     if excluded is not None:
                         hits = hits.without(excluded.docs)
@@ -563,7 +701,8 @@ class Matcher:
         return hits
 
     def _all_of(self, parsed: ParsedQuery) -> Hits | None:
-        positive = [h for h in (self.clause(c) for c in parsed.clauses if not c.negated) if h is not None]
+        positive = [h for h in map(self.clause, _distinct(c for c in parsed.clauses if not c.negated))
+                    if h is not None]
         if not positive:
             return None
         hits = positive[0]
@@ -571,3 +710,7 @@ class Matcher:
             hits = hits.both(other)
         return hits
 
+
+def _distinct(clauses) -> list[Clause]:
+    """Return the clauses without repeats: a clause asked twice is matched once (AND of the same is the same)."""
+    return list({repr(c): c for c in clauses}.values())

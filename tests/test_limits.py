@@ -6,18 +6,22 @@ documents read) stays under the caps. Where a cap cut a check, ``warnings``
 says so and the answer is exact for what the check covered: the newest
 candidates are checked, every hit is a true match, every true match newer than
 the oldest hit is a hit, and an excluded phrase excludes whatever was not
-checked. Counts, not times: the same on any machine.
+checked. A query whose matching would use more postings than the cap is
+matched over the newest blocks of the archive only, and is exact for them.
+Counts, not times: the same on any machine.
 """
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import corpus_items
 from indexer.analysis import normalize
 from indexer.writer import build_index
 from search import Engine, SearchRequest
-from search.match import CAPPED, MAX_POSITIONS, MAX_STORED
+from search.match import CAPPED, MAX_PASSES, MAX_POSITIONS, MAX_POSTINGS, MAX_STORED, Matcher
+from search.query import parse_query
 
 LETTERS = "中国人大会议发展经济社会主义建设工作时间新闻联播"  # 24 characters
 
@@ -132,3 +136,64 @@ def test_every_facet_selected_counts_only_the_selected(corpus):
     assert all(h["category"] == categories[0] for h in some["hits"])
     assert all(h["category"] in categories for h in every["hits"])
     assert every["work"]["stored"] == 0 and not every["work"]["capped"]
+
+
+WORDS = ["中国", "经济", "发展", "会议", "工作", "建设"]
+
+
+def test_a_search_past_the_postings_cap_covers_the_newest_part_exactly(corpus):
+    engine, items = corpus
+    cap = 100_000  # the whole corpus at the default cap answers it whole; this engine's cap cuts it
+    small = Engine(engine.index_dir, max_postings=cap)
+    q = " OR ".join(WORDS)
+    try:
+        whole_answer = engine.search(SearchRequest(q=q))
+        answer = small.search(SearchRequest(q=q, size=50))
+        build = small.current()
+        with small.borrowed(build) as searcher:
+            cut = Matcher(searcher, build.cache, build.lengths, build.columns.published, build.windows, cap)
+            hits = cut.query(parse_query(q))
+            whole = Matcher(searcher, build.cache, build.lengths).query(parse_query(q))  # no cap
+            ids = [searcher.stored_fields(int(d))["id"] for d in np.setdiff1d(whole.docs, hits.docs)[:200]]
+    finally:
+        small.close()
+    assert not whole_answer["work"]["capped"] and whole_answer["total"] == len(whole.docs)
+    work = answer["work"]
+    assert "postings" in work["capped"] and 0 < work["searched"] < 1 and work["passes"] > 1
+    assert any(w.startswith(CAPPED["postings"].split("{")[0]) for w in answer["warnings"])
+    assert work["postings"] <= MAX_PASSES * cap and cut.work.postings <= MAX_PASSES * cap
+    # Exact for what it covers: every match inside the window, nothing outside it.
+    inside = np.zeros(len(build.columns.published), dtype=bool)
+    for start, end in cut.window:
+        inside[start:end] = True
+    assert np.array_equal(hits.docs, whole.docs[inside[whole.docs]])
+    assert answer["total"] == len(hits.docs) < len(whole.docs)
+    assert abs(inside.mean() - work["searched"]) < 1e-6
+    # The newest part: the covered documents are newer than the rest.
+    published = build.columns.published
+    assert np.median(published[inside]) > np.median(published[~inside])
+    assert all(any(holds(items[h["id"]], w) for w in WORDS) for h in answer["hits"])
+    # What it left out are true matches outside the window, never hits.
+    assert ids and all(any(holds(items[i], w) for w in WORDS) for i in ids)
+    assert not {h["id"] for h in answer["hits"]} & set(ids)
+
+
+def test_every_shape_at_a_small_postings_cap_stays_within_its_passes_and_matches(corpus):
+    engine, items = corpus
+    cap = 20_000
+    small = Engine(engine.index_dir, max_postings=cap)
+    shapes = {
+        " ".join(LETTERS): lambda item: all(ch in text_of(item, "title") + text_of(item, "body") for ch in LETTERS),
+        " OR ".join(LETTERS): lambda item: any(ch in text_of(item, "title") + text_of(item, "body") for ch in LETTERS),
+        " ".join(['"中 国"'] * 24): lambda item: holds(item, "中国"),
+        '会议 -"中 国"': lambda item: holds(item, "会议") and not holds(item, "中国"),
+    }
+    try:
+        for q, matches in shapes.items():
+            answer = small.search(SearchRequest(q=q, size=50))
+            work = answer["work"]
+            assert "postings" in work["capped"] and work["passes"] <= MAX_PASSES, q
+            assert work["postings"] <= MAX_PASSES * cap, q
+            assert all(matches(items[h["id"]]) for h in answer["hits"]), q
+    finally:
+        small.close()
