@@ -421,6 +421,9 @@ def read_jsonl(path) -> Iterator[Article | SnapshotError]:
         yield SnapshotError(name, "unreadable file")
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _parse_record(raw: bytes, where: str) -> Article | SnapshotError:
     """Turn one JSON Lines line into an Article, or the SnapshotError that stops it."""
     try:
@@ -462,7 +465,9 @@ def _record_text(record: dict, key: str, where: str) -> str | None:
         return str(value)
     if not isinstance(value, str):
         raise SnapshotError(where, f"bad {key}")
-    return value.strip() or None
+    # JSON can escape half of a surrogate pair ("\ud800"), which is no character and cannot be
+    # encoded: it becomes U+FFFD, as undecodable bytes do.
+    return LONE_SURROGATE.sub("\ufffd", value).strip() or None
 
 
 def iter_sources(paths: Iterable | str | os.PathLike) -> Iterator[str]:
