@@ -56,6 +56,22 @@ def query(q, index_dir, category, source, range_, date_from, date_to, sort, page
     _print_answer(answer)
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+UNIT_NAMES = {"day": "日", "month": "月", "year": "年"}
+
+
+def sparkline(timeline: dict) -> str:
+    """Return the timeline as one line: 时间分布（每月 2012-07…2015-09）▁▃█·▂ and the undated count."""
+    buckets = timeline["buckets"]
+    if not buckets:
+        return f"时间分布：{timeline['undated']} 篇没有日期" if timeline["undated"] else ""
+    most = max(b["count"] for b in buckets)
+    bars = "".join("·" if not b["count"] else SPARKS[min(len(SPARKS) - 1, b["count"] * len(SPARKS) // (most + 1))]
+                   for b in buckets)
+    line = f"时间分布（每{UNIT_NAMES[timeline['unit']]} {buckets[0]['label']}…{buckets[-1]['label']}）{bars}"
+    return line + (f"，另有 {timeline['undated']} 篇没有日期" if timeline["undated"] else "")
+
+
 def _print_answer(answer: dict) -> None:
     for warning in answer["warnings"]:
         click.echo(f"! {warning}", err=True)
@@ -70,6 +86,9 @@ def _print_answer(answer: dict) -> None:
         click.echo(f"     {meta}")
         if hit["snippet_html"]:
             click.echo(f"     {_terminal(hit['snippet_html'])}")
+    line = sparkline(answer["timeline"])
+    if line:
+        click.echo(f"\n{line}")
     for name in ("category", "source"):
         values = answer["facets"][name]
         if values:

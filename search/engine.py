@@ -162,7 +162,7 @@ class Engine:
             if request.q.strip():
                 warnings.append("查询中没有可搜索的词（只有停用词或符号）")
             hits = Hits.none()
-        docs, counts = facets.apply(build.columns, hits.docs, selection_of(request, now), now)
+        docs, counts, timeline = facets.apply(build.columns, hits.docs, selection_of(request, now), now)
         scores = hits.scores[np.searchsorted(hits.docs, docs)]
         page = self._page(build, matcher, parsed, request, docs, scores, now)
         needles = needles_of(parsed)
@@ -176,6 +176,7 @@ class Engine:
             "suggestion": None,
             "hits": [hit_data(stored(int(d)), needles, score) for d, score in page],
             "facets": counts,
+            "timeline": timeline,
         }
         if searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0:
             answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs))

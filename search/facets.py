@@ -68,8 +68,8 @@ def _all(*masks):
     return result
 
 
-def apply(columns: Columns, docs: np.ndarray, sel: Selection, now: int) -> tuple[np.ndarray, dict]:
-    """Return the hits that pass the selection and the facet counts."""
+def apply(columns: Columns, docs: np.ndarray, sel: Selection, now: int) -> tuple[np.ndarray, dict, dict]:
+    """Return the hits that pass the selection, the facet counts and the timeline."""
     cat = _member(columns.category[docs], columns.categories, sel.categories)
     src = _member(columns.source[docs], columns.sources, sel.sources)
     pub = columns.published[docs]
@@ -82,8 +82,9 @@ def apply(columns: Columns, docs: np.ndarray, sel: Selection, now: int) -> tuple
         "category": _value_counts(columns.categories, columns.category, _pick(docs, src, date), sel.categories, skip=NO_CATEGORY),
         "source": _value_counts(columns.sources, columns.source, _pick(docs, cat, date), sel.sources, skip=""),
     }
-    facets.update(_date_counts(columns, _pick(docs, cat, src), sel, now))
-    return hits, facets
+    dated = _pick(docs, cat, src)  # every filter but the date's
+    facets.update(_date_counts(columns, dated, sel, now))
+    return hits, facets, timeline(columns.published[dated], sel)
 
 
 def _pick(docs: np.ndarray, *masks) -> np.ndarray:
@@ -112,3 +113,57 @@ def _date_counts(columns: Columns, docs: np.ndarray, sel: Selection, now: int) -
         "month": [{"value": f"{m // 100}-{m % 100:02d}", "count": int(c)}
                   for m, c in sorted(zip(months, month_counts), reverse=True)],
     }
+
+
+# Timeline units, finest first: the finest that covers the matches' range in at
+# most MAX_BUCKETS buckets is used.
+UNITS = ("day", "month", "year")
+MAX_BUCKETS = 60
+
+
+def timeline(published: np.ndarray, sel: Selection) -> dict:
+    """Return the matches over time: buckets by day, month or year, empty ones included.
+
+    published: the publish times (Beijing wall-clock seconds, 0 unknown) of the
+    matches after the category and source filters, before the date filter, so
+    that the bucket counts plus ``undated`` equal that total. Each bucket has its
+    first and last day (what a link narrowing the search to it asks for) and
+    whether the request's date filter covers it.
+    """
+    known = published[published > 0]
+    undated = int(len(published) - len(known))
+    if not len(known):
+        return {"unit": None, "buckets": [], "undated": undated}
+    days = known // DAY
+    first_day, last_day = np.datetime64(int(days.min()), "D"), np.datetime64(int(days.max()), "D")
+    spans = {
+        "day": (first_day, last_day),
+        "month": (first_day.astype("datetime64[M]"), last_day.astype("datetime64[M]")),
+        "year": (first_day.astype("datetime64[Y]"), last_day.astype("datetime64[Y]")),
+    }
+    unit = next((u for u in UNITS if _between(*spans[u]) <= MAX_BUCKETS), "year")
+    start, end = spans[unit]
+    step = np.timedelta64(1, {"day": "D", "month": "M", "year": "Y"}[unit])
+    index = (days.astype("datetime64[D]").astype(start.dtype) - start).astype(np.int64)
+    counts = np.bincount(index, minlength=_between(start, end))
+    buckets = []
+    for i, count in enumerate(counts.tolist()):
+        begins = (start + i * step).astype("datetime64[D]")
+        ends = (start + (i + 1) * step).astype("datetime64[D]") - np.timedelta64(1, "D")
+        first, last = str(begins), str(ends)
+        lo, hi = int(begins.astype(np.int64)) * DAY, (int(ends.astype(np.int64)) + 1) * DAY
+        selected = (sel.start is not None or sel.end is not None) and \
+            (sel.start is None or sel.start <= lo) and (sel.end is None or hi <= sel.end)
+        buckets.append({"label": _label(first, unit), "from": first, "to": last, "count": count,
+                        "selected": bool(selected)})
+    return {"unit": unit, "buckets": buckets, "undated": undated}
+
+
+def _between(start: np.datetime64, end: np.datetime64) -> int:
+    """Return how many units from start to end, both included."""
+    return int(end.astype(np.int64) - start.astype(np.int64)) + 1
+
+
+def _label(first_day: str, unit: str) -> str:
+    """Return a bucket's name: 2024-03-05, 2024-03 or 2024."""
+    return {"day": first_day, "month": first_day[:7], "year": first_day[:4]}[unit]

@@ -188,6 +188,26 @@ def test_works_without_javascript(browser, base_url):
     context.close()
 
 
+def test_a_timeline_bar_narrows_the_search_to_its_period(page):
+    page.goto("/search?q=电池")
+    chart = page.locator("svg.timeline-chart[role=img]")
+    expect(chart).to_be_visible()
+    assert chart.bounding_box()["height"] > 40
+    bar = page.locator(".timeline-links a").first
+    label, count = bar.get_attribute("title").removesuffix(" 篇").split("：")
+    bar.click()
+    page.wait_for_url("**from=*")
+    assert result_count(page) == f"约 {count} 条结果"
+    expect(page.locator(".timeline-table tr.is-on")).to_have_count(1)
+    expect(page.locator(".timeline-table tr.is-on th")).to_contain_text(label)
+    expect(page.locator(".timeline-bar.is-on")).to_have_count(1)
+    # The table is out of sight until a keyboard reaches one of its links.
+    link = page.locator(".timeline-table a").first
+    assert page.locator(".timeline-table").bounding_box()["height"] <= 1
+    link.focus()
+    assert page.locator(".timeline-table").bounding_box()["height"] > 10
+
+
 def test_phone_layout_and_screenshots(browser, base_url):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     desktop = browser.new_context(viewport=DESKTOP, base_url=base_url)

