@@ -25,7 +25,8 @@ STARTS = (0, 15_000, 30_000, 45_000, 65_000)
 WORD = "跨年灯会"  # only in the items written here
 MADE = [
     {"id": "made-eve", "title": "衢江两岸跨年灯会开幕", "date": "2020-12-31 23:30:00", "source": "衢州日报",
-     "category": "地方", "body": "12月31日晚，衢江两岸的跨年灯会开幕，市民在江边迎接新年。"},
+     "category": "地方", "body": "12月31日晚，衢江两岸的跨年灯会开幕，市民在江边迎接新年。",
+     "url": "https://news.example.cn/2020/12/31/qujiang.html"},
     {"id": "made-dawn", "title": "跨年灯会散场后环卫工人连夜清扫", "date": "2021-01-01 00:10:00", "source": "衢州日报",
      "category": "地方", "body": "跨年灯会散场后，环卫工人连夜清扫街道，1日清晨道路恢复整洁。"},
     {"id": "made-undated", "title": "跨年灯会的由来", "source": "衢州日报", "category": "地方",
@@ -182,6 +183,11 @@ def test_the_feed_keeps_the_filters_and_drops_what_xml_cannot_hold(client):
     response, feed = feed_of(client, f"q={WORD}&category=地方")
     assert feed.bozo == 0 and [e.id.rsplit(":", 1)[1] for e in feed.entries] == [
         "made-dawn", "made-eve", "made-ctrl", "made-undated"]
+    eve = feed.entries[1]
+    assert [(l.rel, l.href) for l in eve.links if l.rel == "related"] == [
+        ("related", "https://news.example.cn/2020/12/31/qujiang.html")]
+    assert eve.link.endswith("/article/made-eve")
+    assert not [l for l in feed.entries[0].links if l.rel == "related"]  # no original URL, no link to one
     ctrl = feed.entries[2]
     # The indexer keeps a lone surrogate as U+FFFD; the feed drops the control characters.
     assert ctrl.title == "控制字符跨年灯会\ufffd标题" and ctrl.author == "衢州日报"

@@ -13,13 +13,33 @@ from datetime import datetime, timedelta, timezone
 from html import unescape
 from urllib.parse import quote
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 BEIJING = timezone(timedelta(hours=8))
 FEED_SIZE = 50
 # XML 1.0's characters: tab, newline, carriage return and U+0020 up, less the surrogates, U+FFFE and U+FFFF.
 NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 TAG = re.compile(r"<[^>]*>")
+
+
+class _Entry(FeedEntry):
+    """A feedgen entry whose links keep their rel and type.
+
+    feedgen 1.0.0 writes an entry's links with href only (its loop over them
+    rebinds the name of the link it reads), so a second link would become a
+    second rel="alternate"; this puts the attributes back on the element.
+    """
+
+    def atom_entry(self, extensions=True):
+        entry = super().atom_entry(extensions)
+        elements = [child for child in entry if etree.QName(child).localname == "link"]
+        for element, link in zip(elements, self.link()):
+            for name in ("rel", "type"):
+                if link.get(name):
+                    element.set(name, link[name])
+        return entry
 
 
 def xml_text(text: str | None) -> str:
@@ -61,7 +81,7 @@ def build_feed(answer: dict | None, *, title: str, feed_id: str, self_url: str, 
     fg.language("zh-CN")
     fg.updated(updated)
     for hit, when in zip(hits, dates):
-        entry = fg.add_entry(order="append")  # feedgen prepends by default; the hits are newest first
+        entry = fg.add_entry(_Entry(), order="append")  # feedgen prepends by default; the hits are newest first
         entry.id(entry_id(hit["id"]))
         entry.title(xml_text(hit["title"]) or "（无标题）")
         entry.link(href=article_url(hit["id"]), rel="alternate", type="text/html")
