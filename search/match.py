@@ -40,7 +40,6 @@ WORD_BOOST = {TITLE: 3.0, BODY: 1.0}
 CHARS_BOOST = {TITLE: 1.2, BODY: 0.35}
 CHARS_UNDER_WORD = 0.5  # a characters-only match scores at most this share of the field's lowest word match
 PHRASE_BONUS = {TITLE: 1.5, BODY: 1.0}  # quoted: times idf; unquoted in one piece: times the best score
-FEW_CANDIDATES = 32  # a run's candidates few enough to check by position without reading more pair lists
 EXACT_CHECK = 1000  # best hits checked for holding an unquoted query in one piece
 TITLE_SHARE = 1.0  # extra lift, times the best score, for a title the text covers whole
 # Caps on one request's work, in counts (the same on any machine). A check that
@@ -192,15 +191,16 @@ class PostingCache:
         self.items: OrderedDict = OrderedDict()
         self.lock = threading.Lock()
 
-    def count(self, searcher, field: str, term: str) -> int:
-        """Return the length of a term's list, deleted documents included, without reading it."""
-        return self.counts(searcher, field, [term])[0]
-
     def counts(self, searcher, field: str, terms: list[str]) -> list[int]:
-        """Return the lengths of terms' lists, deleted documents included, without reading them."""
-        if self.arrays is not None and field in ARRAY_FIELDS:
-            return self.arrays.counts(field, terms)
-        return [searcher.doc_frequency(field, term) for term in terms]
+        """Return the lengths of terms' lists without reading them (cached lists: their live length)."""
+        with self.lock:
+            known = {t: len(found[0]) for t in terms if (found := self.items.get((field, t))) is not None}
+        rest = [t for t in terms if t not in known]
+        if rest and self.arrays is not None and field in ARRAY_FIELDS:
+            known.update(zip(rest, self.arrays.counts(field, rest)))
+        elif rest:
+            known.update((t, searcher.doc_frequency(field, t)) for t in rest)
+        return [known[t] for t in terms]
 
     def get_within(self, searcher, field: str, term: str, ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return a term's (document numbers, frequencies) inside [start, end) ranges, not kept in the cache."""
@@ -408,10 +408,8 @@ class Matcher:
         """Return a term's (document numbers, frequencies), inside the window when the search is cut."""
         key = (field, term)
         found = self.lists.get(key)
-        if found is None:
+        if found is None:  # read whole (one list is at most the archive), then counted against the cap
             if self.window is None:
-                if self.budgeted:  # a list the cap cannot take is not read
-                    self._check(self.cache.count(self.searcher, field, term))
                 found = self.cache.get(self.searcher, field, term)
             else:
                 found = self.cache.get_within(self.searcher, field, term, self.window)
@@ -420,15 +418,11 @@ class Matcher:
         self.work.postings += len(found[0])
         return found
 
-    def _check(self, count: int) -> None:
-        """Raise _OverBudget when this pass cannot use count more postings (what it wanted is remembered)."""
-        if self.budgeted and self.spent + count > self.max_postings:
-            self.spent += count
-            raise _OverBudget
-
     def _spend(self, count: int) -> None:
-        self._check(count)
+        """Count postings used; raise _OverBudget past the cap (what the pass wanted is remembered)."""
         self.spent += count
+        if self.budgeted and self.spent > self.max_postings:
+            raise _OverBudget
 
     def idf(self, df: int) -> float:
         """Return the inverse document frequency of df hits among the documents searched."""
@@ -474,11 +468,12 @@ class Matcher:
         return result
 
     def _candidates(self, textfield: str, run: str, within: np.ndarray | None = None) -> np.ndarray:
-        """Return the documents (of within) that may hold a run: its one character, or its pairs.
+        """Return the documents (of within) that may hold a run: its one character, or all its pairs.
 
-        Pairs are intersected rarest first. A run of three or more is checked
-        by the position of every pair afterwards, so once FEW_CANDIDATES remain
-        the commoner pairs' lists are not read.
+        Pairs are intersected rarest first (their lengths known without reading
+        them), and no more lists are read once no candidate is left. Stopping
+        earlier with a few candidates left costs more than it saves: the
+        position check then decodes a block of every pair for each of them.
         """
         if len(run) == 1:
             docs = self.postings(CHARS_OF[textfield], run)[0]
@@ -487,7 +482,7 @@ class Matcher:
         pairs = sorted({run[i:i + 2] for i in range(len(run) - 1)})
         docs = within
         for pair, _ in sorted(zip(pairs, self.cache.counts(self.searcher, grams, pairs)), key=lambda pc: pc[1]):
-            if docs is not None and len(run) > 2 and len(docs) <= FEW_CANDIDATES:
+            if docs is not None and not len(docs):
                 break
             listed = self.postings(grams, pair)[0]
             docs = listed if docs is None else common(docs, listed)
