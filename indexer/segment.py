@@ -161,7 +161,8 @@ class _FieldPostings:
         if arrays is not None:
             numbers = np.fromiter((number for _, number in items), dtype=np.int64, count=len(items))
             arrays.add_field(field, [term for term, _ in items], starts[numbers], starts[numbers + 1], docs,
-                             freqs if weighted else None)
+                             freqs if weighted else None,
+                             None if values is None else (np.frombuffer(values, dtype=np.uint8), begins, ends))
         found = None
         for term, number in items:
             first, last = int(starts[number]), int(starts[number + 1])
@@ -288,6 +289,9 @@ def keys_file(seg) -> str:
 # (~30 µs a block of 128); an array is one slice of a mapped file.
 ARRAY_FIELDS = (*TEXT_FIELDS, SOURCE, CATEGORY)
 ARRAY_PARTS = ("pkeys", "pspans", "pdocs", "pfreqs")
+# Of positional fields, each posting's encoded positions too (the bytes Whoosh keeps in its blocks):
+# per term the index of its first posting's offset (-1: not positional), the offsets, the bytes.
+POSITION_PARTS = ("pvterm", "pvoffs", "pvals")
 WRITE_CHUNK = 1 << 20  # postings converted at a time
 
 
@@ -300,9 +304,9 @@ def _hash8(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
-def array_files(seg) -> dict[str, str]:
+def array_files(seg, parts: tuple[str, ...] = ARRAY_PARTS + POSITION_PARTS) -> dict[str, str]:
     """Return the names of a segment's posting array files by part (kept and dropped with the segment)."""
-    return {part: f"{seg.segment_id()}.{part}.npy" for part in ARRAY_PARTS}
+    return {part: f"{seg.segment_id()}.{part}.npy" for part in parts}
 
 
 class PostingArraysWriter:
@@ -314,15 +318,21 @@ class PostingArraysWriter:
         self.names = {part: folder / name for part, name in array_files(seg).items()}
         self.docs = open(self.names["pdocs"].with_suffix(".raw"), "wb")
         self.freqs = open(self.names["pfreqs"].with_suffix(".raw"), "wb")
+        self.vals = open(self.names["pvals"].with_suffix(".raw"), "wb")
+        self.offs = open(self.names["pvoffs"].with_suffix(".raw"), "wb")
         self.keys = array("Q")
         self.spans = array("q")
+        self.vterm = array("q")
         self.at = 0
+        self.vat = 0  # positional postings written
+        self.vbytes = 0  # their bytes written
 
     def add_field(self, field: str, terms: list, starts: np.ndarray, ends: np.ndarray, docs: np.ndarray,
-                  freqs: np.ndarray | None) -> None:
+                  freqs: np.ndarray | None, values: tuple | None = None) -> None:
         """Add a field's lists: docs and freqs hold them all, term i's at starts[i]:ends[i].
 
         freqs None: a field whose weights are all 1.0 (as Whoosh reads it).
+        values, for a positional field: (the bytes, each posting's begin and end in them, in docs' order).
         """
         prefix = field.encode() + b"\0"
         self.keys.extend(_hash8(prefix + (t if isinstance(t, bytes) else t.encode("utf-8"))) for t in terms)
@@ -330,6 +340,11 @@ class PostingArraysWriter:
         spans[:, 0], spans[:, 1] = starts + self.at, ends + self.at
         self.spans.frombytes(spans.tobytes())
         self.at += len(docs)
+        if values is None:
+            self.vterm.frombytes(np.full(len(terms), -1, dtype=np.int64).tobytes())
+        else:
+            self.vterm.frombytes((np.asarray(starts, dtype=np.int64) + self.vat).tobytes())
+            self._add_values(*values)
         self.docs.write(memoryview(np.ascontiguousarray(docs, dtype=np.uint32)))  # no copy: docs are uint32
         for first in range(0, len(docs), WRITE_CHUNK):  # a field holds tens of millions: no full-size temporaries
             count = min(WRITE_CHUNK, len(docs) - first)
@@ -337,12 +352,26 @@ class PostingArraysWriter:
                 np.minimum(freqs[first:first + count], 65535).astype(np.uint16)
             self.freqs.write(memoryview(values))
 
+    def _add_values(self, data: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> None:
+        """Write positional postings' bytes in list order and where each starts, a chunk of postings at a time."""
+        for first in range(0, len(begins), WRITE_CHUNK):
+            b, e = begins[first:first + WRITE_CHUNK], ends[first:first + WRITE_CHUNK]
+            lengths = e - b
+            at = np.cumsum(lengths) - lengths  # each posting's start within the chunk's bytes
+            self.offs.write(memoryview(np.ascontiguousarray(at + self.vbytes, dtype=np.uint64)))
+            self.vals.write(memoryview(np.ascontiguousarray(data[np.repeat(b - at, lengths) + np.arange(int(lengths.sum()))])))
+            self.vbytes += int(lengths.sum())
+        self.vat += len(begins)
+
     def close(self) -> None:
         keys = np.frombuffer(self.keys, dtype=np.uint64)
         order = np.argsort(keys, kind="stable")
         np.save(self.names["pkeys"], keys[order])
         np.save(self.names["pspans"], np.frombuffer(self.spans, dtype=np.int64).reshape(-1, 2)[order])
-        for stream, part, dtype in ((self.docs, "pdocs", np.uint32), (self.freqs, "pfreqs", np.uint16)):
+        np.save(self.names["pvterm"], np.frombuffer(self.vterm, dtype=np.int64)[order])
+        self.offs.write(memoryview(np.array([self.vbytes], dtype=np.uint64)))  # the last posting's end
+        for stream, part, dtype in ((self.docs, "pdocs", np.uint32), (self.freqs, "pfreqs", np.uint16),
+                                    (self.vals, "pvals", np.uint8), (self.offs, "pvoffs", np.uint64)):
             stream.close()
             raw = self.names[part].with_suffix(".raw")
             _raw_to_npy(raw, self.names[part], dtype)
@@ -362,32 +391,57 @@ def _raw_to_npy(raw: Path, target: Path, dtype) -> None:
 class PostingArrays:
     """The posting arrays of an index's segments, mapped read-only, for whole-list reads."""
 
-    def __init__(self, parts: list[tuple[int, dict[str, np.ndarray]]]) -> None:
+    def __init__(self, parts: list[tuple[int, dict[str, np.ndarray]]], positional: bool = False,
+                 total: int = 0) -> None:
         self.parts = parts  # (document offset, arrays) per segment, in index order
+        self.positional = positional  # every segment keeps its positions too
+        # Where each segment's documents end: the next one's offset.
+        self.ends = dict(zip([offset for offset, _ in parts], [offset for offset, _ in parts[1:]] + [total]))
 
     @classmethod
     def open(cls, folder: Path, segments: list) -> PostingArrays | None:
         """Map the arrays of every segment; None when a segment has none (written by other tools)."""
-        parts, offset = [], 0
+        parts, offset, positional = [], 0, True
         for seg in segments:
             names = array_files(seg)
-            if not all((folder / name).is_file() for name in names.values()):
+            if not all((folder / name).is_file() for part, name in names.items() if part in ARRAY_PARTS):
                 return None
+            present = {part: name for part, name in names.items() if (folder / name).is_file()}
+            positional = positional and len(present) == len(names)
             # Plain arrays over the mapped files: np.memmap's indexing costs microseconds a call.
             parts.append((offset, {part: np.asarray(np.load(folder / name, mmap_mode="r"))
-                                   for part, name in names.items()}))
+                                   for part, name in present.items()}))
             offset += seg.doc_count_all()
-        return cls(parts)
+        return cls(parts, positional, offset)
 
     def _spans(self, field: str, term: str | bytes):
-        """Yield (document offset, arrays, start, end) of a term's list in each segment holding it."""
+        """Yield (document offset, arrays, start, end, term row) of a term's list in each segment holding it."""
         key = np.uint64(posting_key(field, term if isinstance(term, bytes) else term.encode("utf-8")))
         for offset, arrays in self.parts:
             keys = arrays["pkeys"]
             at = int(np.searchsorted(keys, key))
             if at < len(keys) and keys[at] == key:
                 start, end = arrays["pspans"][at]
-                yield offset, arrays, int(start), int(end)
+                yield offset, arrays, int(start), int(end), at
+
+    def positions(self, field: str, term: str, docs: np.ndarray, decode) -> dict[int, list[int]] | None:
+        """Return a term's positions in those of the sorted docs that hold it; None when not kept.
+
+        decode: the field format's decoder of one posting's bytes.
+        """
+        out: dict[int, list[int]] = {}
+        for offset, arrays, start, end, row in self._spans(field, term):
+            first = int(arrays["pvterm"][row]) if self.positional else -1
+            if first < 0:
+                return None
+            mine = arrays["pdocs"][start:end]
+            local = docs[(docs >= offset) & (docs < self.ends[offset])] - offset
+            at = np.minimum(np.searchsorted(mine, local), max(len(mine) - 1, 0))
+            held = mine[at] == local if len(mine) else np.zeros(len(local), dtype=bool)
+            offs, vals = arrays["pvoffs"], arrays["pvals"]
+            for doc, i in zip((local[held] + offset).tolist(), (at[held] + first).tolist()):
+                out[doc] = decode(vals[offs[i]:offs[i + 1]].tobytes())
+        return out
 
     def counts(self, field: str, terms: list[str]) -> list[int]:
         """Return the lengths of terms' lists over all segments, reading none of them."""
@@ -409,7 +463,7 @@ class PostingArrays:
         postings inside them are read (two binary searches per range and segment).
         """
         docs, freqs = [], []
-        for offset, arrays, start, end in self._spans(field, term):
+        for offset, arrays, start, end, _ in self._spans(field, term):
             at = slice(start, end) if ranges is None else indexes_in(arrays["pdocs"][start:end], ranges - offset) + start
             docs.append(arrays["pdocs"][at].astype(np.int64) + offset)
             freqs.append(arrays["pfreqs"][at].astype(np.float32))

@@ -431,6 +431,11 @@ class Matcher:
     def positions(self, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
         """Return a term's positions in those of the given documents that hold it (counted as work)."""
         self.work.positions += len(docs)
+        arrays = self.cache.arrays
+        if arrays is not None and arrays.positional and field in ARRAY_FIELDS and len(docs):
+            found = arrays.positions(field, term, docs, self.searcher.schema[field].format.decode_positions)
+            if found is not None:
+                return found
         return positions(self.searcher, field, term, docs)
 
     def affordable(self, kind: str, docs: np.ndarray, each: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ import json
 import random
 import shutil
 
+import numpy as np
 import pytest
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
@@ -18,11 +19,12 @@ from whoosh.reading import SegmentReader
 
 from conftest import NOW, corpus_items
 from indexer import segment, update
+from indexer.schema import BODY_GRAMS, TITLE_GRAMS
 from indexer.segment import INDEX_NAME
 from indexer.store import live_build
 from indexer.update import MAX_DELETED, MERGE_DOCS, MERGE_FACTOR, plan_merges, update_index
 from indexer.writer import PARENT_BYTES, WORKER_BYTES, build_index, jobs_for
-from search import Engine, SearchRequest
+from search import Engine, SearchRequest, match
 from web.cli import cli
 
 SAMPLE = 1_200
@@ -120,22 +122,48 @@ def test_posting_arrays_give_the_answers_whoosh_blocks_give(builds, items, tmp_p
         folder = live_build(build)
         assert all((folder / name).is_file() for seg in segments_of(build)
                    for name in segment.array_files(seg).values())
-        plain = tmp_path / f"plain-{build.name}"
+        plain, lists = tmp_path / f"plain-{build.name}", tmp_path / f"lists-{build.name}"
         shutil.copytree(folder, plain)
+        shutil.copytree(folder, lists)
         for path in plain.glob("*.p*.npy"):
             path.unlink()
-        arrays, blocks = Engine(build), Engine(plain)
+        for path in lists.glob("*.pv*.npy"):  # posting lists as arrays, positions from Whoosh's blocks
+            path.unlink()
+        arrays, blocks, positions = Engine(build), Engine(plain), Engine(lists)
         try:
-            assert arrays.current().cache.arrays is not None and blocks.current().cache.arrays is None
+            assert arrays.current().cache.arrays.positional and blocks.current().cache.arrays is None
+            assert not positions.current().cache.arrays.positional
             for q in queries(items) + ["source:央视网", "category:中国经济 发展"]:
                 for kw in ({}, {"sort": "newest"}):
                     total, ids, counts, scores = answer(arrays, q, **kw)
                     assert total > 0, q
                     assert answer(blocks, q, **kw) == (total, ids, counts, pytest.approx(scores, rel=1e-6)), q
+                    assert answer(positions, q, **kw) == (total, ids, counts, pytest.approx(scores, rel=1e-6)), q
             assert answer(arrays, "本台编辑部补充")[0] == answer(blocks, "本台编辑部补充")[0] == 0
+            same_positions(arrays)
         finally:
             arrays.close()
             blocks.close()
+            positions.close()
+
+
+def same_positions(engine):
+    """The positions kept as arrays are Whoosh's, for sampled pair terms and documents (some not holding them)."""
+    rng = random.Random(11)
+    built = engine.current()
+    with engine.borrowed(built) as searcher:
+        reader = searcher.reader()
+        for field in (TITLE_GRAMS, BODY_GRAMS):
+            decode = searcher.schema[field].format.decode_positions
+            terms = sorted(t.decode("utf-8") for t in reader.lexicon(field))
+            for term in rng.sample(terms, 100):
+                held = built.cache.get(searcher, field, term)[0].tolist()
+                deleted = set() if built.cache.deleted is None else set(built.cache.deleted.tolist())
+                others = [d for d in (rng.randrange(reader.doc_count_all()) for _ in range(5)) if d not in deleted]
+                docs = np.unique(np.array(rng.sample(held, min(10, len(held))) + others, dtype=np.int64))
+                kept = built.cache.arrays.positions(field, term, docs, decode)
+                assert kept == match.positions(searcher, field, term, docs), (field, term)
+                assert set(kept) == set(docs.tolist()) & set(held) and all(kept.values())
 
 
 def test_updates_keep_few_segments_and_drop_deletions_at_merges(builds):
