@@ -304,9 +304,9 @@ def _hash8(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
-def array_files(seg, parts: tuple[str, ...] = ARRAY_PARTS + POSITION_PARTS) -> dict[str, str]:
+def array_files(seg) -> dict[str, str]:
     """Return the names of a segment's posting array files by part (kept and dropped with the segment)."""
-    return {part: f"{seg.segment_id()}.{part}.npy" for part in parts}
+    return {part: f"{seg.segment_id()}.{part}.npy" for part in ARRAY_PARTS + POSITION_PARTS}
 
 
 class PostingArraysWriter:
@@ -358,9 +358,11 @@ class PostingArraysWriter:
             b, e = begins[first:first + WRITE_CHUNK], ends[first:first + WRITE_CHUNK]
             lengths = e - b
             at = np.cumsum(lengths) - lengths  # each posting's start within the chunk's bytes
+            total = int(lengths.sum())
             self.offs.write(memoryview(np.ascontiguousarray(at + self.vbytes, dtype=np.uint64)))
-            self.vals.write(memoryview(np.ascontiguousarray(data[np.repeat(b - at, lengths) + np.arange(int(lengths.sum()))])))
-            self.vbytes += int(lengths.sum())
+            # Byte j of posting k goes to at[k] + j and comes from b[k] + j.
+            self.vals.write(memoryview(np.ascontiguousarray(data[np.repeat(b - at, lengths) + np.arange(total)])))
+            self.vbytes += total
         self.vat += len(begins)
 
     def close(self) -> None:
@@ -389,7 +391,8 @@ def _raw_to_npy(raw: Path, target: Path, dtype) -> None:
 
 
 class PostingArrays:
-    """The posting arrays of an index's segments, mapped read-only, for whole-list reads."""
+    """The posting arrays of an index's segments, mapped read-only: whole lists, slices of them by
+    document range, and positions in given documents."""
 
     def __init__(self, parts: list[tuple[int, dict[str, np.ndarray]]], positional: bool = False,
                  total: int = 0) -> None:

@@ -179,7 +179,10 @@ class Engine:
             "timeline": timeline,
         }
         if searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0:
+            capped = list(matcher.work.capped)
             answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs))
+            # The tries' work counts; a cap they hit says nothing about this answer.
+            matcher.work.capped, matcher.work.searched = capped, 1.0
         answer["work"] = matcher.work.as_dict()
         answer["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return answer
