@@ -179,10 +179,10 @@ class Engine:
             "timeline": timeline,
         }
         if searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0:
-            capped = list(matcher.work.capped)
+            capped, passes = list(matcher.work.capped), matcher.work.passes
             answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs))
-            # The tries' work counts; a cap they hit says nothing about this answer.
-            matcher.work.capped, matcher.work.searched = capped, 1.0
+            # The tries' postings and reads count; their passes and any cap they hit are not this answer's.
+            matcher.work.capped, matcher.work.searched, matcher.work.passes = capped, 1.0, passes
         answer["work"] = matcher.work.as_dict()
         answer["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return answer

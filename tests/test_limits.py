@@ -149,6 +149,8 @@ def test_a_search_past_the_postings_cap_covers_the_newest_part_exactly(corpus):
     try:
         whole_answer = engine.search(SearchRequest(q=q))
         answer = small.search(SearchRequest(q=q, size=50))
+        # A query that found nothing tries spelling repairs too; their passes are not the answer's.
+        few = small.search(SearchRequest(q="衢洲"))
         build = small.current()
         with small.borrowed(build) as searcher:
             cut = Matcher(searcher, build.cache, build.lengths, build.columns.published, build.windows, cap)
@@ -160,6 +162,7 @@ def test_a_search_past_the_postings_cap_covers_the_newest_part_exactly(corpus):
     assert not whole_answer["work"]["capped"] and whole_answer["total"] == len(whole.docs)
     work = answer["work"]
     assert "postings" in work["capped"] and 0 < work["searched"] < 1 and work["passes"] > 1
+    assert few["total"] == 0 and few["suggestion"] and few["work"]["passes"] == 1 and not few["work"]["capped"]
     assert any(w.startswith(CAPPED["postings"].split("{")[0]) for w in answer["warnings"])
     assert work["postings"] <= MAX_PASSES * cap and cut.work.postings <= MAX_PASSES * cap
     # Exact for what it covers: every match inside the window, nothing outside it.
