@@ -10,6 +10,7 @@ import click
 
 from indexer.cli import index_option, json_option
 from search.engine import Engine, IndexMissingError
+from search.facets import UNIT_NAMES
 from search.request import SORTS, RequestError, parse_request
 
 
@@ -57,7 +58,6 @@ def query(q, index_dir, category, source, range_, date_from, date_to, sort, page
 
 
 SPARKS = "▁▂▃▄▅▆▇█"
-UNIT_NAMES = {"day": "日", "month": "月", "year": "年"}
 
 
 def sparkline(timeline: dict) -> str:

@@ -118,6 +118,7 @@ def _date_counts(columns: Columns, docs: np.ndarray, sel: Selection, now: int) -
 # Timeline units, finest first: the finest that covers the matches' range in at
 # most MAX_BUCKETS buckets is used.
 UNITS = ("day", "month", "year")
+UNIT_NAMES = {"day": "日", "month": "月", "year": "年"}  # as a reader is told: 每日, 每月, 每年
 MAX_BUCKETS = 60
 
 

@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, make_response, render_template, reques
 from werkzeug.datastructures import MultiDict
 
 from search import RequestError, SearchRequest, parse_request
-from search.facets import PRESETS
+from search.facets import PRESETS, UNIT_NAMES
 from search.request import MAX_PAGE, MAX_SIZE, PARAMETERS
 from web import get_article, get_engine, get_now
 from web.feed import FEED_SIZE, beijing, build_feed
@@ -177,7 +177,6 @@ class SearchLinks:
         return chips
 
 
-UNIT_NAMES = {"day": "日", "month": "月", "year": "年"}
 CHART_HEIGHT = 48  # the bars' drawing height, in the chart's own units; a bar is BAR_STEP wide with its gap
 BAR_STEP = 10
 
