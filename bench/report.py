@@ -226,7 +226,7 @@ def render_scale(run: dict) -> str:
         f"- code: {meta['code']}; source of indexer/, search/, web/ {_source_note(meta)}",
         f"- versions: {meta['versions']}", "",
         "Factor k is an archive of k copies of the base: copy 0 is the base, every other copy has new ids, "
-        "dates 400 days earlier per copy and one more paragraph per body (bench/scale.py). Rebuild = "
+        "dates 400 days earlier per copy and another item's last paragraph in place of its own (bench/scale.py). Rebuild = "
         "`newsearch rebuild COPIES --index WORK/index-k --json` (its defaults: all cores) in a subprocess, "
         "wall time of the whole command; CPU = user + system seconds of its process tree; memory = peak over "
         "0.2 s samples of the sum over the process tree. Index MB = the live build's files; segments = its "

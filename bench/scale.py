@@ -2,9 +2,10 @@
 
 The archives are synthetic and deterministic. Copy 0 is the base sample itself;
 copy c > 0 is every base item again with the id "ID~c", its date c × 400 days
-earlier and one more paragraph at the end of its body, so that the indexer
-(which merges inputs of the same title and body as re-crawls of one article)
-keeps every copy. Each copy is written once, as a JSON Lines file in the work
+earlier and the last paragraph of its body replaced by another item's, so that
+the indexer (which merges inputs of the same title and body as re-crawls of one
+article) keeps every copy, while an item carries about as much text in every
+copy: per-item costs compare across factors. Each copy is written once, as a JSON Lines file in the work
 folder; the archive of factor k is copies 0 .. k-1, and the update at factor k
 adds the first UPDATE_ITEMS items of copy k, which that archive does not hold.
 
@@ -35,12 +36,17 @@ UPDATE_ITEMS = 1000
 PROBE_QUERY = "中国"
 
 
+def paragraphs(doc: dict) -> list[str]:
+    """Return the non-empty paragraphs of an item's body, spaces collapsed."""
+    lines = [" ".join(line.split()) for line in (doc.get("body") or "").split("\n")]
+    return [line for line in lines if line]
+
+
 def paragraph_pool(base: list[dict]) -> list[str]:
-    """Return the distinct last paragraphs of the base items, in base order: what copies append."""
+    """Return the distinct last paragraphs of the base items, in base order: what copies put in."""
     pool: dict[str, None] = {}
     for doc in base:
-        lines = [" ".join(line.split()) for line in (doc.get("body") or "").split("\n")]
-        lines = [line for line in lines if line]
+        lines = paragraphs(doc)
         if lines:
             pool.setdefault(lines[-1], None)
     return list(pool)
@@ -56,10 +62,15 @@ def shift_date(date: str, copy: int) -> str:
 
 
 def copy_doc(doc: dict, copy: int, paragraph: str) -> dict:
-    """Return an item of copy number copy: a new id, an earlier date, one more paragraph (copy 0: the item)."""
+    """Return an item of copy number copy: a new id, an earlier date, another last paragraph (copy 0: the item).
+
+    When the paragraph drawn is the item's own last one, it is added instead (the text must change).
+    """
     if copy == 0:
         return doc
-    changed = dict(doc, body=f"{doc.get('body') or ''}\n{paragraph}")
+    lines = paragraphs(doc)
+    kept = lines if lines and lines[-1] == paragraph else lines[:-1]
+    changed = dict(doc, body="\n".join([*kept, paragraph]))
     if doc.get("id") is not None:
         changed["id"] = f"{doc['id']}~{copy}"
     if doc.get("date"):
@@ -83,7 +94,7 @@ class ArchiveWriter:
     def docs(self, copy: int, count: int | None = None) -> Iterator[dict]:
         """Yield the first count items (default all) of copy number copy."""
         if copy and copy >= len(self.pool):
-            raise ValueError(f"copy {copy}: the base has only {len(self.pool)} distinct paragraphs to append")
+            raise ValueError(f"copy {copy}: the base has only {len(self.pool)} distinct paragraphs to draw")
         for i, doc in enumerate(self.base[:count]):
             yield copy_doc(doc, copy, self.pool[(i + copy * self.step) % len(self.pool)] if copy else "")
 
