@@ -64,12 +64,15 @@ def shift_date(date: str, copy: int) -> str:
 def copy_doc(doc: dict, copy: int, paragraph: str) -> dict:
     """Return an item of copy number copy: a new id, an earlier date, another last paragraph (copy 0: the item).
 
-    When the paragraph drawn is the item's own last one, it is added instead (the text must change).
+    The paragraph drawn is added instead where replacing would not leave the item's
+    own text in it: a body of one paragraph (two items of one title, such as
+    国内联播快讯, would otherwise be the same text in some copies, and the indexer
+    would take them for one article), or a draw of its own last paragraph.
     """
     if copy == 0:
         return doc
     lines = paragraphs(doc)
-    kept = lines if lines and lines[-1] == paragraph else lines[:-1]
+    kept = lines if len(lines) < 2 or lines[-1] == paragraph else lines[:-1]
     changed = dict(doc, body="\n".join([*kept, paragraph]))
     if doc.get("id") is not None:
         changed["id"] = f"{doc['id']}~{copy}"

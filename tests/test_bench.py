@@ -217,7 +217,8 @@ def test_copies_are_new_items(monkeypatch, tmp_path):
     base.append({"id": "n3", "title": "标题3", "body": "只有一段", "category": "国际", "source": "央视"})
     archive = ArchiveWriter(base, tmp_path)
     assert list(archive.docs(0)) == base
-    assert list(archive.docs(2, 1)) == [{"id": "n0~2", "title": "标题0", "body": "第一段0\n第二段0\n第二段2",
+    # the last paragraph is replaced by another item's; a body of one paragraph gets it added
+    assert list(archive.docs(2, 1)) == [{"id": "n0~2", "title": "标题0", "body": "第一段0\n第二段2",
                                          "category": "国内", "date": "2010-04-24 19:06:13", "source": "新华网"}]
     assert list(archive.docs(1))[3] == {"id": "n3~1", "title": "标题3", "body": "只有一段\n第二段2",
                                         "category": "国际", "source": "央视"}
