@@ -72,12 +72,15 @@ def _tree_memory(proc: psutil.Process) -> tuple[int, int]:
     return rss, pss
 
 
-def run_measured(name: str, command: list[str], cwd: Path | None = None) -> Measured:
-    """Run a command to its end, sampling its process tree's memory; raise if it fails."""
+def run_measured(name: str, command: list[str], cwd: Path | None = None, env: dict | None = None) -> Measured:
+    """Run a command to its end, sampling its process tree's memory; raise if it fails.
+
+    env: variables to set besides bench_env()'s.
+    """
     with tempfile.TemporaryFile("w+", encoding="utf-8") as out, tempfile.TemporaryFile("w+") as err:
         cpu_before = _children_cpu()
         started = time.perf_counter()
-        popen = subprocess.Popen(command, stdout=out, stderr=err, cwd=cwd, env=bench_env())
+        popen = subprocess.Popen(command, stdout=out, stderr=err, cwd=cwd, env={**bench_env(), **(env or {})})
         proc = psutil.Process(popen.pid)
         peak_rss = peak_pss = 0
         while popen.poll() is None:

@@ -8,7 +8,9 @@ does not grow with the archive's text:
     category_labels (sorted str), category (int32 code per document),
     source_labels, source, published (int64 seconds, 0 = unknown),
     title_len, body_len (word counts), deleted (document numbers an update removed),
-    headlines (document numbers of headline-only entries)
+    headlines (document numbers of headline-only entries),
+    story (int32 code per document), story_keys (uint64 story key per code, sorted),
+    story_size (live documents per code): the stories of indexer/stories.py
 
 A build without the file (written by other tools) is read the slow way.
 """
@@ -22,6 +24,7 @@ from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
+from indexer import stories
 from indexer.segment import INDEX_NAME, keys_file
 from indexer.schema import BODY_LEN, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE, TITLE_LEN
 
@@ -67,7 +70,7 @@ def join_keys(build: Path, segments: list) -> dict[str, np.ndarray]:
     """Return the arrays of a build from its segments' keys files, in document number order."""
     parts: dict[str, list] = {name: [] for name in (CATEGORY, SOURCE, PUBLISHED, TITLE_LEN, BODY_LEN)}
     labels: dict[str, list] = {CATEGORY: [], SOURCE: []}
-    deleted, headlines, base = [], [], 0
+    deleted, headlines, id_keys, base = [], [], [], 0
     for seg in segments:
         with np.load(Path(build) / keys_file(seg), allow_pickle=False) as keys:
             for name in parts:
@@ -75,6 +78,7 @@ def join_keys(build: Path, segments: list) -> dict[str, np.ndarray]:
             for name in labels:
                 labels[name].append(keys[f"{name}_labels"])
             kind = keys["kind"]
+            id_keys.append(keys["id_key"])
         gone = np.fromiter(seg.deleted_docs(), dtype=np.int64) if seg.has_deletions() else np.zeros(0, np.int64)
         live = np.ones(len(kind), dtype=bool)
         live[gone] = False
@@ -92,7 +96,18 @@ def join_keys(build: Path, segments: list) -> dict[str, np.ndarray]:
         arrays[name] = np.concatenate(values)
     arrays["deleted"] = np.concatenate(deleted) if deleted else np.zeros(0, np.int64)
     arrays["headlines"] = np.concatenate(headlines) if headlines else np.zeros(0, np.int64)
+    arrays.update(story_columns(build, np.concatenate(id_keys) if id_keys else np.zeros(0, np.uint64),
+                                arrays["deleted"]))
     return arrays
+
+
+def story_columns(build: Path, id_keys: np.ndarray, deleted: np.ndarray) -> dict[str, np.ndarray]:
+    """Return each document's story code, the story key of each code and its live documents."""
+    keys, codes = np.unique(stories.story_of_rows(build, id_keys), return_inverse=True)
+    live = np.ones(len(id_keys), dtype=bool)
+    live[deleted] = False
+    sizes = np.bincount(codes[live], minlength=len(keys)).astype(np.int32)
+    return {"story": codes.astype(np.int32).reshape(-1), "story_keys": keys, "story_size": sizes}
 
 
 def load_columns(build: Path, reader) -> dict[str, np.ndarray]:

@@ -38,6 +38,7 @@ from whoosh.index import TOC, clean_files
 from whoosh.system import pack_ushort
 from whoosh.util.numeric import length_to_byte
 
+from indexer import stories
 from indexer.analysis import WORD_RUN, iter_bigrams, iter_chars, iter_words, normalize
 from indexer.schema import (
     BODY, BODY_CHARS, BODY_GRAMS, BODY_LEN, CATEGORY, HEADLINE, LENGTH_OF, PUBLISHED, SOURCE, TITLE, TITLE_CHARS,
@@ -446,6 +447,58 @@ class PostingArrays:
                 out[doc] = decode(vals[offs[i]:offs[i + 1]].tobytes())
         return out
 
+    def position_arrays(self, field: str, term: str, docs: np.ndarray, decode) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return a term's (document, position) pairs in those of the sorted docs that hold it; None when not kept.
+
+        Only segments holding some of the docs are looked at; the positions are
+        decoded in bulk (numpy over the packed deltas); decode, the field format's
+        decoder of one posting, reads the rare wide ones.
+        """
+        key = np.uint64(posting_key(field, term.encode("utf-8")))
+        starts = np.array([offset for offset, _ in self.parts], dtype=np.int64)
+        cuts = np.searchsorted(docs, np.append(starts, self.ends[starts[-1]] if len(starts) else 0))
+        held_docs, raw, counts, wide = [], [], [], []
+        for i in np.flatnonzero(cuts[1:] > cuts[:-1]).tolist():
+            offset, arrays = self.parts[i]
+            keys = arrays["pkeys"]
+            at = int(np.searchsorted(keys, key))
+            if at >= len(keys) or keys[at] != key:
+                continue
+            first = int(arrays["pvterm"][at]) if self.positional else -1
+            if first < 0:
+                return None
+            start, end = arrays["pspans"][at]
+            mine = arrays["pdocs"][int(start):int(end)]
+            local = docs[cuts[i]:cuts[i + 1]] - offset
+            found = np.minimum(np.searchsorted(mine, local), len(mine) - 1)
+            held = mine[found] == local
+            if not held.any():
+                continue
+            rows = found[held] + first
+            begins, ends = arrays["pvoffs"][rows].astype(np.int64), arrays["pvoffs"][rows + 1].astype(np.int64)
+            vals = arrays["pvals"]
+            narrow = vals[begins] == ord("H")
+            for doc, b, e in zip((local[held][~narrow] + offset).tolist(), begins[~narrow].tolist(),
+                                 ends[~narrow].tolist()):
+                wide.append((doc, decode(vals[b:e].tobytes())))
+            b, lengths = begins[narrow] + 1, ends[narrow] - begins[narrow] - 1
+            raw.append(vals[np.repeat(b - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))])
+            counts.append(lengths // 2)
+            held_docs.append(local[held][narrow] + offset)
+        found_docs, found_positions = [], []
+        if held_docs:
+            many = np.concatenate(counts)
+            running = np.cumsum(np.ascontiguousarray(np.concatenate(raw)).view("<u2").astype(np.int64))
+            before = np.concatenate(([0], running))[np.cumsum(many) - many]
+            found_docs.append(np.repeat(np.concatenate(held_docs), many))
+            found_positions.append(running - np.repeat(before, many))
+        for doc, positions in wide:
+            found_docs.append(np.full(len(positions), doc, dtype=np.int64))
+            found_positions.append(np.array(positions, dtype=np.int64))
+        if not found_docs:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(found_docs), np.concatenate(found_positions)
+
     def counts(self, field: str, terms: list[str]) -> list[int]:
         """Return the lengths of terms' lists over all segments, reading none of them."""
         keys = np.array([posting_key(field, t.encode("utf-8")) for t in terms], dtype=np.uint64)
@@ -493,12 +546,15 @@ class _Keys:
 
     ids, paths: NUL-free UTF-8 text joined, with end offsets (id_ends, path_ends);
     id_key, title_key, parent_key, path_key: 64-bit keys (key_of) of the id, the
-    folded title, the parent article's id and the source path; content: the
+    folded title, the parent article's id and the source path; story_title: the
+    key of the title's words (stories.title_key); content: the
     content hash; kind: 1 for a headline-only entry; category, source: codes
-    into category_labels, source_labels; published; title_len, body_len.
+    into category_labels, source_labels; published; title_len, body_len;
+    bands: the body's story band keys (documents × stories.BANDS, zero rows for
+    headline entries and bodies too short to group; indexer/stories.py).
     """
 
-    NUMBERS = ("id_key", "title_key", "parent_key", "path_key", "content")
+    NUMBERS = ("id_key", "title_key", "parent_key", "path_key", "content", "story_title")
 
     def __init__(self) -> None:
         self.text = {"ids": bytearray(), "paths": bytearray()}
@@ -508,6 +564,7 @@ class _Keys:
         self.labels: dict[str, dict[str, int]] = {CATEGORY: {}, SOURCE: {}}
         self.codes = {CATEGORY: array("i"), SOURCE: array("i")}
         self.values = {PUBLISHED: array("q"), TITLE_LEN: array("i"), BODY_LEN: array("i")}
+        self.bands = array("Q")
         self.nbytes = 0
 
     def add(self, doc: dict, folded_title: str, title_len: int, body_len: int) -> None:
@@ -515,8 +572,9 @@ class _Keys:
         for (text, ends), value in zip(zip(self.text.values(), self.ends.values()), (doc_id, path)):
             text += value.encode("utf-8", "surrogatepass")
             ends.append(len(text))
-        for name, value in zip(self.NUMBERS, (key_of(doc_id), key_of(folded_title), key_of(doc.get("parent") or ""),
-                                              key_of(path), int(doc.get("content_hash") or "0", 16))):
+        values = (key_of(doc_id), key_of(folded_title), key_of(doc.get("parent") or ""), key_of(path),
+                  int(doc.get("content_hash") or "0", 16), stories.title_key(doc.get(TITLE) or ""))
+        for name, value in zip(self.NUMBERS, values):
             self.numbers[name].append(value)
         self.kind.append(doc.get("kind") == HEADLINE)
         for name, codes in self.codes.items():
@@ -524,13 +582,17 @@ class _Keys:
             codes.append(labels.setdefault(doc.get(name) or "", len(labels)))
         for name, value in zip(self.values, (doc.get(PUBLISHED) or 0, title_len, body_len)):
             self.values[name].append(value)
-        self.nbytes = len(self.text["ids"]) + len(self.text["paths"]) + len(self.kind) * 80
+        headline = doc.get("kind") == HEADLINE
+        keys = np.zeros(stories.BANDS, np.uint64) if headline else stories.band_keys(doc.get(BODY) or "")
+        self.bands.frombytes(keys.tobytes())
+        self.nbytes = len(self.text["ids"]) + len(self.text["paths"]) + len(self.kind) * (80 + 8 * stories.BANDS)
 
     def save(self, path: Path) -> None:
         arrays = {name: np.frombuffer(bytes(text), dtype=np.uint8) for name, text in self.text.items()}
         arrays.update((name, np.array(ends, dtype=np.int64)) for name, ends in self.ends.items())
         arrays.update((name, np.array(values, dtype=np.uint64)) for name, values in self.numbers.items())
         arrays["kind"] = np.array(self.kind, dtype=np.uint8)
+        arrays["bands"] = np.frombuffer(self.bands, dtype=np.uint64).reshape(-1, stories.BANDS)
         arrays[PUBLISHED] = np.array(self.values[PUBLISHED], dtype=np.int64)
         arrays.update((name, np.array(self.values[name], dtype=np.int32)) for name in (TITLE_LEN, BODY_LEN))
         for name, codes in self.codes.items():

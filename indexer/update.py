@@ -36,7 +36,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 from whoosh.reading import SegmentReader
 
-from indexer import analysis, columns, segment, store
+from indexer import analysis, columns, segment, store, stories
 from indexer.documents import Report, write_meta
 from indexer.memory import PeakMemory
 from indexer.schema import build_schema
@@ -84,11 +84,13 @@ def update_index(sources: Iterable[str], index_dir, jobs: int | None = None, del
                 existing.segments[existing.seg[row]].delete_document(int(existing.docnum[row]))
             segments, merged = merge(tmp, existing.segments + new, jobs)
             segment.write_toc(str(tmp), segments)
+            written = np.array([key_of(found.ids[int(g)]) for g in groups], dtype=np.uint64)
+            grouped = stories.assign(tmp, segments, previous=live, fresh_ids=written)
             columns.write_columns(tmp)
             store.crash_point("written")
             meta = write_meta(tmp, report, segmenter, time.monotonic() - started, **summary,
                               jobs=jobs, segments=len(segments), merged=merged,
-                              peak_memory_mb=peak.peak_mb)
+                              peak_memory_mb=peak.peak_mb, stories=grouped)
             final = store.swap_in(index_dir, tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

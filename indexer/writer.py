@@ -44,7 +44,7 @@ import numpy as np
 from tqdm import tqdm
 from whoosh import index as whoosh_index
 
-from indexer import analysis, columns, segment, store
+from indexer import analysis, columns, segment, store, stories
 from indexer.documents import (  # NothingIndexedError is part of this module's API
     NothingIndexedError, Report, article_document, article_id, content_hash, headline_document, related_entry,
     text_hash, to_epoch, write_meta,
@@ -635,11 +635,12 @@ def build_index(sources: Iterable[str], index_dir: str | os.PathLike, jobs: int 
             if not segments:
                 raise NothingIndexedError("nothing could be indexed", report.as_dict())
             segment.write_toc(str(tmp), segments)
+            grouped = stories.assign(tmp, segments)
             columns.write_columns(tmp)
             store.crash_point("written")
             elapsed = time.monotonic() - started
             meta = write_meta(tmp, report, segmenter, elapsed, jobs=jobs, segments=len(segments),
-                              peak_memory_mb=peak.peak_mb)
+                              peak_memory_mb=peak.peak_mb, stories=grouped)
             final = store.swap_in(index_dir, tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

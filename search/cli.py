@@ -21,7 +21,7 @@ def _terminal(html: str) -> str:
 
 
 @click.command()
-@click.argument("q")
+@click.argument("q", default="")
 @index_option
 @click.option("--category", multiple=True, help="Only this category (repeatable: any of them).")
 @click.option("--source", multiple=True, help="Only this source (repeatable: any of them).")
@@ -31,8 +31,11 @@ def _terminal(html: str) -> str:
 @click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
 @click.option("--page", type=int, default=1, show_default=True)
 @click.option("--size", type=int, default=10, show_default=True)
+@click.option("--collapse/--no-collapse", default=True, show_default=True,
+              help="One hit per story (copies of one news story counted under it), or every copy.")
+@click.option("--story", metavar="ID", help="List every copy of this story (a hit's story id), first published first.")
 @json_option
-def query(q, index_dir, category, source, range_, date_from, date_to, sort, page, size, as_json):
+def query(q, index_dir, category, source, range_, date_from, date_to, sort, page, size, collapse, story, as_json):
     """Search the index for Q and print ranked, highlighted hits with facets.
 
     Q is what a user would type into the search box: words (all must match),
@@ -43,7 +46,8 @@ def query(q, index_dir, category, source, range_, date_from, date_to, sort, page
         newsearch query '衢州 新能源' --range 1y --sort newest
     """
     params = {"q": q, "category": list(category), "source": list(source), "range": range_,
-              "from": date_from, "to": date_to, "sort": sort, "page": str(page), "size": str(size)}
+              "from": date_from, "to": date_to, "sort": sort, "page": str(page), "size": str(size),
+              "collapse": "1" if collapse else "0", "story": story}
     try:
         request = parse_request({k: v for k, v in params.items() if v})
         answer = Engine(index_dir).search(request)
@@ -75,7 +79,8 @@ def sparkline(timeline: dict) -> str:
 def _print_answer(answer: dict) -> None:
     for warning in answer["warnings"]:
         click.echo(f"! {warning}", err=True)
-    click.echo(f"约 {answer['total']} 条结果 ({answer['took_ms'] / 1000:.3f} 秒)")
+    merged = f"，合并相同新闻后 {answer['stories']} 条" if answer["collapsed"] and answer["stories"] < answer["total"] else ""
+    click.echo(f"约 {answer['total']} 条结果{merged} ({answer['took_ms'] / 1000:.3f} 秒)")
     if answer["suggestion"]:
         click.echo(f"您是不是要找: {answer['suggestion']}")
     first = (answer["page"] - 1) * answer["size"]
@@ -86,6 +91,8 @@ def _print_answer(answer: dict) -> None:
         click.echo(f"     {meta}")
         if hit["snippet_html"]:
             click.echo(f"     {_terminal(hit['snippet_html'])}")
+        if answer["collapsed"] and hit["story"] and hit["story"]["size"] > 1:
+            click.echo(f"     另有 {hit['story']['size'] - 1} 条相同新闻: --story {hit['story']['id']}")
     line = sparkline(answer["timeline"])
     if line:
         click.echo(f"\n{line}")

@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -30,10 +30,18 @@ from indexer.columns import load_columns
 from indexer.segment import PostingArrays
 from indexer.store import USERDICT_FILE, live_build, read_meta
 from search import facets, highlight, ranking, spelling
-from search.match import MAX_POSTINGS, Hits, Matcher, PostingCache, Windows, member
+from search.match import (
+    EMPTY as EMPTY_DOCS, MAX_POSTINGS, WORD_BOOST, Hits, Matcher, PostingCache, Windows, member,
+)
 from search.query import Clause, ParsedQuery, parse_query
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
 from search.request import SearchRequest, now_epoch
+
+
+MAX_COPIES = 50  # other copies an article page lists (the story's own page lists them all)
+MORE_LIKE_THIS = 5  # related articles of other stories an article page lists
+MLT_TERMS = 12  # distinctive words they are found by
+MLT_MAX_SHARE = 0.05  # a word in more of the documents than this is not distinctive
 
 
 class IndexMissingError(RuntimeError):
@@ -155,30 +163,42 @@ class Engine:
     def _answer(self, build: _Build, matcher: Matcher, request: SearchRequest, now: int, started: float) -> dict:
         parsed = parse_query(request.q)
         warnings = [*build.warnings, *parsed.warnings]
-        hits = matcher.query(parsed)
-        warnings += matcher.work.warnings()
-        searchable = hits is not None
-        if not searchable:
-            if request.q.strip():
-                warnings.append("查询中没有可搜索的词（只有停用词或符号）")
-            hits = Hits.none()
+        if request.story is not None:
+            hits = self._story_hits(build, request.story)
+            searchable = True
+            if not len(hits.docs):
+                warnings.append("没有这个新闻（可能已被删除或索引已重建）")
+            request = replace(request, sort="oldest", collapse=False)
+        else:
+            hits = matcher.query(parsed)
+            warnings += matcher.work.warnings()
+            searchable = hits is not None
+            if not searchable:
+                if request.q.strip():
+                    warnings.append("查询中没有可搜索的词（只有停用词或符号）")
+                hits = Hits.none()
         docs, counts, timeline = facets.apply(build.columns, hits.docs, selection_of(request, now), now)
         scores = hits.scores[np.searchsorted(hits.docs, docs)]
-        page = self._page(build, matcher, parsed, request, docs, scores, now)
+        collapsing = request.collapse and build.columns.story is not None
+        page, stories = self._page(build, matcher, parsed, request, docs, scores, now, collapsing)
         needles = needles_of(parsed)
         stored = matcher.searcher.stored_fields
         answer = {
             "total": int(len(docs)),
+            "stories": stories,
+            "collapsed": collapsing,
             "page": request.page,
             "size": request.size,
             "took_ms": 0.0,
             "warnings": warnings,
             "suggestion": None,
-            "hits": [hit_data(stored(int(d)), needles, score) for d, score in page],
+            "hits": [{**hit_data(stored(int(d)), needles, score), "story": self._story_of(build, int(d))}
+                     for d, score in page],
             "facets": counts,
             "timeline": timeline,
         }
-        if searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0:
+        few = searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0
+        if few and request.story is None:
             capped, passes = list(matcher.work.capped), matcher.work.passes
             answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs))
             # The tries' postings and reads count; their passes and any cap they hit are not this answer's.
@@ -187,30 +207,87 @@ class Engine:
         answer["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return answer
 
-    def _page(self, build, matcher, parsed, request, docs, scores, now) -> list[tuple[int, float]]:
+    def _story_hits(self, build: _Build, story: str) -> Hits:
+        """Return every live copy of a story (by its id), unscored."""
+        docs = story_members(build, int(story, 16))
+        return Hits(docs, np.zeros(len(docs)))
+
+    def _story_of(self, build: _Build, doc: int) -> dict | None:
+        cols = build.columns
+        if cols.story is None:
+            return None
+        code = int(cols.story[doc])
+        return {"id": story_id(int(cols.story_keys[code])), "size": int(cols.story_size[code])}
+
+    def _page(self, build, matcher, parsed, request, docs, scores, now,
+              collapsing: bool) -> tuple[list[tuple[int, float]], int]:
+        """Return the page's (document, score) pairs and, when collapsing, how many stories the hits hold.
+
+        Collapsed, a story shows once: its first copy in the requested order
+        (in relevance order the best-scoring one, the earliest published among
+        equal scores). The order is worked out over a window of the best hits,
+        grown until it holds enough stories for the page.
+        """
         first = (request.page - 1) * request.size
-        if first >= len(docs):
-            return []
+        wanted = first + request.size
+        story = build.columns.story
+        stories = int(_distinct_count(story[docs], len(build.columns.story_keys))) if collapsing else int(len(docs))
+        if first >= (stories if collapsing else len(docs)):
+            return [], stories
         published = build.columns.published[docs]
         if request.sort == "relevance":
             scores = scores * ranking.recency(published, now, self.recency_weight, self.half_life_days)
             scores[member(docs, build.headlines)] *= ranking.HEADLINE_WEIGHT
-            window = ranking.order(docs, scores, published, "relevance", max(first + request.size, ranking.RERANK_WINDOW))
-            top = window[: ranking.RERANK_WINDOW]
-            scores[top] += ranking.proximity(matcher, parsed, docs[top])
-            chosen = window[np.lexsort((docs[window], -scores[window]))]
-        else:
-            chosen = ranking.order(docs, scores, published, request.sort, first + request.size)
-        return [(int(docs[i]), round(float(scores[i]), 4)) for i in chosen[first:first + request.size]]
+        size = max(wanted, ranking.RERANK_WINDOW) if request.sort == "relevance" else wanted
+        boosted = False
+        while True:
+            window = ranking.order(docs, scores, published, request.sort, size)
+            if request.sort == "relevance":
+                if not boosted:
+                    top = window[: ranking.RERANK_WINDOW]
+                    scores[top] += ranking.proximity(matcher, parsed, docs[top])
+                    boosted = True
+                tie = published[window] if collapsing else np.zeros(len(window))
+                window = window[np.lexsort((docs[window], tie, -scores[window]))]
+            if not collapsing:
+                chosen = window
+                break
+            codes = story[docs[window]]
+            _, firsts = np.unique(codes, return_index=True)
+            chosen = window[np.sort(firsts)]
+            if len(chosen) >= wanted or size >= len(docs):
+                break
+            size *= 4
+        return [(int(docs[i]), round(float(scores[i]), 4)) for i in chosen[first:wanted]], stories
 
-    def article(self, doc_id: str, q: str = "") -> dict | None:
-        """Return one document with its body, its query matches marked, or None."""
+    def exists(self, doc_id: str) -> bool:
+        """Tell whether the live build holds a document with that id."""
+        build = self.current()
+        with self.borrowed(build) as searcher:
+            return searcher.document_number(**{ID_FIELD: doc_id}) is not None
+
+    def article(self, doc_id: str, q: str = "", around: bool = True) -> dict | None:
+        """Return one document with its body, its query matches marked, or None.
+
+        around: also the other copies of its story and similar articles of other stories.
+        """
         build = self.current()
         with self.borrowed(build) as searcher:
             docnum = searcher.document_number(**{ID_FIELD: doc_id})
             if docnum is None:
                 return None
             stored = searcher.stored_fields(docnum)
+            story = self._story_of(build, docnum)
+            copies, alike = [], []
+            if around and story is not None and story["size"] > 1:
+                others = story_members(build, int(story["id"], 16))
+                others = others[others != docnum]
+                others = others[np.lexsort((others, build.columns.published[others]))][:MAX_COPIES]
+                copies = [_copy_data(searcher.stored_fields(int(d))) for d in others]
+            if around:
+                matcher = Matcher(searcher, build.cache, build.lengths, build.columns.published)
+                alike = [_copy_data(searcher.stored_fields(d))
+                         for d in self._more_like_this(build, matcher, docnum, stored)]
         needles = needles_of(parse_query(q)) if q else []
         data = hit_data(stored, needles, None)
         data.update({
@@ -219,8 +296,52 @@ class Engine:
             "snapshot_time": stored.get("snapshot_time") or None,
             "related": json.loads(stored.get("related") or "[]"),
             "parent": stored.get("parent") or None,
+            "story": story,
+            "copies": copies,
+            "more_like_this": alike,
         })
         return data
+
+    def _more_like_this(self, build: _Build, matcher: Matcher, docnum: int, stored: dict) -> list[int]:
+        """Return up to MORE_LIKE_THIS documents of other stories that share an article's distinctive words.
+
+        The article's words are weighed by count × idf; the MLT_TERMS best that
+        other documents hold (but not more than MLT_MAX_SHARE of them) are
+        matched as an OR by their word postings, scored with BM25 as a search is.
+        """
+        text = analysis.normalize(f"{stored.get(TITLE, '')}\n{stored.get(BODY, '')}")
+        counts: dict[str, int] = {}
+        for word, *_ in analysis.iter_words(text):
+            if len(word) > 1 and not word.isdigit():
+                counts[word] = counts.get(word, 0) + 1
+        if not counts:
+            return []
+        words = list(counts)
+        frequency = build.cache.counts(matcher.searcher, BODY, words)
+        most = MLT_MAX_SHARE * matcher.doc_count
+        weighed = sorted(((counts[w] * matcher.idf(df), w) for w, df in zip(words, frequency) if 1 < df <= most),
+                         reverse=True)[:MLT_TERMS]
+        hits = Hits.none()
+        for _, word in weighed:
+            for name in (TITLE, BODY):
+                docs, freqs = matcher.postings(name, word)
+                if len(docs):
+                    hits = hits.either(Hits(docs, WORD_BOOST[name] * matcher._bm25(name, docs, freqs, len(docs))))
+        cols = build.columns
+        keep = hits.docs != docnum
+        if cols.story is not None:
+            keep &= cols.story[hits.docs] != cols.story[docnum]
+        docs, scores = hits.docs[keep], hits.scores[keep]  # (the cache's lists hold live documents only)
+        chosen: list[int] = []
+        seen: set[int] = set()
+        for i in np.argsort(-scores, kind="stable").tolist():  # one document per story
+            story = int(cols.story[docs[i]]) if cols.story is not None else int(docs[i])
+            if story not in seen:
+                seen.add(story)
+                chosen.append(int(docs[i]))
+                if len(chosen) == MORE_LIKE_THIS:
+                    break
+        return chosen
 
     def complete(self, prefix: str, limit: int = 8) -> list[str]:
         """Return completions for what a user has typed so far: frequent words, then titles."""
@@ -277,6 +398,32 @@ def _open_build(path: Path) -> _Build:
                   PostingCache(deleted, arrays=postings), windows=Windows(columns.published))
 
 
+def story_id(key: int) -> str:
+    """Return the id of a story key as the API shows it: 16 hexadecimal digits."""
+    return f"{key:016x}"
+
+
+def story_members(build: _Build, key: int) -> np.ndarray:
+    """Return the live documents of the story with that key, in document order."""
+    cols = build.columns
+    if cols.story is None or not len(cols.story_keys):
+        return EMPTY_DOCS
+    code = int(np.searchsorted(cols.story_keys, np.uint64(key)))
+    if code >= len(cols.story_keys) or int(cols.story_keys[code]) != key:
+        return EMPTY_DOCS
+    docs = np.flatnonzero(cols.story == code)
+    if build.cache.deleted is not None:
+        docs = docs[~member(docs, build.cache.deleted)]
+    return docs
+
+
+def _distinct_count(codes: np.ndarray, count: int) -> int:
+    """Return how many distinct values of range(count) codes holds (a mask, not a sort)."""
+    seen = np.zeros(count, dtype=bool)
+    seen[codes] = True
+    return int(seen.sum())
+
+
 def selection_of(request: SearchRequest, now: int) -> facets.Selection:
     """Return the facet selection of a request."""
     start = end = None
@@ -315,6 +462,13 @@ def _clause_needles(clause: Clause) -> set[str]:
     if not clause.phrase:
         found.update(w for w in clause.words() if len(w) > 1)
     return found
+
+
+def _copy_data(stored: dict) -> dict:
+    """Return what an article page lists of another copy of its story."""
+    return {"id": stored[ID_FIELD], "title": stored.get(TITLE, ""), "source": stored.get("source") or None,
+            "published": _iso(stored["published"]) if stored.get("published") else None,
+            "url": stored.get("url") or None}
 
 
 def hit_data(stored: dict, needles: list[str], score: float | None) -> dict:

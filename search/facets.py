@@ -31,6 +31,9 @@ class Columns:
     source: np.ndarray
     published: np.ndarray  # int64 seconds; 0 = unknown
     month: np.ndarray  # int32 YYYYMM; 0 = unknown
+    story: np.ndarray | None = None  # int32 story code per document (None: a build without stories)
+    story_keys: np.ndarray | None = None  # uint64 story key per code
+    story_size: np.ndarray | None = None  # live documents per code
 
 
 def load_columns(arrays: dict[str, np.ndarray]) -> Columns:
@@ -39,7 +42,8 @@ def load_columns(arrays: dict[str, np.ndarray]) -> Columns:
     months = published.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
     month = np.where(published > 0, (months // 12 + 1970) * 100 + months % 12 + 1, 0).astype(np.int32)
     return Columns(arrays[f"{CATEGORY}_labels"].tolist(), arrays[CATEGORY],
-                   arrays[f"{SOURCE}_labels"].tolist(), arrays[SOURCE], published, month)
+                   arrays[f"{SOURCE}_labels"].tolist(), arrays[SOURCE], published, month,
+                   arrays.get("story"), arrays.get("story_keys"), arrays.get("story_size"))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ leniently); a bad page, size, sort, date or an unknown parameter is, and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -28,7 +29,10 @@ PARAMETERS = {
     "sort": "relevance (default), newest or oldest",
     "page": f"page number, 1 to {MAX_PAGE}",
     "size": f"hits per page, 1 to {MAX_SIZE} (default 10)",
+    "collapse": "1 (default): one hit per story, the others counted; 0: every copy",
+    "story": "a story id: list every copy of that story, first published first",
 }
+STORY_ID = re.compile(r"[0-9a-f]{16}")
 
 
 class RequestError(ValueError):
@@ -53,6 +57,8 @@ class SearchRequest:
     sort: str = "relevance"
     page: int = 1
     size: int = 10
+    collapse: bool = True
+    story: str | None = None  # 16 hex digits (search/engine.py: story_id)
 
     def __post_init__(self) -> None:
         if self.sort not in SORTS:
@@ -65,6 +71,8 @@ class SearchRequest:
             raise RequestError("size", f"must be a whole number from 1 to {MAX_SIZE}")
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise RequestError("from", "must not be after to")
+        if self.story is not None and not STORY_ID.fullmatch(self.story):
+            raise RequestError("story", "must be a story id: 16 hexadecimal digits, as a hit's story.id")
 
 
 def now_epoch() -> int:
@@ -128,4 +136,17 @@ def parse_request(params: Mapping, strict: bool = True) -> SearchRequest:
         sort=_one(params, "sort") or "relevance",
         page=_int(params, "page", 1, MAX_PAGE),
         size=_int(params, "size", 10, MAX_SIZE),
+        collapse=_flag(params, "collapse", True),
+        story=(_one(params, "story") or "").strip().lower() or None,
     )
+
+
+def _flag(params: Mapping, name: str, default: bool) -> bool:
+    raw = (_one(params, name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise RequestError(name, "must be 1 or 0")

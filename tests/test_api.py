@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import NOW
+from indexer.segment import key_of
 from search import parse_request
 from web import create_app
 from web.cli import cli
@@ -106,7 +107,9 @@ def test_search_without_hits(client):
     ("from=2024-13-01", "from", "must be a date as YYYY-MM-DD"),
     ("to=yesterday", "to", "must be a date as YYYY-MM-DD"),
     ("from=2025-01-01&to=2024-01-01", "from", "must not be after to"),
-    ("qq=1", "qq", "unknown parameter; known: q, category, source, range, from, to, sort, page, size"),
+    ("collapse=2", "collapse", "must be 1 or 0"),
+    ("story=12345", "story", "must be a story id: 16 hexadecimal digits, as a hit's story.id"),
+    ("qq=1", "qq", "unknown parameter; known: q, category, source, range, from, to, sort, page, size, collapse, story"),
 ])
 def test_search_bad_parameter_is_400_naming_it(client, query, param, message):
     body = get_json(client, f"/api/search?q=衢州&{query}", status=400)
@@ -153,6 +156,9 @@ def test_article_is_its_data(client):
         "snapshot_time": None,
         "related": [],
         "parent": QUZHOU,
+        "story": {"id": f"{key_of(WINTER_DRIVING):016x}", "size": 1},  # a story of its own
+        "copies": [],
+        "more_like_this": [],  # the seed index is too small for a word to be distinctive and shared
     }
 
 

@@ -115,6 +115,10 @@ class SearchLinks:
             pairs.append(("sort", req.sort))
         if req.size != DEFAULT_SIZE:
             pairs.append(("size", str(req.size)))
+        if not req.collapse:
+            pairs.append(("collapse", "0"))
+        if req.story:
+            pairs.append(("story", req.story))
         self.pairs = pairs  # the state without page: every link but pagination resets it
 
     def url(self, pairs: list[tuple[str, str]]) -> str:
@@ -158,6 +162,14 @@ class SearchLinks:
     def page(self, number: int) -> str:
         """Go to one page of the same results."""
         return self.url(self.pairs + ([("page", str(number))] if number > 1 else []))
+
+    def story(self, story_id: str) -> str:
+        """List every copy of a story (the query kept, to mark its words)."""
+        return self.url([*(p for p in self.pairs if p[0] == "q"), ("story", story_id)])
+
+    def collapse(self, on: bool) -> str:
+        """Show one hit per story (on) or every copy."""
+        return self.url([p for p in self.pairs if p[0] != "collapse"] + ([] if on else [("collapse", "0")]))
 
     def clear(self) -> str:
         """Drop every filter, keep the query, the order and the page size."""
@@ -222,10 +234,10 @@ def index():
 def search():
     """Show one page of results with facets, filters and pagination."""
     req, dropped = parse_leniently(request.args)
-    answer = get_engine().search(req, now=get_now()) if req.q.strip() else None
+    answer = get_engine().search(req, now=get_now()) if req.q.strip() or req.story else None
     last = 1
     if answer:
-        last = min(MAX_PAGE, max(1, math.ceil(answer["total"] / req.size)))
+        last = min(MAX_PAGE, max(1, math.ceil(answer["stories"] / req.size)))
     chart = timeline_chart(answer["timeline"]) if answer else None
     html = render_template("pages/search.html", req=req, q=req.q, answer=answer, dropped=dropped, chart=chart,
                            links=SearchLinks(req), pages=page_numbers(req.page, last), last=last)
@@ -260,8 +272,8 @@ def article(doc_id: str):
     q = request.args.get("q", "")
     found = get_article(doc_id, q)
     engine = get_engine()
-    related = [(item, bool(item["id"]) and engine.article(item["id"]) is not None) for item in found["related"]]
-    parent = engine.article(found["parent"]) if found["parent"] else None
+    related = [(item, bool(item["id"]) and engine.exists(item["id"])) for item in found["related"]]
+    parent = engine.article(found["parent"], around=False) if found["parent"] else None
     return render_template("pages/article.html", article=found, q=q, related=related, parent=parent)
 
 
