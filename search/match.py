@@ -32,6 +32,7 @@ from indexer.segment import ARRAY_FIELDS, PostingArrays, indexes_in
 from search.query import KEYWORD_FIELDS, TEXT_FIELDS, Clause, ParsedQuery
 
 EMPTY = np.zeros(0, dtype=np.int64)
+DENSE_SHARE = 16  # lists holding at least 1/16 of their range of document numbers are united by marking
 CACHE_POSTINGS = 4_000_000  # postings kept in memory per build (~50 MB)
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -172,12 +173,23 @@ class Hits:
         """Keep documents in either, adding scores.
 
         A much shorter list is merged into the longer one (O(n + m log n));
-        lists of like length are sorted together (np.unique, faster there).
+        lists of like length that cover much of their range of document numbers
+        are marked in arrays over that range (linear), sparser ones are sorted
+        together (np.unique).
         """
         small, large = (self, other) if len(self.docs) <= len(other.docs) else (other, self)
         if not len(small.docs):
             return large
         if len(small.docs) * 8 > len(large.docs):
+            span = int(max(self.docs[-1], other.docs[-1])) + 1
+            if (len(self.docs) + len(other.docs)) * DENSE_SHARE >= span:
+                seen = np.zeros(span, dtype=bool)
+                total = np.zeros(span)
+                for hits in (self, other):  # each list's documents are unique: += adds once per document
+                    seen[hits.docs] = True
+                    total[hits.docs] += hits.scores
+                docs = np.flatnonzero(seen)
+                return Hits(docs, total[docs])
             docs, inverse = np.unique(np.concatenate([self.docs, other.docs]), return_inverse=True)
             return Hits(docs, np.bincount(inverse, np.concatenate([self.scores, other.scores]), len(docs)))
         at = np.searchsorted(large.docs, small.docs)
@@ -456,6 +468,31 @@ class Matcher:
                 return found
         return positions(self.searcher, field, term, docs)
 
+    def run_starts(self, field: str, run: str, docs: np.ndarray) -> np.ndarray | None:
+        """Return where a run of characters stands in the given documents, as doc << 32 | position.
+
+        Its pairs' positions are read in bulk and intersected (pair i at p + i);
+        None when the index keeps no position arrays (then positions() is used).
+        Counted as work like positions().
+        """
+        arrays = self.cache.arrays
+        if arrays is None or not arrays.positional or field not in ARRAY_FIELDS:
+            return None
+        decode = self.searcher.schema[field].format.decode_positions
+        starts = None
+        for i in range(len(run) - 1):
+            self.work.positions += len(docs)
+            found = arrays.position_arrays(field, run[i:i + 2], docs, decode)
+            if found is None:
+                return None
+            held, at = found
+            keep = at >= i
+            keys = np.unique((held[keep] << 32) | (at[keep] - i))
+            starts = keys if starts is None else common(starts, keys)
+            if not len(starts):
+                break
+        return starts if starts is not None else EMPTY
+
     def affordable(self, kind: str, docs: np.ndarray, each: int) -> tuple[np.ndarray, np.ndarray]:
         """Split docs into (the newest the request's cap still allows, at each units a document; the rest)."""
         cap = MAX_STORED if kind == "stored" else MAX_POSITIONS
@@ -521,8 +558,12 @@ class Matcher:
             return sure
         grams = GRAMS_OF[textfield]
         unsure, unchecked = self.affordable("positions", unsure, len(run) - 1)
-        found = [self.positions(grams, run[i:i + 2], unsure) for i in range(len(run) - 1)]
-        checked = np.array([d for d in unsure.tolist() if _run_starts(found, d)], dtype=np.int64)
+        starts = self.run_starts(grams, run, unsure)
+        if starts is not None:
+            checked = np.unique(starts >> 32)
+        else:
+            found = [self.positions(grams, run[i:i + 2], unsure) for i in range(len(run) - 1)]
+            checked = np.array([d for d in unsure.tolist() if _run_starts(found, d)], dtype=np.int64)
         return np.union1d(sure, self._checked(checked, unchecked))
 
     def word(self, word: str, fields: tuple[str, ...]) -> Hits:
@@ -591,9 +632,17 @@ class Matcher:
         grams = GRAMS_OF[textfield]
         pairs = sum(len(run) - 1 for _, run in runs)
         docs, unchecked = self.affordable("positions", docs, pairs)
+        base = runs[0][0]
+        bulk = [self.run_starts(grams, run, docs) for _, run in runs]
+        if all(found is not None for found in bulk):
+            # Run j must start (offset_j - base) characters after run 0 does.
+            whole = bulk[0]
+            for (off, _), found in zip(runs[1:], bulk[1:]):
+                shifted = found[(found & 0xFFFFFFFF) >= off - base] - (off - base)
+                whole = common(whole, shifted)
+            return np.union1d(np.unique(whole >> 32), unchecked)  # the stored text decides the rest
         starts = [_starts([self.positions(grams, run[i:i + 2], docs) for i in range(len(run) - 1)])
                   for _, run in runs]
-        base = runs[0][0]
         keep = [d for d in docs.tolist()
                 if any(all(s + off - base in found.get(d, ()) for (off, _), found in zip(runs[1:], starts[1:]))
                        for s in starts[0].get(d, ()))]

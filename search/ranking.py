@@ -46,17 +46,26 @@ def recency(published: np.ndarray, now: int, weight: float, half_life_days: floa
 
 
 def order(docs: np.ndarray, scores: np.ndarray, published: np.ndarray, sort: str, wanted: int) -> np.ndarray:
-    """Return the indexes of the first `wanted` hits in the requested order."""
+    """Return the indexes of the first `wanted` hits in the requested order.
+
+    Only the hits that can be among the first `wanted` are sorted: those scoring
+    at least the wanted-th best score (by relevance), or published at least as
+    new (newest) or as old (oldest) as the wanted-th hit, ties included; picking
+    them out is linear in the hits.
+    """
     if sort == "relevance":
+        primary = -scores
         keys = (docs, -scores)
-    elif sort == "newest":
-        keys = (docs, -scores, -published)
     else:
-        keys = (docs, -scores, published)
-    if sort == "relevance" and wanted < len(docs):
-        top = np.argpartition(-scores, wanted - 1)[:wanted]
-        return top[np.lexsort((docs[top], -scores[top]))]
-    return np.lexsort(keys)[:wanted]
+        primary = -published if sort == "newest" else published
+        keys = (docs, -scores, primary)
+    if wanted >= len(docs):
+        return np.lexsort(keys)
+    if wanted <= 0:
+        return np.zeros(0, dtype=np.int64)
+    bound = np.partition(primary, wanted - 1)[wanted - 1]
+    top = np.flatnonzero(primary <= bound)
+    return top[np.lexsort(tuple(k[top] for k in keys))][:wanted]
 
 
 def _min_span(lists: list[list[int]]) -> int | None:
