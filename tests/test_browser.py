@@ -10,7 +10,6 @@ in test-output/screenshots/.
 """
 
 import threading
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -253,3 +252,69 @@ def test_no_serious_axe_violations(browser, base_url, url, viewport):
     serious = [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:3])
                for v in result["violations"] if v["impact"] in ("serious", "critical")]
     assert serious == []
+
+
+@pytest.fixture(scope="module")
+def stories_site(tmp_path_factory):
+    """Serve an index of corpus items plus two reprints of one of them; return (URL, the original)."""
+    import json
+    import random
+
+    from bench.stories import eligible, reprint
+    from conftest import corpus_items
+    from indexer.writer import build_index
+
+    items = corpus_items(300, 40_000)
+    original = next(item for item in items if eligible(item) and len(item["title"]) >= 8)
+    rng = random.Random(5)
+    copies = [reprint(original, number, rng) for number in range(2)]
+    folder = tmp_path_factory.mktemp("stories-site")
+    (folder / "items.jsonl").write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items + copies),
+                                        encoding="utf-8")
+    build_index([str(folder / "items.jsonl")], folder / "index", jobs=1)
+    app = create_app({"TESTING": True, "INDEX_DIR": str(folder / "index"), "FIXED_NOW": NOW})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", original
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+def test_a_story_s_copies_are_one_hit_linking_to_all_of_them(browser, stories_site):
+    url, original = stories_site
+    context = browser.new_context(viewport=DESKTOP, base_url=url, locale="zh-CN")
+    tab = context.new_page()
+    tab.goto(f"/search?q={original['title'][:8]}&size=50")
+    link = tab.locator(".hit-copies a", has_text="另有 2 条相同新闻")
+    expect(link).to_have_count(1)
+    expect(tab.locator(".facet-note").first).to_contain_text("文章篇数")
+    link.click()
+    tab.wait_for_url("**story=*")
+    expect(tab.locator(".result-count")).to_contain_text("同一新闻的 3 篇报道")
+    expect(tab.locator(".hits .hit")).to_have_count(3)
+    expect(tab.locator(".hit-copies")).to_have_count(0)  # the story's own list is not collapsed
+    tab.locator(".hits .hit-title a").first.click()
+    tab.wait_for_url("**/article/*")
+    expect(tab.locator("#copies-title")).to_have_text("相同新闻的其他 2 篇报道")
+    expect(tab.locator(".copies li").first).to_be_visible()
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_story_pages_have_no_serious_axe_violations_and_fit_a_phone(browser, stories_site, viewport):
+    url, original = stories_site
+    context = browser.new_context(viewport=viewport, base_url=url, bypass_csp=True)
+    tab = context.new_page()
+    tab.goto(f"/search?q={original['title'][:8]}")
+    story = tab.locator(".hit-copies a", has_text="另有 2 条相同新闻").get_attribute("href")
+    for address in (f"/search?q={original['title'][:8]}", story, f"/article/{original['id']}"):
+        tab.goto(address)
+        assert tab.evaluate("document.documentElement.scrollWidth") <= viewport["width"], address
+        tab.add_script_tag(path=str(AXE))
+        result = tab.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        serious = [(v["id"], v["impact"], v["help"]) for v in result["violations"]
+                   if v["impact"] in ("serious", "critical")]
+        assert serious == [], address
+    context.close()

@@ -268,8 +268,6 @@ def test_any_query_answers_with_escaped_hits(engine, q, page, size):
 
 
 def test_an_index_from_another_analyzer_says_it_needs_a_rebuild(tmp_path):
-    import shutil
-
     from conftest import SEEDS
     from indexer.store import META_FILE, live_build
     from indexer.writer import build_index
@@ -336,3 +334,37 @@ def test_the_posting_cache_counts_exactly_when_threads_miss_at_once(seed_index):
             assert cache.get(searcher, "body_grams", "𠀀𠀁")[0].size == 0  # a pair no document holds
     finally:
         engine.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3)), min_size=1, max_size=60),
+       st.sampled_from(["relevance", "newest", "oldest"]), st.integers(1, 70))
+def test_the_first_hits_of_an_order_are_those_of_a_full_sort(rows, sort, wanted):
+    import numpy as np
+
+    from search.ranking import order
+
+    docs = np.arange(len(rows), dtype=np.int64) * 3
+    scores = np.array([float(r[0]) for r in rows])  # few values: many ties
+    published = np.array([r[1] * 1000 for r in rows], dtype=np.int64)
+    keys = {"relevance": (docs, -scores), "newest": (docs, -scores, -published),
+            "oldest": (docs, -scores, published)}[sort]
+    chosen = order(docs, scores, published, sort, wanted).tolist()
+    assert chosen == np.lexsort(keys)[:wanted].tolist()
+    assert len(chosen) == len(set(chosen)) == min(wanted, len(rows))  # no hit twice, none past the end
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.integers(0, 300), max_size=200), st.sets(st.integers(0, 300), max_size=200))
+def test_a_union_of_hits_is_the_same_dense_or_sparse(left, right):
+    import numpy as np
+
+    from search.match import Hits
+
+    a, b = np.array(sorted(left), dtype=np.int64), np.array(sorted(right), dtype=np.int64)
+    got = Hits(a, a * 0.5 + 1).either(Hits(b, b * 0.25 + 2))
+    union = sorted(left | right)
+    assert got.docs.tolist() == union
+    expected = [(d * 0.5 + 1 if d in left else 0) + (d * 0.25 + 2 if d in right else 0) for d in union]
+    assert np.allclose(got.scores, expected)
+    assert not set(got.docs.tolist()) - (left | right)  # nothing that neither holds

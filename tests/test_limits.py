@@ -20,7 +20,7 @@ from conftest import corpus_items
 from indexer.analysis import normalize
 from indexer.writer import build_index
 from search import Engine, SearchRequest
-from search.match import CAPPED, MAX_PASSES, MAX_POSITIONS, MAX_POSTINGS, MAX_STORED, Matcher
+from search.match import CAPPED, MAX_PASSES, MAX_POSITIONS, MAX_STORED, Matcher
 from search.query import parse_query
 
 LETTERS = "中国人大会议发展经济社会主义建设工作时间新闻联播"  # 24 characters
