@@ -198,6 +198,9 @@ def largest_groups(index: Path, count: int = 10) -> dict:
                 groups.append({"size": int(sizes[code]), "copies": [
                     {k: searcher.stored_fields(int(d)).get(k) for k in ("title", "source", "published")}
                     for d in members]})
+                for copy in groups[-1]["copies"]:  # stored as Beijing wall-clock seconds
+                    if copy["published"]:
+                        copy["published"] = str(datetime(1970, 1, 1) + timedelta(seconds=copy["published"]))
         return {"documents": int(sizes.sum()), "stories": int((sizes > 0).sum()), "multi": int(len(many)),
                 "in_multi": int(sizes[many].sum()), "largest": groups}
     finally:
