@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench import corpus
-from bench.stories import labelled_set, pairwise, reprint
+from bench.stories import labelled_set, pairwise, reprint, stories_by_id
 from conftest import SEEDS, corpus_items
 from indexer import stories
 from indexer.analysis import iter_words, normalize
@@ -53,13 +53,7 @@ def engine(labelled):
 
 def predicted(engine) -> dict[str, str]:
     """Return each indexed document's story id."""
-    build = engine.current()
-    found = {}
-    with engine.borrowed(build) as searcher:
-        for docnum in searcher.reader().all_doc_ids():
-            key = int(build.columns.story_keys[build.columns.story[docnum]])
-            found[searcher.stored_fields(docnum)["id"]] = f"{key:016x}"
-    return found
+    return stories_by_id(engine.index_dir)
 
 
 def copies_of(labelled, engine, least: int = 3):
