@@ -401,6 +401,7 @@ class PostingArrays:
         self.positional = positional  # every segment keeps its positions too
         # Where each segment's documents end: the next one's offset.
         self.ends = dict(zip([offset for offset, _ in parts], [offset for offset, _ in parts[1:]] + [total]))
+        self.bounds = np.array([offset for offset, _ in parts] + [total], dtype=np.int64)  # segment i: [i], [i + 1]
 
     @classmethod
     def open(cls, folder: Path, segments: list) -> PostingArrays | None:
@@ -417,6 +418,41 @@ class PostingArrays:
                                    for part, name in present.items()}))
             offset += seg.doc_count_all()
         return cls(parts, positional, offset)
+
+    def probe(self, field: str, term: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return which of the sorted docs a term's list holds, and their frequencies, deleted ones included.
+
+        A binary search of each document in its segment's list: the cost grows
+        with the documents asked about, not with the list's length.
+        """
+        key = np.uint64(posting_key(field, term.encode("utf-8")))
+        held_docs, held_freqs = [], []
+        for offset, arrays, local in self._segments_of(docs):
+            keys = arrays["pkeys"]
+            at = int(np.searchsorted(keys, key))
+            if at >= len(keys) or keys[at] != key:
+                continue
+            start, end = (int(x) for x in arrays["pspans"][at])
+            if end == start:
+                continue
+            mine = arrays["pdocs"][start:end]
+            found = np.minimum(np.searchsorted(mine, local), end - start - 1)
+            held = mine[found] == local
+            held_docs.append(local[held].astype(np.int64) + offset)
+            held_freqs.append(arrays["pfreqs"][start + found[held]].astype(np.float32))
+        if not held_docs:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return np.concatenate(held_docs), np.concatenate(held_freqs)
+
+    def _segments_of(self, docs: np.ndarray):
+        """Yield (document offset, arrays, the sorted docs inside the segment as local uint32) per segment holding some.
+
+        uint32 is the lists' own type: searching them with another makes numpy copy the whole list first.
+        """
+        cuts = np.searchsorted(docs, self.bounds)
+        for i in np.flatnonzero(cuts[1:] > cuts[:-1]).tolist():
+            offset, arrays = self.parts[i]
+            yield offset, arrays, (docs[cuts[i]:cuts[i + 1]] - offset).astype(np.uint32)
 
     def _spans(self, field: str, term: str | bytes):
         """Yield (document offset, arrays, start, end, term row) of a term's list in each segment holding it."""
@@ -440,7 +476,7 @@ class PostingArrays:
                 return None
             mine = arrays["pdocs"][start:end]
             local = docs[(docs >= offset) & (docs < self.ends[offset])] - offset
-            at = np.minimum(np.searchsorted(mine, local), max(len(mine) - 1, 0))
+            at = np.minimum(np.searchsorted(mine, local.astype(np.uint32)), max(len(mine) - 1, 0))
             held = mine[at] == local if len(mine) else np.zeros(len(local), dtype=bool)
             offs, vals = arrays["pvoffs"], arrays["pvals"]
             for doc, i in zip((local[held] + offset).tolist(), (at[held] + first).tolist()):
@@ -455,11 +491,8 @@ class PostingArrays:
         decoder of one posting, reads the rare wide ones.
         """
         key = np.uint64(posting_key(field, term.encode("utf-8")))
-        starts = np.array([offset for offset, _ in self.parts], dtype=np.int64)
-        cuts = np.searchsorted(docs, np.append(starts, self.ends[starts[-1]] if len(starts) else 0))
         held_docs, raw, counts, wide = [], [], [], []
-        for i in np.flatnonzero(cuts[1:] > cuts[:-1]).tolist():
-            offset, arrays = self.parts[i]
+        for offset, arrays, local in self._segments_of(docs):
             keys = arrays["pkeys"]
             at = int(np.searchsorted(keys, key))
             if at >= len(keys) or keys[at] != key:
@@ -469,11 +502,13 @@ class PostingArrays:
                 return None
             start, end = arrays["pspans"][at]
             mine = arrays["pdocs"][int(start):int(end)]
-            local = docs[cuts[i]:cuts[i + 1]] - offset
+            if not len(mine):
+                continue
             found = np.minimum(np.searchsorted(mine, local), len(mine) - 1)
             held = mine[found] == local
             if not held.any():
                 continue
+            local = local.astype(np.int64)
             rows = found[held] + first
             begins, ends = arrays["pvoffs"][rows].astype(np.int64), arrays["pvoffs"][rows + 1].astype(np.int64)
             vals = arrays["pvals"]

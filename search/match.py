@@ -39,7 +39,9 @@ BM25_B = 0.75
 # Relative weights of the ways a term can match.
 WORD_BOOST = {TITLE: 3.0, BODY: 1.0}
 CHARS_BOOST = {TITLE: 1.2, BODY: 0.35}
-CHARS_UNDER_WORD = 0.5  # a characters-only match scores at most this share of the field's lowest word match
+CHARS_UNDER_WORD = 0.5  # a characters-only match scores at most this share of the field's lowest word score
+LENGTH_CAP = 4.0  # BM25 takes a field longer than this many times its average as this long: a floor for scores
+PROBE_SHARE = 4  # a list at least this many times longer than the documents asked about is probed, not read
 PHRASE_BONUS = {TITLE: 1.5, BODY: 1.0}  # quoted: times idf; unquoted in one piece: times the best score
 EXACT_CHECK = 1000  # best hits checked for holding an unquoted query in one piece
 TITLE_SHARE = 1.0  # extra lift, times the best score, for a title the text covers whole
@@ -247,6 +249,18 @@ class PostingCache:
             found = (found[0][at], found[1][at])
         return self._live(found)
 
+    def probe(self, searcher, field: str, term: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (those of the sorted live docs a term's list holds, their frequencies), without reading the list
+        when the build has posting arrays."""
+        with self.lock:
+            found = self.items.get((field, term))
+        if found is None and self.arrays is not None and field in ARRAY_FIELDS:
+            return self.arrays.probe(field, term, docs)  # docs are live: no deleted one can be held
+        if found is None:
+            found = self.get(searcher, field, term)
+        mine, theirs = common_at(docs, found[0])
+        return docs[mine], found[1][theirs]
+
     def _live(self, found: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         if self.deleted is not None and len(found[0]):
             live = ~member(found[0], self.deleted)
@@ -421,6 +435,7 @@ class Matcher:
         self.windows = windows  # the archive's blocks newest first; None: the postings cap is not applied
         self.doc_count = max(searcher.doc_count(), 1)
         self.avg = {f: max(float(lengths[f].mean()), 1.0) if len(lengths[f]) else 1.0 for f in lengths}
+        self.counted: dict[tuple[str, str], int] = {}  # list lengths over the archive, looked up once
         self.work = Work()
         self.texts: dict[tuple[int, str], str] = {}  # (document, field) -> its folded text without spaces
         self.limit_to: np.ndarray | None = None  # only these documents can still be hits
@@ -448,6 +463,42 @@ class Matcher:
         self.work.postings += len(found[0])
         return found
 
+    def holding(self, field: str, term: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (those of the sorted docs a term's list holds, their frequencies).
+
+        A list much longer than the documents asked about (PROBE_SHARE) is probed
+        at them, not read: the work then grows with the candidates, not with the
+        archive, and counts as that many postings.
+        """
+        if (field, term) not in self.lists and len(docs) * PROBE_SHARE < self.count(field, term):
+            self.work.postings += len(docs)
+            self._spend(len(docs))
+            return self.cache.probe(self.searcher, field, term, docs)
+        found = self.postings(field, term)
+        mine, theirs = common_at(docs, found[0])
+        return docs[mine], found[1][theirs]
+
+    def count(self, field: str, term: str) -> int:
+        """Return the length of a term's list over the archive, without reading it."""
+        return self.counts(field, [term])[0]
+
+    def counts(self, field: str, terms: list[str]) -> list[int]:
+        """Return the lengths of terms' lists over the archive, without reading them (looked up once each)."""
+        missing = [t for t in dict.fromkeys(terms) if (field, t) not in self.counted]
+        if missing:
+            self.counted.update(((field, t), n) for t, n in zip(missing, self.cache.counts(self.searcher, field, missing)))
+        return [self.counted[field, t] for t in terms]
+
+    def chars_count(self, textfield: str, text: str) -> int:
+        """Return a bound on the documents holding text's characters: the length of its rarest pair's or character's list."""
+        counts = []
+        for run in word_runs(normalize(text)):
+            if len(run) == 1:
+                counts.append(self.count(CHARS_OF[textfield], run))
+            else:
+                counts.extend(self.counts(GRAMS_OF[textfield], sorted({run[i:i + 2] for i in range(len(run) - 1)})))
+        return min(counts) if counts else 0
+
     def _spend(self, count: int) -> None:
         """Count postings used; raise _OverBudget past the cap (what the pass wanted is remembered)."""
         self.spent += count
@@ -457,6 +508,10 @@ class Matcher:
     def idf(self, df: int) -> float:
         """Return the inverse document frequency of df hits among the documents searched."""
         return idf(self.doc_count, max(round(df / max(self.share, 1e-9)), 1))
+
+    def idf_count(self, count: int) -> float:
+        """Return the inverse document frequency of a list of count postings over the whole archive."""
+        return idf(self.doc_count, max(count, 1))
 
     def positions(self, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
         """Return a term's positions in those of the given documents that hold it (counted as work)."""
@@ -514,7 +569,7 @@ class Matcher:
 
     def word_idf(self, word: str) -> float:
         """Return the inverse document frequency of a word in bodies."""
-        return self.idf(len(self.postings(BODY, word)[0]))
+        return self.idf_count(self.count(BODY, word))
 
     def substring(self, textfield: str, text: str, within: np.ndarray | None = None) -> np.ndarray:
         """Return the documents (of within, if given) whose title or body holds text's exact characters."""
@@ -536,23 +591,22 @@ class Matcher:
         position check then decodes a block of every pair for each of them.
         """
         if len(run) == 1:
-            docs = self.postings(CHARS_OF[textfield], run)[0]
-            return docs if within is None else common(within, docs)
+            name = CHARS_OF[textfield]
+            return self.postings(name, run)[0] if within is None else self.holding(name, run, within)[0]
         grams = GRAMS_OF[textfield]
         pairs = sorted({run[i:i + 2] for i in range(len(run) - 1)})
         docs = within
-        for pair, _ in sorted(zip(pairs, self.cache.counts(self.searcher, grams, pairs)), key=lambda pc: pc[1]):
+        for pair, _ in sorted(zip(pairs, self.counts(grams, pairs)), key=lambda pc: pc[1]):
             if docs is not None and not len(docs):
                 break
-            listed = self.postings(grams, pair)[0]
-            docs = listed if docs is None else common(docs, listed)
+            docs = self.postings(grams, pair)[0] if docs is None else self.holding(grams, pair, docs)[0]
         return docs
 
     def _verify_run(self, textfield: str, run: str, docs: np.ndarray) -> np.ndarray:
         """Keep the candidates where the run's pairs stand one after another."""
         if len(run) < 3 or not len(docs):
             return docs
-        sure = common(docs, self.postings(textfield, run)[0])
+        sure = self.holding(textfield, run, docs)[0]
         unsure = minus(docs, sure)
         if not len(unsure):
             return sure
@@ -566,26 +620,47 @@ class Matcher:
             checked = np.array([d for d in unsure.tolist() if _run_starts(found, d)], dtype=np.int64)
         return np.union1d(sure, self._checked(checked, unchecked))
 
-    def word(self, word: str, fields: tuple[str, ...]) -> Hits:
-        """Match a word by its word postings (BM25) or, failing that, its characters."""
+    def word(self, word: str, fields: tuple[str, ...], within: np.ndarray | None = None) -> Hits:
+        """Match a word (in within, if given) by its word postings (BM25) or, failing that, its characters.
+
+        Scores use only list lengths, never the lists themselves, so a document
+        scores the same whether its word was found by reading lists or by
+        probing them at candidates.
+        """
         hits = Hits.none()
         for f in fields:
-            docs, freqs = self.postings(f, word)
-            flat = None
+            df = self.count(f, word)
+            docs, freqs = self.postings(f, word) if within is None else self.holding(f, word, within)
             if len(docs):
-                scores = WORD_BOOST[f] * self._bm25(f, docs, freqs, len(docs))
-                hits = hits.either(Hits(docs, scores))
-                flat = CHARS_UNDER_WORD * float(scores.min())
-            chars = minus(self.substring(f, word), docs)
+                hits = hits.either(Hits(docs, WORD_BOOST[f] * self._bm25(f, docs, freqs, df)))
+            rest = None if within is None else minus(within, docs)
+            chars = minus(self.substring(f, word, within=rest), docs) if rest is None or len(rest) else EMPTY
             if len(chars):
-                # Rare characters must not outrank the word: 美国家庭 holds 国家's characters, not the word.
-                rare = CHARS_BOOST[f] * self.idf(len(chars))
-                hits = hits.either(Hits(chars, np.full(len(chars), rare if flat is None else min(rare, flat))))
+                hits = hits.either(Hits(chars, np.full(len(chars), self.chars_score(f, word, df))))
         return hits
 
+    def chars_score(self, field: str, word: str, df: int) -> float:
+        """Return the score of a match of a word's characters only: by how rare they are, below any word match.
+
+        Rare characters must not outrank the word: 美国家庭 holds 国家's
+        characters, not the word. No word match in the field scores less than
+        BM25 with frequency 1 at the capped length (LENGTH_CAP).
+        """
+        rare = CHARS_BOOST[field] * self.idf_count(self.chars_count(field, word))
+        if not df:
+            return rare
+        floor = (BM25_K1 + 1) / (1 + BM25_K1 * (1 - BM25_B + BM25_B * LENGTH_CAP))
+        return min(rare, CHARS_UNDER_WORD * WORD_BOOST[field] * self.idf_count(df) * floor)
+
+    def word_count(self, word: str, fields: tuple[str, ...]) -> int:
+        """Return a bound on the documents a word can match: its lists' lengths and its characters' bound."""
+        return sum(self.count(f, word) + self.chars_count(f, word) for f in fields)
+
     def _bm25(self, field: str, docs: np.ndarray, freqs: np.ndarray, df: int) -> np.ndarray:
-        norm = BM25_K1 * (1 - BM25_B + BM25_B * self.lengths[field][docs] / self.avg[field])
-        return self.idf(df) * freqs * (BM25_K1 + 1) / (freqs + norm)
+        """Return BM25 of a list of df postings over the archive; lengths past LENGTH_CAP times the average count as that."""
+        lengths = np.minimum(self.lengths[field][docs], LENGTH_CAP * self.avg[field])
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths / self.avg[field])
+        return self.idf_count(df) * freqs * (BM25_K1 + 1) / (freqs + norm)
 
     def layout(self, textfield: str, text: str, docs: np.ndarray) -> np.ndarray:
         """Keep the documents where text stands in one piece, punctuation and all.
@@ -648,13 +723,14 @@ class Matcher:
                        for s in starts[0].get(d, ()))]
         return np.union1d(np.array(keep, dtype=np.int64), unchecked)  # the stored text decides the rest
 
-    def exact(self, text: str, fields: tuple[str, ...]) -> Hits:
-        """Match text's exact characters, scored by how rare they are."""
+    def exact(self, text: str, fields: tuple[str, ...], within: np.ndarray | None = None) -> Hits:
+        """Match text's exact characters (in within, if given), scored by how rare they are (chars_count)."""
         hits = Hits.none()
         for f in fields:
-            docs = self.layout(f, text, self.substring(f, text))
+            docs = self.layout(f, text, self.substring(f, text, within))
             if len(docs):
-                hits = hits.either(Hits(docs, np.full(len(docs), PHRASE_BONUS[f] * self.idf(len(docs)))))
+                rare = PHRASE_BONUS[f] * self.idf_count(self.chars_count(f, text))
+                hits = hits.either(Hits(docs, np.full(len(docs), rare)))
         return hits
 
     def _exact_bonus(self, hits: Hits, text: str, words: int, fields: tuple[str, ...]) -> Hits:
@@ -683,9 +759,9 @@ class Matcher:
             self.ranking = False
         return Hits(hits.docs, hits.scores + top * (whole + TITLE_SHARE * share))
 
-    def clause(self, clause: Clause) -> Hits | None:
-        """Match one clause with its OR alternatives; None when it has nothing to match."""
-        options = [h for h in map(self._single, [clause, *clause.alternatives]) if h is not None]
+    def clause(self, clause: Clause, within: np.ndarray | None = None) -> Hits | None:
+        """Match one clause with its OR alternatives (in within, if given); None when it has nothing to match."""
+        options = [h for h in (self._single(c, within) for c in [clause, *clause.alternatives]) if h is not None]
         if not options:
             return None
         hits = options[0]
@@ -693,19 +769,35 @@ class Matcher:
             hits = hits.either(other)
         return hits
 
-    def _single(self, clause: Clause) -> Hits | None:
+    def estimate(self, clause: Clause) -> int:
+        """Return a bound on the documents a clause can match, from list lengths only."""
+        own = 0
         if clause.field in KEYWORD_FIELDS:
-            docs = self.postings(KEYWORD_FIELDS[clause.field], clause.text.strip())[0]
+            own = self.count(KEYWORD_FIELDS[clause.field], clause.text.strip())
+        else:
+            fields = TEXT_FIELDS.get(clause.field or "", (TITLE, BODY))
+            if clause.phrase:
+                own = sum(self.chars_count(f, clause.text) for f in fields)
+            else:
+                own = min((self.word_count(w, fields) for w in clause.words()), default=0)
+        return own + sum(self.estimate(alt) for alt in clause.alternatives)
+
+    def _single(self, clause: Clause, within: np.ndarray | None = None) -> Hits | None:
+        if clause.field in KEYWORD_FIELDS:
+            name, text = KEYWORD_FIELDS[clause.field], clause.text.strip()
+            docs = self.postings(name, text)[0] if within is None else self.holding(name, text, within)[0]
             return Hits(docs, np.zeros(len(docs)))
         fields = TEXT_FIELDS.get(clause.field or "", (TITLE, BODY))
         if clause.phrase:
-            return self.exact(clause.text, fields) if word_runs(normalize(clause.text)) else None
+            return self.exact(clause.text, fields, within) if word_runs(normalize(clause.text)) else None
         words = clause.words()
         if not words:
             return None
-        hits = self.word(words[0], fields)
-        for word in words[1:]:
-            hits = hits.both(self.word(word, fields))
+        # Rarest first; every later word is looked for among the documents left (probing long lists).
+        hits = None
+        for word in sorted(words, key=lambda w: self.word_count(w, fields)):
+            found = self.word(word, fields, within if hits is None else hits.docs)
+            hits = found if hits is None else hits.both(found)
         if len(hits.docs) and (len(words) > 1 or normalize(clause.text).strip() != words[0]):
             hits = self._exact_bonus(hits, clause.text, len(words), fields)
         return hits
@@ -760,7 +852,7 @@ class Matcher:
         try:
             for clause in _distinct(c for c in parsed.clauses if c.negated):
                 if len(hits.docs):
-                    excluded = self.clause(clause)
+                    excluded = self.clause(clause, hits.docs)
                     if excluded is not None:
                         hits = hits.without(excluded.docs)
         finally:
@@ -768,13 +860,12 @@ class Matcher:
         return hits
 
     def _all_of(self, parsed: ParsedQuery) -> Hits | None:
-        positive = [h for h in map(self.clause, _distinct(c for c in parsed.clauses if not c.negated))
-                    if h is not None]
-        if not positive:
-            return None
-        hits = positive[0]
-        for other in positive[1:]:
-            hits = hits.both(other)
+        """Match the positive clauses, rarest first, each among the documents the ones before left."""
+        hits = None
+        for clause in sorted(_distinct(c for c in parsed.clauses if not c.negated), key=self.estimate):
+            found = self.clause(clause, None if hits is None else hits.docs)
+            if found is not None:
+                hits = found if hits is None else hits.both(found)
         return hits
 
 
