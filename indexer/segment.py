@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 import zlib
 from array import array
+from collections import OrderedDict
 from pathlib import Path
 from pickle import dumps
 
@@ -290,6 +292,7 @@ def keys_file(seg) -> str:
 # (~30 µs a block of 128); an array is one slice of a mapped file.
 ARRAY_FIELDS = (*TEXT_FIELDS, SOURCE, CATEGORY)
 ARRAY_PARTS = ("pkeys", "pspans", "pdocs", "pfreqs")
+CACHE_LOCATIONS = 50_000  # terms whose rows in every segment's table a build keeps (~300 bytes each at 50 segments)
 # Of positional fields, each posting's encoded positions too (the bytes Whoosh keeps in its blocks):
 # per term the index of its first posting's offset (-1: not positional), the offsets, the bytes.
 POSITION_PARTS = ("pvterm", "pvoffs", "pvals")
@@ -402,6 +405,9 @@ class PostingArrays:
         # Where each segment's documents end: the next one's offset.
         self.ends = dict(zip([offset for offset, _ in parts], [offset for offset, _ in parts[1:]] + [total]))
         self.bounds = np.array([offset for offset, _ in parts] + [total], dtype=np.int64)  # segment i: [i], [i + 1]
+        # (field, term) -> (its row in each segment's term table, -1 where absent; its postings over all).
+        self.located: OrderedDict[tuple[str, str], tuple[np.ndarray, int]] = OrderedDict()
+        self.lock = threading.Lock()
 
     @classmethod
     def open(cls, folder: Path, segments: list) -> PostingArrays | None:
@@ -419,18 +425,51 @@ class PostingArrays:
             offset += seg.doc_count_all()
         return cls(parts, positional, offset)
 
+    def locate(self, field: str, terms: list[str]) -> list[tuple[np.ndarray, int]]:
+        """Return, per term, its row in each segment's term table (-1 where absent) and its postings over all.
+
+        Terms not looked up lately are searched in each segment's sorted keys all
+        at once: one binary search per segment for the lot, not per term.
+        """
+        found: dict[str, tuple[np.ndarray, int]] = {}
+        with self.lock:
+            for t in terms:
+                if (hit := self.located.get((field, t))) is not None:
+                    self.located.move_to_end((field, t))
+                    found[t] = hit
+        missing = [t for t in dict.fromkeys(terms) if t not in found]
+        if missing:
+            keys = np.array([posting_key(field, t.encode("utf-8")) for t in missing], dtype=np.uint64)
+            rows = np.full((len(self.parts), len(keys)), -1, dtype=np.int32)
+            totals = np.zeros(len(keys), dtype=np.int64)
+            for i, (_, arrays) in enumerate(self.parts):
+                table = arrays["pkeys"]
+                if not len(table):
+                    continue
+                at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+                held = table[at] == keys
+                rows[i, held] = at[held]
+                spans = arrays["pspans"][at[held]]
+                totals[held] += spans[:, 1] - spans[:, 0]
+            fresh = {t: (np.ascontiguousarray(rows[:, j]), int(totals[j])) for j, t in enumerate(missing)}
+            found.update(fresh)
+            with self.lock:
+                self.located.update(((field, t), hit) for t, hit in fresh.items())
+                while len(self.located) > CACHE_LOCATIONS:
+                    self.located.popitem(last=False)
+        return [found[t] for t in terms]
+
     def probe(self, field: str, term: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return which of the sorted docs a term's list holds, and their frequencies, deleted ones included.
 
         A binary search of each document in its segment's list: the cost grows
         with the documents asked about, not with the list's length.
         """
-        key = np.uint64(posting_key(field, term.encode("utf-8")))
+        rows = self.locate(field, [term])[0][0]
         held_docs, held_freqs = [], []
-        for offset, arrays, local in self._segments_of(docs):
-            keys = arrays["pkeys"]
-            at = int(np.searchsorted(keys, key))
-            if at >= len(keys) or keys[at] != key:
+        for i, offset, arrays, local in self._segments_of(docs):
+            at = int(rows[i])
+            if at < 0:
                 continue
             start, end = (int(x) for x in arrays["pspans"][at])
             if end == start:
@@ -445,24 +484,23 @@ class PostingArrays:
         return np.concatenate(held_docs), np.concatenate(held_freqs)
 
     def _segments_of(self, docs: np.ndarray):
-        """Yield (document offset, arrays, the sorted docs inside the segment as local uint32) per segment holding some.
+        """Yield (segment, document offset, arrays, the sorted docs inside it as local uint32) per segment holding some.
 
         uint32 is the lists' own type: searching them with another makes numpy copy the whole list first.
         """
         cuts = np.searchsorted(docs, self.bounds)
         for i in np.flatnonzero(cuts[1:] > cuts[:-1]).tolist():
             offset, arrays = self.parts[i]
-            yield offset, arrays, (docs[cuts[i]:cuts[i + 1]] - offset).astype(np.uint32)
+            yield i, offset, arrays, (docs[cuts[i]:cuts[i + 1]] - offset).astype(np.uint32)
 
     def _spans(self, field: str, term: str | bytes):
         """Yield (document offset, arrays, start, end, term row) of a term's list in each segment holding it."""
-        key = np.uint64(posting_key(field, term if isinstance(term, bytes) else term.encode("utf-8")))
-        for offset, arrays in self.parts:
-            keys = arrays["pkeys"]
-            at = int(np.searchsorted(keys, key))
-            if at < len(keys) and keys[at] == key:
-                start, end = arrays["pspans"][at]
-                yield offset, arrays, int(start), int(end), at
+        rows = self.locate(field, [term if isinstance(term, str) else term.decode("utf-8")])[0][0]
+        for i in np.flatnonzero(rows >= 0).tolist():
+            offset, arrays = self.parts[i]
+            at = int(rows[i])
+            start, end = arrays["pspans"][at]
+            yield offset, arrays, int(start), int(end), at
 
     def positions(self, field: str, term: str, docs: np.ndarray, decode) -> dict[int, list[int]] | None:
         """Return a term's positions in those of the sorted docs that hold it; None when not kept.
@@ -490,12 +528,11 @@ class PostingArrays:
         decoded in bulk (numpy over the packed deltas); decode, the field format's
         decoder of one posting, reads the rare wide ones.
         """
-        key = np.uint64(posting_key(field, term.encode("utf-8")))
+        where = self.locate(field, [term])[0][0]
         held_docs, raw, counts, wide = [], [], [], []
-        for offset, arrays, local in self._segments_of(docs):
-            keys = arrays["pkeys"]
-            at = int(np.searchsorted(keys, key))
-            if at >= len(keys) or keys[at] != key:
+        for i, offset, arrays, local in self._segments_of(docs):
+            at = int(where[i])
+            if at < 0:
                 continue
             first = int(arrays["pvterm"][at]) if self.positional else -1
             if first < 0:
@@ -536,16 +573,7 @@ class PostingArrays:
 
     def counts(self, field: str, terms: list[str]) -> list[int]:
         """Return the lengths of terms' lists over all segments, reading none of them."""
-        keys = np.array([posting_key(field, t.encode("utf-8")) for t in terms], dtype=np.uint64)
-        total = np.zeros(len(keys), dtype=np.int64)
-        for _, arrays in self.parts:
-            if not len(arrays["pkeys"]):
-                continue
-            at = np.minimum(np.searchsorted(arrays["pkeys"], keys), len(arrays["pkeys"]) - 1)
-            found = arrays["pkeys"][at] == keys
-            spans = arrays["pspans"][at[found]]
-            total[found] += spans[:, 1] - spans[:, 0]
-        return total.tolist()
+        return [total for _, total in self.locate(field, terms)]
 
     def read(self, field: str, term: str | bytes, ranges: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Return a term's (document numbers, frequencies) over all segments, deleted documents included.

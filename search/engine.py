@@ -177,8 +177,8 @@ class Engine:
                 if request.q.strip():
                     warnings.append("查询中没有可搜索的词（只有停用词或符号）")
                 hits = Hits.none()
-        docs, counts, timeline = facets.apply(build.columns, hits.docs, selection_of(request, now), now)
-        scores = hits.scores[np.searchsorted(hits.docs, docs)]
+        docs, kept, counts, timeline = facets.apply(build.columns, hits.docs, selection_of(request, now), now)
+        scores = hits.scores if kept is None else hits.scores[kept]
         collapsing = request.collapse and build.columns.story is not None
         page, stories = self._page(build, matcher, parsed, request, docs, scores, now, collapsing)
         needles = needles_of(parsed)

@@ -30,7 +30,9 @@ class Columns:
     sources: list[str]
     source: np.ndarray
     published: np.ndarray  # int64 seconds; 0 = unknown
-    month: np.ndarray  # int32 YYYYMM; 0 = unknown
+    day: np.ndarray  # int32: 1 + days from day0 to the publish day; 0 = unknown
+    day0: int  # the archive's first publish day, in days since 1970-01-01
+    both: np.ndarray  # int32 category code × len(sources) + source code: the two facets counted in one pass
     story: np.ndarray | None = None  # int32 story code per document (None: a build without stories)
     story_keys: np.ndarray | None = None  # uint64 story key per code
     story_size: np.ndarray | None = None  # live documents per code
@@ -39,11 +41,13 @@ class Columns:
 def load_columns(arrays: dict[str, np.ndarray]) -> Columns:
     """Build the facet columns from a build's per-document arrays (indexer/columns.py)."""
     published = arrays[PUBLISHED]
-    months = published.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
-    month = np.where(published > 0, (months // 12 + 1970) * 100 + months % 12 + 1, 0).astype(np.int32)
-    return Columns(arrays[f"{CATEGORY}_labels"].tolist(), arrays[CATEGORY],
-                   arrays[f"{SOURCE}_labels"].tolist(), arrays[SOURCE], published, month,
-                   arrays.get("story"), arrays.get("story_keys"), arrays.get("story_size"))
+    dated = published > 0
+    day0 = int(published[dated].min() // DAY) if dated.any() else 0
+    day = np.where(dated, published // DAY - day0 + 1, 0).astype(np.int32)
+    sources = arrays[f"{SOURCE}_labels"].tolist()
+    both = (arrays[CATEGORY].astype(np.int32) * len(sources) + arrays[SOURCE]).astype(np.int32)
+    return Columns(arrays[f"{CATEGORY}_labels"].tolist(), arrays[CATEGORY], sources, arrays[SOURCE],
+                   published, day, day0, both, arrays.get("story"), arrays.get("story_keys"), arrays.get("story_size"))
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,9 @@ class Selection:
 def _member(codes: np.ndarray, labels: list[str], chosen: tuple[str, ...]) -> np.ndarray | None:
     if not chosen:
         return None
-    wanted = [labels.index(v) for v in chosen if v in labels]
-    return np.isin(codes, np.array(wanted, dtype=np.int32))
+    wanted = np.zeros(len(labels), dtype=bool)
+    wanted[[labels.index(v) for v in chosen if v in labels]] = True
+    return wanted[codes]
 
 
 def _all(*masks):
@@ -72,8 +77,10 @@ def _all(*masks):
     return result
 
 
-def apply(columns: Columns, docs: np.ndarray, sel: Selection, now: int) -> tuple[np.ndarray, dict, dict]:
-    """Return the hits that pass the selection, the facet counts and the timeline."""
+def apply(columns: Columns, docs: np.ndarray, sel: Selection,
+          now: int) -> tuple[np.ndarray, np.ndarray | None, dict, dict]:
+    """Return the hits that pass the selection, which of docs they are (a mask; None: all), the facet counts
+    and the timeline."""
     cat = _member(columns.category[docs], columns.categories, sel.categories)
     src = _member(columns.source[docs], columns.sources, sel.sources)
     pub = columns.published[docs]
@@ -82,13 +89,21 @@ def apply(columns: Columns, docs: np.ndarray, sel: Selection, now: int) -> tuple
         date = (pub >= (sel.start if sel.start is not None else -(2**62))) & (pub < (sel.end if sel.end is not None else 2**62))
     final = _all(cat, src, date)
     hits = docs if final is None else docs[final]
+    if cat is None and src is None:  # both facets count the same documents: one pass for the two
+        pairs = np.bincount(columns.both[_pick(docs, date)], minlength=len(columns.categories) * len(columns.sources))
+        pairs = pairs.reshape(len(columns.categories), len(columns.sources))
+        by_category, by_source = pairs.sum(axis=1), pairs.sum(axis=0)
+    else:
+        by_category = np.bincount(columns.category[_pick(docs, src, date)], minlength=len(columns.categories))
+        by_source = np.bincount(columns.source[_pick(docs, cat, date)], minlength=len(columns.sources))
     facets = {
-        "category": _value_counts(columns.categories, columns.category, _pick(docs, src, date), sel.categories, skip=NO_CATEGORY),
-        "source": _value_counts(columns.sources, columns.source, _pick(docs, cat, date), sel.sources, skip=""),
+        "category": _value_counts(columns.categories, by_category, sel.categories, skip=NO_CATEGORY),
+        "source": _value_counts(columns.sources, by_source, sel.sources, skip=""),
     }
-    dated = _pick(docs, cat, src)  # every filter but the date's
-    facets.update(_date_counts(columns, dated, sel, now))
-    return hits, facets, timeline(columns.published[dated], sel)
+    undated = _pick(docs, cat, src)  # every filter but the date's
+    days = Days.of_codes(columns.day[undated], columns.day0)
+    facets.update(_date_counts(pub if undated is docs else columns.published[undated], days, sel, now))
+    return hits, final, facets, days.timeline(sel)
 
 
 def _pick(docs: np.ndarray, *masks) -> np.ndarray:
@@ -96,8 +111,7 @@ def _pick(docs: np.ndarray, *masks) -> np.ndarray:
     return docs if m is None else docs[m]
 
 
-def _value_counts(labels, codes, docs, chosen, skip) -> list[dict]:
-    counts = np.bincount(codes[docs], minlength=len(labels))
+def _value_counts(labels, counts, chosen, skip) -> list[dict]:
     order = sorted(range(len(labels)), key=lambda i: (-counts[i], labels[i]))
     out = [{"value": labels[i], "count": int(counts[i]), "selected": labels[i] in chosen}
            for i in order if (counts[i] or labels[i] in chosen) and labels[i] != skip]
@@ -105,18 +119,56 @@ def _value_counts(labels, codes, docs, chosen, skip) -> list[dict]:
     return out
 
 
-def _date_counts(columns: Columns, docs: np.ndarray, sel: Selection, now: int) -> dict:
-    pub = columns.published[docs]
-    month = columns.month[docs]
-    months, month_counts = np.unique(month[month > 0], return_counts=True)
-    years, year_counts = np.unique(month[month > 0] // 100, return_counts=True)
-    return {
-        "range": [{"value": key, "label": label, "count": int(np.count_nonzero((pub > now - span) & (pub <= now))),
-                   "selected": sel.preset == key} for key, (label, span) in PRESETS.items()],
-        "year": [{"value": str(y), "count": int(c)} for y, c in sorted(zip(years, year_counts), reverse=True)],
-        "month": [{"value": f"{m // 100}-{m % 100:02d}", "count": int(c)}
-                  for m, c in sorted(zip(months, month_counts), reverse=True)],
-    }
+@dataclass(frozen=True)
+class Days:
+    """Matches per day: the counts the month, year and timeline buckets add up, without a pass over matches each."""
+
+    first: int  # the first day with a match, in days since 1970-01-01
+    counts: np.ndarray  # matches on each day from first to the last with one
+    undated: int  # matches without a publish time
+
+    @classmethod
+    def of(cls, published: np.ndarray) -> Days:
+        """Count publish times (seconds, 0 unknown) by day."""
+        known = published[published > 0]
+        if not len(known):
+            return cls(0, np.zeros(0, dtype=np.int64), len(published))
+        days = known // DAY
+        first = int(days.min())
+        return cls(first, np.bincount(days - first), len(published) - len(known))
+
+    @classmethod
+    def of_codes(cls, codes: np.ndarray, day0: int) -> Days:
+        """Count day codes (Columns.day: 1 + days from day0, 0 unknown) by day."""
+        counts = np.bincount(codes)
+        held = np.flatnonzero(counts[1:])
+        if not len(held):
+            return cls(0, np.zeros(0, dtype=np.int64), int(counts[0]) if len(counts) else 0)
+        return cls(day0 + int(held[0]), counts[1 + held[0]:2 + held[-1]], int(counts[0]))
+
+    def timeline(self, sel: Selection) -> dict:
+        """Return the matches over time (see timeline())."""
+        return _timeline(self, sel)
+
+    def by(self, unit: str) -> tuple[np.datetime64, np.ndarray]:
+        """Return the first unit ("D", "M" or "Y") holding a match and the matches in each from it on."""
+        calendar = np.arange(self.first, self.first + len(self.counts)).astype("datetime64[D]").astype(f"datetime64[{unit}]")
+        index = (calendar - calendar[0]).astype(np.int64)
+        return calendar[0], np.bincount(index, weights=self.counts).astype(np.int64)
+
+
+def _date_counts(pub: np.ndarray, days: Days, sel: Selection, now: int) -> dict:
+    widest = max(span for _, span in PRESETS.values())
+    recent = pub[(pub > now - widest) & (pub <= now)]  # the windows nest: the others count within the widest
+    out = {"range": [{"value": key, "label": label, "count": int(np.count_nonzero(recent > now - span)),
+                      "selected": sel.preset == key} for key, (label, span) in PRESETS.items()],
+           "year": [], "month": []}
+    if len(days.counts):
+        first, counts = days.by("Y")
+        out["year"] = [{"value": str(first + i), "count": int(counts[i])} for i in np.flatnonzero(counts)[::-1].tolist()]
+        first, counts = days.by("M")
+        out["month"] = [{"value": str(first + i), "count": int(counts[i])} for i in np.flatnonzero(counts)[::-1].tolist()]
+    return out
 
 
 # Timeline units, finest first: the finest that covers the matches' range in at
@@ -135,12 +187,14 @@ def timeline(published: np.ndarray, sel: Selection) -> dict:
     first and last day (what a link narrowing the search to it asks for) and
     whether the request's date filter covers it.
     """
-    known = published[published > 0]
-    undated = int(len(published) - len(known))
-    if not len(known):
+    return Days.of(published).timeline(sel)
+
+
+def _timeline(days: Days, sel: Selection) -> dict:
+    undated = int(days.undated)
+    if not len(days.counts):
         return {"unit": None, "buckets": [], "undated": undated}
-    days = known // DAY
-    first_day, last_day = np.datetime64(int(days.min()), "D"), np.datetime64(int(days.max()), "D")
+    first_day, last_day = np.datetime64(days.first, "D"), np.datetime64(days.first + len(days.counts) - 1, "D")
     spans = {
         "day": (first_day, last_day),
         "month": (first_day.astype("datetime64[M]"), last_day.astype("datetime64[M]")),
@@ -149,8 +203,7 @@ def timeline(published: np.ndarray, sel: Selection) -> dict:
     unit = next((u for u in UNITS if _between(*spans[u]) <= MAX_BUCKETS), "year")
     start, end = spans[unit]
     step = np.timedelta64(1, {"day": "D", "month": "M", "year": "Y"}[unit])
-    index = (days.astype("datetime64[D]").astype(start.dtype) - start).astype(np.int64)
-    counts = np.bincount(index, minlength=_between(start, end))
+    counts = days.by({"day": "D", "month": "M", "year": "Y"}[unit])[1]
     buckets = []
     for i, count in enumerate(counts.tolist()):
         begins = (start + i * step).astype("datetime64[D]")

@@ -124,6 +124,10 @@ def member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     if not len(a) or not len(b):
         return np.zeros(len(a), dtype=bool)
+    if _dense(a, b):
+        marked = np.zeros(int(max(a[-1], b[-1])) + 1, dtype=bool)
+        marked[b] = True
+        return marked[a]
     if len(a) > 4 * len(b):  # search the shorter in the longer
         mask = np.zeros(len(a), dtype=bool)
         mask[common_at(b, a)[1]] = True
@@ -136,12 +140,24 @@ def common_at(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return, for sorted unique a and b, the indexes in a and in b of the elements both hold."""
     if not len(a) or not len(b):
         return EMPTY, EMPTY
+    if _dense(a, b):  # where each of b's documents stands, by document number
+        at = np.full(int(max(a[-1], b[-1])) + 1, -1, dtype=np.int32)
+        at[b] = np.arange(len(b), dtype=np.int32)
+        theirs = at[a]
+        found = np.flatnonzero(theirs >= 0)
+        return found, theirs[found]
     if len(a) > len(b):
         theirs, mine = common_at(b, a)
         return mine, theirs
     at = np.minimum(np.searchsorted(b, a), len(b) - 1)
     found = np.flatnonzero(b[at] == a)
     return found, at[found]
+
+
+def _dense(a: np.ndarray, b: np.ndarray) -> bool:
+    """Tell whether the shorter of two sorted lists is long enough against their range of document numbers
+    (1/DENSE_SHARE of it) that marking an array over the range costs less than binary searches."""
+    return min(len(a), len(b)) * DENSE_SHARE >= max(a[-1], b[-1])
 
 
 def common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -165,6 +181,27 @@ class Hits:
     def none(cls) -> Hits:
         """Return no hits."""
         return cls(EMPTY, np.zeros(0))
+
+    @classmethod
+    def sum(cls, parts: list[Hits]) -> Hits:
+        """Unite hits, adding scores: marked over the range of document numbers when they cover much of it
+        (DENSE_SHARE), otherwise pairwise (either)."""
+        parts = [p for p in parts if len(p.docs)]
+        if len(parts) < 3:
+            return parts[0].either(parts[1]) if len(parts) == 2 else parts[0] if parts else cls.none()
+        span = max(int(p.docs[-1]) for p in parts) + 1
+        if sum(len(p.docs) for p in parts) * DENSE_SHARE < span:
+            hits = parts[0]
+            for other in parts[1:]:
+                hits = hits.either(other)
+            return hits
+        seen = np.zeros(span, dtype=bool)
+        total = np.zeros(span)
+        for hits in parts:  # each list's documents are unique: += adds once per document
+            seen[hits.docs] = True
+            total[hits.docs] += hits.scores
+        docs = np.flatnonzero(seen)
+        return cls(docs, total[docs])
 
     def both(self, other: Hits) -> Hits:
         """Keep documents in both, adding scores."""
@@ -535,7 +572,9 @@ class Matcher:
             return None
         decode = self.searcher.schema[field].format.decode_positions
         starts = None
-        for i in range(len(run) - 1):
+        # Pairs are positioned by character: pairs 0, 2, 4, ... and the last one in place put every
+        # character of the run in place. Each is looked for only where the ones before left a start.
+        for i in sorted({*range(0, len(run) - 1, 2), len(run) - 2}):
             self.work.positions += len(docs)
             found = arrays.position_arrays(field, run[i:i + 2], docs, decode)
             if found is None:
@@ -546,6 +585,7 @@ class Matcher:
             starts = keys if starts is None else common(starts, keys)
             if not len(starts):
                 break
+            docs = np.unique(starts >> 32)
         return starts if starts is not None else EMPTY
 
     def affordable(self, kind: str, docs: np.ndarray, each: int) -> tuple[np.ndarray, np.ndarray]:
@@ -627,17 +667,17 @@ class Matcher:
         scores the same whether its word was found by reading lists or by
         probing them at candidates.
         """
-        hits = Hits.none()
+        parts = []
         for f in fields:
             df = self.count(f, word)
             docs, freqs = self.postings(f, word) if within is None else self.holding(f, word, within)
             if len(docs):
-                hits = hits.either(Hits(docs, WORD_BOOST[f] * self._bm25(f, docs, freqs, df)))
+                parts.append(Hits(docs, WORD_BOOST[f] * self._bm25(f, docs, freqs, df)))
             rest = None if within is None else minus(within, docs)
             chars = minus(self.substring(f, word, within=rest), docs) if rest is None or len(rest) else EMPTY
             if len(chars):
-                hits = hits.either(Hits(chars, np.full(len(chars), self.chars_score(f, word, df))))
-        return hits
+                parts.append(Hits(chars, np.full(len(chars), self.chars_score(f, word, df))))
+        return Hits.sum(parts)
 
     def chars_score(self, field: str, word: str, df: int) -> float:
         """Return the score of a match of a word's characters only: by how rare they are, below any word match.
@@ -828,12 +868,33 @@ class Matcher:
                 self.budgeted = False
         raise AssertionError("the last pass covers no document and cannot pass the cap")
 
+    def prepare(self, parsed: ParsedQuery) -> None:
+        """Find every list a query may touch in the term tables, one pass per field for them all."""
+        wanted: dict[str, set[str]] = {}
+        for clause in parsed.clauses:
+            for c in (clause, *clause.alternatives):
+                if c.field in KEYWORD_FIELDS:
+                    wanted.setdefault(KEYWORD_FIELDS[c.field], set()).add(c.text.strip())
+                    continue
+                texts = [c.text] if c.phrase else [c.text, *c.words()]
+                for f in TEXT_FIELDS.get(c.field or "", (TITLE, BODY)):
+                    for text in texts:
+                        wanted.setdefault(f, set()).add(text)
+                        for run in word_runs(normalize(text)):
+                            wanted[f].add(run)
+                            if len(run) == 1:
+                                wanted.setdefault(CHARS_OF[f], set()).add(run)
+                            wanted.setdefault(GRAMS_OF[f], set()).update(run[i:i + 2] for i in range(len(run) - 1))
+        for name, terms in wanted.items():
+            self.counts(name, sorted(terms))
+
     def _matched(self, parsed: ParsedQuery) -> Hits | None:
         """Match a whole query in one pass.
 
         When a phrase needs its stored text read, the clauses are first matched
         without reading it; only documents every clause may match are read.
         """
+        self.prepare(parsed)
         self.limit_to = None
         if any(c.phrase and reads_stored(c.text) for c in parsed.positive):
             self.skip_layout = True

@@ -41,8 +41,8 @@ def recency(published: np.ndarray, now: int, weight: float, half_life_days: floa
     """Return each hit's recency factor (1.0 when the prior is off)."""
     if weight <= 0:
         return np.ones(len(published))
-    age = np.maximum(now - published, 0) / 86400.0
-    return 1.0 + weight * np.power(0.5, age / half_life_days)
+    age = np.maximum(now - published, 0)
+    return 1.0 + weight * np.exp2(age * (-1.0 / (86400.0 * half_life_days)))  # 0.5 ** (age in half-lives)
 
 
 def order(docs: np.ndarray, scores: np.ndarray, published: np.ndarray, sort: str, wanted: int) -> np.ndarray:
