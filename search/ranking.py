@@ -2,11 +2,15 @@
 
 How a document's relevance is made (the match weights are in search/match.py):
 
-- each word scores BM25 in the field it matched; a whole-word match in the title
-  counts 3x one in the body, and a characters-only match (the term is a
-  substring of some longer word, or spans two words) a flat, smaller amount,
-  never more than half the lowest whole-word score in that field, so 国家 as a
-  word ranks above 美国家庭 and 共和国家庭, which hold only its characters;
+- each word scores BM25 in the field it matched (a field longer than 4 times
+  the average counts as that long); a whole-word match in the title counts 3x
+  one in the body, and a characters-only match (the term is a substring of some
+  longer word, or spans two words) a flat, smaller amount by how rare its
+  characters are, never more than half the lowest score a whole-word match can
+  have in that field, so 国家 as a word ranks above 美国家庭 and 共和国家庭,
+  which hold only its characters. Scores use list lengths only, never the
+  lists: a word looked for among a few candidates (probed) scores as one read
+  in full;
 - a quoted phrase, or an unspaced run of Chinese found in one piece, adds a
   bonus;
 - among the best RERANK_WINDOW hits, plain terms standing close together
