@@ -3,7 +3,10 @@
 Did-you-mean runs only when a query finds fewer than FEW_HITS documents. It
 tries two repairs, the MAX_TRIES most promising, and keeps the one that finds the most documents, offered
 when the query found nothing, or when the repair finds at least five times as
-many (and at least 2 * FEW_HITS), so an exact rare word is not second-guessed:
+many (and at least 2 * FEW_HITS), so an exact rare word is not second-guessed.
+A query that found something is second-guessed only when it has at most
+MAX_CLAUSES_FOUND terms: one with more (a pasted headline) found what it names.
+The repairs:
 
 - joining two neighbouring words into one the index knows (``衢 州`` -> ``衢州``);
 - replacing a term, or (when nothing was found) a 2-3 character piece of it,
@@ -24,6 +27,7 @@ FEW_HITS = 3
 MAX_CANDIDATES = 5  # corrections per unknown piece
 MAX_SCAN = 3000  # lexicon words looked at per first character and field
 MAX_TRIES = 4  # repaired queries run, most promising first
+MAX_CLAUSES_FOUND = 2  # terms of a query that found something and is still second-guessed
 
 
 def _doc_frequency(reader, word: str) -> int:
@@ -43,12 +47,23 @@ def _within_one_edit(a: str, b: str) -> bool:
     return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
+def _lexicon(reader):
+    """Return the reader whose words are scanned for corrections: the largest segment's.
+
+    An index's reader merges every segment's sorted words one by one; the
+    largest segment alone holds the words worth suggesting, at a fraction of the cost.
+    """
+    if reader.is_atomic():
+        return reader
+    return max((leaf for leaf, _ in reader.leaf_readers()), key=lambda leaf: leaf.doc_count_all())
+
+
 def _corrections(reader, text: str) -> list[tuple[int, str]]:
     """Return (documents, word) for known words one edit from text, most frequent first."""
     if len(text) < 2 or len(text) > 12:
         return []
     found: dict[str, int] = {}
-    for n, raw in enumerate(reader.expand_prefix(BODY, text[0])):
+    for n, raw in enumerate(_lexicon(reader).expand_prefix(BODY, text[0])):
         if n >= MAX_SCAN:
             break
         word = raw.decode("utf-8") if isinstance(raw, bytes) else raw
@@ -115,6 +130,8 @@ def suggest(matcher, parsed: ParsedQuery, hits: int) -> str | None:
     query found nothing.
     """
     best, best_hits = None, hits
+    if hits and len(parsed.clauses) > MAX_CLAUSES_FOUND:
+        return None
     for clauses in _candidates(matcher.searcher.reader(), parsed, pieces=hits == 0)[:MAX_TRIES]:
         found = matcher.query(ParsedQuery(clauses, []))
         count = 0 if found is None else len(found.docs)

@@ -227,6 +227,11 @@ def test_did_you_mean_offers_a_query_that_finds_more(fixture_engine, engine):
     assert ask(fixture_engine, "电他")["suggestion"] == "电池"
     assert ask(engine, "金砖电吃")["suggestion"] == "金砖电池"
     assert ask(engine, "金砖电池")["suggestion"] is None
+    # A query that found something is second-guessed only with one or two terms: more is a pasted headline.
+    assert ask(fixture_engine, "电池一")["suggestion"] == "电池"
+    assert ask(fixture_engine, "电池一 报道")["suggestion"] == "电池 报道"
+    assert ask(fixture_engine, "电池一 报道 电池")["total"] == 1
+    assert ask(fixture_engine, "电池一 报道 电池")["suggestion"] is None
 
 
 def hostile_queries():
