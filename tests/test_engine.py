@@ -373,3 +373,23 @@ def test_a_union_of_hits_is_the_same_dense_or_sparse(left, right):
     expected = [(d * 0.5 + 1 if d in left else 0) + (d * 0.25 + 2 if d in right else 0) for d in union]
     assert np.allclose(got.scores, expected)
     assert not set(got.docs.tolist()) - (left | right)  # nothing that neither holds
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sets(st.integers(0, 300), max_size=200), max_size=5))
+def test_a_sum_of_hits_adds_every_part_once(parts):
+    import numpy as np
+
+    from search.match import Hits, common_at, member
+
+    arrays = [np.array(sorted(p), dtype=np.int64) for p in parts]
+    got = Hits.sum([Hits(a, a * 0.5 + i + 1) for i, a in enumerate(arrays)])
+    union = sorted(set().union(*parts))
+    assert got.docs.tolist() == union
+    expected = [sum(d * 0.5 + i + 1 for i, p in enumerate(parts) if d in p) for d in union]
+    assert np.allclose(got.scores, expected)
+    if len(arrays) >= 2:  # the set operations agree with Python's sets, dense or by binary search
+        a, b = arrays[0], arrays[1]
+        assert a[member(a, b)].tolist() == sorted(parts[0] & parts[1])
+        mine, theirs = common_at(a, b)
+        assert a[mine].tolist() == b[theirs].tolist() == sorted(parts[0] & parts[1])
