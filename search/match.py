@@ -12,7 +12,12 @@ combined with sorted-array set operations:
 - ``substring`` of a run of characters: one character -> the character field;
   two -> the pair field; more -> documents holding every pair, of which those
   holding the run as a word are certain and the rest are checked by position;
-- clauses AND together, OR alternatives unite, negated clauses subtract.
+- clauses AND together, OR alternatives unite, negated clauses subtract;
+- clauses, and the words of a clause, are matched rarest first (by list
+  lengths, known without reading a list); every later one only among the
+  documents the earlier ones left: a list much longer than those is probed at
+  them (a binary search per document in the mapped arrays), not read. Scores
+  depend on list lengths only, so probing and reading score alike.
 """
 
 from __future__ import annotations
