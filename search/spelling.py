@@ -20,6 +20,7 @@ from __future__ import annotations
 from indexer.analysis import normalize, word_runs
 from indexer.schema import BODY, TITLE
 import numpy as np
+from whoosh.reading import MultiReader
 
 from search.query import Clause, ParsedQuery
 
@@ -28,6 +29,7 @@ MAX_CANDIDATES = 5  # corrections per unknown piece
 MAX_SCAN = 3000  # lexicon words looked at per first character and field
 MAX_TRIES = 4  # repaired queries run, most promising first
 MAX_CLAUSES_FOUND = 2  # terms of a query that found something and is still second-guessed
+LEXICON_DOCS = 30_000  # documents whose words are scanned for corrections (the largest segments first)
 
 
 def _doc_frequency(reader, word: str) -> int:
@@ -48,14 +50,21 @@ def _within_one_edit(a: str, b: str) -> bool:
 
 
 def _lexicon(reader):
-    """Return the reader whose words are scanned for corrections: the largest segment's.
+    """Return a reader of the words scanned for corrections: the largest segments holding LEXICON_DOCS documents.
 
-    An index's reader merges every segment's sorted words one by one; the
-    largest segment alone holds the words worth suggesting, at a fraction of the cost.
+    An index's reader merges every segment's sorted words one by one, and at a
+    million documents that is fifty segments; the largest few hold every word
+    common enough to suggest, at a fraction of the cost. A smaller index is read whole.
     """
     if reader.is_atomic():
         return reader
-    return max((leaf for leaf, _ in reader.leaf_readers()), key=lambda leaf: leaf.doc_count_all())
+    chosen, held = [], 0
+    for leaf in sorted((leaf for leaf, _ in reader.leaf_readers()), key=lambda leaf: -leaf.doc_count_all()):
+        chosen.append(leaf)
+        held += leaf.doc_count_all()
+        if held >= LEXICON_DOCS:
+            break
+    return chosen[0] if len(chosen) == 1 else MultiReader(chosen)
 
 
 def _corrections(reader, text: str) -> list[tuple[int, str]]:
