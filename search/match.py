@@ -52,7 +52,7 @@ EXACT_CHECK = 1000  # best hits checked for holding an unquoted query in one pie
 TITLE_SHARE = 1.0  # extra lift, times the best score, for a title the text covers whole
 # Caps on one request's work, in counts (the same on any machine). A check that
 # would pass a cap covers the newest candidates only, and the answer says so.
-MAX_STORED = 100  # stored documents read to check a phrase's punctuation and spaces
+MAX_STORED = 300  # stored documents read to check a phrase's punctuation and spaces
 MAX_POSITIONS = 40_000  # position lists decoded (one term in one document each)
 # Postings one pass of matching may use (each use of a list counts its length).
 # A query that needs more is matched again over the newest part of the archive
