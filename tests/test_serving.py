@@ -22,8 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is not an installed package
-from bench.serving import free_port, running, wait_until  # noqa: E402
+from bench.serving import free_port, running, wait_until
 
 from indexer import segment
 from indexer.store import live_build
