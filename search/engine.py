@@ -31,7 +31,7 @@ from indexer.segment import PostingArrays
 from indexer.store import USERDICT_FILE, live_build, read_meta
 from search import facets, highlight, ranking, spelling
 from search.match import (
-    EMPTY as EMPTY_DOCS, MAX_POSTINGS, WORD_BOOST, Hits, Matcher, PostingCache, Windows, member,
+    EMPTY as EMPTY_DOCS, MAX_POSTINGS, WORD_BOOST, Hits, Matcher, PostingCache, Windows, firsts, member,
 )
 from search.query import Clause, ParsedQuery, parse_query
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
@@ -253,8 +253,7 @@ class Engine:
                 chosen = window
                 break
             codes = story[docs[window]]
-            _, firsts = np.unique(codes, return_index=True)
-            chosen = window[np.sort(firsts)]
+            chosen = window[np.sort(firsts(codes))]
             if len(chosen) >= wanted or size >= len(docs):
                 break
             size *= 4
