@@ -292,7 +292,7 @@ def keys_file(seg) -> str:
 # (~30 µs a block of 128); an array is one slice of a mapped file.
 ARRAY_FIELDS = (*TEXT_FIELDS, SOURCE, CATEGORY)
 ARRAY_PARTS = ("pkeys", "pspans", "pdocs", "pfreqs")
-CACHE_LOCATIONS = 50_000  # terms whose rows in every segment's table a build keeps (~300 bytes each at 50 segments)
+CACHE_LOCATIONS = 20_000  # terms whose rows in the segments' tables a build keeps (≤ 32 bytes per segment holding one)
 # Of positional fields, each posting's encoded positions too (the bytes Whoosh keeps in its blocks):
 # per term the index of its first posting's offset (-1: not positional), the offsets, the bytes.
 POSITION_PARTS = ("pvterm", "pvoffs", "pvals")
@@ -405,8 +405,8 @@ class PostingArrays:
         # Where each segment's documents end: the next one's offset.
         self.ends = dict(zip([offset for offset, _ in parts], [offset for offset, _ in parts[1:]] + [total]))
         self.bounds = np.array([offset for offset, _ in parts] + [total], dtype=np.int64)  # segment i: [i], [i + 1]
-        # (field, term) -> (its row in each segment's term table, -1 where absent; its postings over all).
-        self.located: OrderedDict[tuple[str, str], tuple[np.ndarray, int]] = OrderedDict()
+        # (field, term) -> (segment, row, start, end per segment holding it; its postings over all).
+        self.located: OrderedDict[tuple[str, str], tuple[np.ndarray, int]] = OrderedDict()  # see locate()
         self.lock = threading.Lock()
 
     @classmethod
@@ -426,10 +426,12 @@ class PostingArrays:
         return cls(parts, positional, offset)
 
     def locate(self, field: str, terms: list[str]) -> list[tuple[np.ndarray, int]]:
-        """Return, per term, its row in each segment's term table (-1 where absent) and its postings over all.
+        """Return, per term, where its list stands in the segments holding it, and its postings over all.
 
-        Terms not looked up lately are searched in each segment's sorted keys all
-        at once: one binary search per segment for the lot, not per term.
+        Where: one row (segment index, row in its term table, start, end of the
+        list) per segment holding the term. Terms not looked up lately are
+        searched in each segment's sorted keys all at once: one binary search per
+        segment for the lot, not per term.
         """
         found: dict[str, tuple[np.ndarray, int]] = {}
         with self.lock:
@@ -440,18 +442,22 @@ class PostingArrays:
         missing = [t for t in dict.fromkeys(terms) if t not in found]
         if missing:
             keys = np.array([posting_key(field, t.encode("utf-8")) for t in missing], dtype=np.uint64)
-            rows = np.full((len(self.parts), len(keys)), -1, dtype=np.int32)
-            totals = np.zeros(len(keys), dtype=np.int64)
+            parts = []  # (term, segment, row, start, end) per segment holding a term
             for i, (_, arrays) in enumerate(self.parts):
                 table = arrays["pkeys"]
                 if not len(table):
                     continue
                 at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-                held = table[at] == keys
-                rows[i, held] = at[held]
-                spans = arrays["pspans"][at[held]]
-                totals[held] += spans[:, 1] - spans[:, 0]
-            fresh = {t: (np.ascontiguousarray(rows[:, j]), int(totals[j])) for j, t in enumerate(missing)}
+                held = np.flatnonzero(table[at] == keys)
+                spans = arrays["pspans"][at[held]].astype(np.int64).reshape(-1, 2)
+                parts.append(np.column_stack([held, np.full(len(held), i), at[held], spans]))
+            rows = np.concatenate(parts) if parts else np.zeros((0, 5), dtype=np.int64)
+            rows = rows[np.argsort(rows[:, 0], kind="stable")]  # by term, segments in order
+            cuts = np.searchsorted(rows[:, 0], np.arange(len(missing) + 1))
+            fresh = {}
+            for j, t in enumerate(missing):
+                where = np.ascontiguousarray(rows[cuts[j]:cuts[j + 1], 1:])
+                fresh[t] = (where, int((where[:, 3] - where[:, 2]).sum()))
             found.update(fresh)
             with self.lock:
                 self.located.update(((field, t), hit) for t, hit in fresh.items())
@@ -459,19 +465,20 @@ class PostingArrays:
                     self.located.popitem(last=False)
         return [found[t] for t in terms]
 
+    def _where(self, field: str, term: str) -> dict[int, tuple[int, int, int]]:
+        """Return segment index -> (row in its term table, start, end of the term's list) per segment holding it."""
+        return {seg: (row, start, end) for seg, row, start, end in self.locate(field, [term])[0][0].tolist()}
+
     def probe(self, field: str, term: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return which of the sorted docs a term's list holds, and their frequencies, deleted ones included.
 
         A binary search of each document in its segment's list: the cost grows
         with the documents asked about, not with the list's length.
         """
-        rows = self.locate(field, [term])[0][0]
+        where = self._where(field, term)
         held_docs, held_freqs = [], []
-        for i, offset, arrays, local in self._segments_of(docs):
-            at = int(rows[i])
-            if at < 0:
-                continue
-            start, end = (int(x) for x in arrays["pspans"][at])
+        for i, offset, arrays, local in self._segments_of(docs, where):
+            _, start, end = where[i]
             if end == start:
                 continue
             mine = arrays["pdocs"][start:end]
@@ -483,24 +490,25 @@ class PostingArrays:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(held_docs), np.concatenate(held_freqs)
 
-    def _segments_of(self, docs: np.ndarray):
-        """Yield (segment, document offset, arrays, the sorted docs inside it as local uint32) per segment holding some.
+    def _segments_of(self, docs: np.ndarray, where: dict[int, tuple[int, int, int]]):
+        """Yield (segment, document offset, arrays, the sorted docs inside it as local uint32) per segment
+        holding some of the docs and a list (in where).
 
         uint32 is the lists' own type: searching them with another makes numpy copy the whole list first.
         """
         cuts = np.searchsorted(docs, self.bounds)
         for i in np.flatnonzero(cuts[1:] > cuts[:-1]).tolist():
+            if i not in where:
+                continue
             offset, arrays = self.parts[i]
             yield i, offset, arrays, (docs[cuts[i]:cuts[i + 1]] - offset).astype(np.uint32)
 
     def _spans(self, field: str, term: str | bytes):
         """Yield (document offset, arrays, start, end, term row) of a term's list in each segment holding it."""
-        rows = self.locate(field, [term if isinstance(term, str) else term.decode("utf-8")])[0][0]
-        for i in np.flatnonzero(rows >= 0).tolist():
+        where = self._where(field, term if isinstance(term, str) else term.decode("utf-8"))
+        for i, (row, start, end) in sorted(where.items()):
             offset, arrays = self.parts[i]
-            at = int(rows[i])
-            start, end = arrays["pspans"][at]
-            yield offset, arrays, int(start), int(end), at
+            yield offset, arrays, start, end, row
 
     def positions(self, field: str, term: str, docs: np.ndarray, decode) -> dict[int, list[int]] | None:
         """Return a term's positions in those of the sorted docs that hold it; None when not kept.
@@ -528,17 +536,14 @@ class PostingArrays:
         decoded in bulk (numpy over the packed deltas); decode, the field format's
         decoder of one posting, reads the rare wide ones.
         """
-        where = self.locate(field, [term])[0][0]
+        where = self._where(field, term)
         held_docs, raw, counts, wide = [], [], [], []
-        for i, offset, arrays, local in self._segments_of(docs):
-            at = int(where[i])
-            if at < 0:
-                continue
+        for i, offset, arrays, local in self._segments_of(docs, where):
+            at, start, end = where[i]
             first = int(arrays["pvterm"][at]) if self.positional else -1
             if first < 0:
                 return None
-            start, end = arrays["pspans"][at]
-            mine = arrays["pdocs"][int(start):int(end)]
+            mine = arrays["pdocs"][start:end]
             if not len(mine):
                 continue
             found = np.minimum(np.searchsorted(mine, local), len(mine) - 1)
