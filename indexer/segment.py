@@ -292,7 +292,10 @@ def keys_file(seg) -> str:
 # (~30 µs a block of 128); an array is one slice of a mapped file.
 ARRAY_FIELDS = (*TEXT_FIELDS, SOURCE, CATEGORY)
 ARRAY_PARTS = ("pkeys", "pspans", "pdocs", "pfreqs")
-CACHE_LOCATIONS = 20_000  # terms whose rows in the segments' tables a build keeps (≤ 32 bytes per segment holding one)
+# Where recently looked-up terms' lists stand, kept per build: at most this many terms, and this many
+# (segment, row, start, end) rows of 32 bytes over them all (~32 MB), however many segments the archive has.
+CACHE_LOCATIONS = 20_000
+CACHE_LOCATION_ROWS = 1_000_000
 # Of positional fields, each posting's encoded positions too (the bytes Whoosh keeps in its blocks):
 # per term the index of its first posting's offset (-1: not positional), the offsets, the bytes.
 POSITION_PARTS = ("pvterm", "pvoffs", "pvals")
@@ -407,6 +410,7 @@ class PostingArrays:
         self.bounds = np.array([offset for offset, _ in parts] + [total], dtype=np.int64)  # segment i: [i], [i + 1]
         # (field, term) -> (segment, row, start, end per segment holding it; its postings over all).
         self.located: OrderedDict[tuple[str, str], tuple[np.ndarray, int]] = OrderedDict()  # see locate()
+        self.located_rows = 0  # rows held in located
         self.lock = threading.Lock()
 
     @classmethod
@@ -460,9 +464,13 @@ class PostingArrays:
                 fresh[t] = (where, int((where[:, 3] - where[:, 2]).sum()))
             found.update(fresh)
             with self.lock:
-                self.located.update(((field, t), hit) for t, hit in fresh.items())
-                while len(self.located) > CACHE_LOCATIONS:
-                    self.located.popitem(last=False)
+                for t, hit in fresh.items():
+                    if (old := self.located.pop((field, t), None)) is not None:  # another thread looked it up too
+                        self.located_rows -= len(old[0])
+                    self.located[field, t] = hit
+                    self.located_rows += len(hit[0])
+                while len(self.located) > CACHE_LOCATIONS or self.located_rows > CACHE_LOCATION_ROWS:
+                    self.located_rows -= len(self.located.popitem(last=False)[1][0])
         return [found[t] for t in terms]
 
     def _where(self, field: str, term: str) -> dict[int, tuple[int, int, int]]:

@@ -10,6 +10,7 @@ its own counts unaffected, date presets, sorting, paging, did-you-mean.
 import json
 import re
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -337,6 +338,45 @@ def test_the_posting_cache_counts_exactly_when_threads_miss_at_once(seed_index):
         assert cache.size == sum(len(docs) for docs, _ in cache.items.values()) > 0
         with engine.borrowed(build) as searcher:
             assert cache.get(searcher, "body_grams", "𠀀𠀁")[0].size == 0  # a pair no document holds
+    finally:
+        engine.close()
+
+
+def test_term_locations_stay_within_their_row_cap_when_threads_miss_at_once(seed_index, monkeypatch):
+    import threading
+
+    from indexer import segment
+
+    engine = Engine(seed_index)
+    try:
+        arrays = engine.current().cache.arrays
+        assert arrays is not None
+        text = "新能源汽车电池充电器市场发展"
+        terms = sorted({text[i:i + 2] for i in range(len(text) - 1)})
+        expected = {t: arrays.locate("body_grams", [t])[0] for t in terms}  # before the cap is lowered
+        held = [t for t in terms if len(expected[t][0])]
+        assert held and len(held) < len(terms)  # some pairs are in the seeds, some are not
+        arrays.located.clear()
+        arrays.located_rows = 0
+        monkeypatch.setattr(segment, "CACHE_LOCATION_ROWS", 3)
+        start = threading.Barrier(8)
+        seen = []
+
+        def ask():
+            start.wait()
+            for _ in range(20):
+                for t in terms:
+                    seen.append((t, arrays.locate("body_grams", [t])[0]))
+
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert arrays.located_rows == sum(len(where) for where, _ in arrays.located.values()) <= 3
+        assert 0 < len(arrays.located) < len(terms)  # evicted down to the cap, absent pairs cost no rows
+        for t, (where, total) in seen:  # evictions never change an answer
+            assert total == expected[t][1] and np.array_equal(where, expected[t][0])
     finally:
         engine.close()
 
