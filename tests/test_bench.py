@@ -235,3 +235,18 @@ def test_scale_help_has_an_example():
                           text=True, timeout=60)
     assert done.returncode == 0
     assert "Example:" in done.stdout and "--factors" in done.stdout and "--work" in done.stdout
+
+
+def test_cold_drops_the_live_build_only(tmp_path):
+    """`--cold` of bench.latency and bench.hostile: the files of the build the index link points to are
+    dropped from the page cache, not those of other builds beside it."""
+    from bench.environment import evict
+
+    builds = tmp_path / "index.builds"
+    for name, size in (("live", 5000), ("old", 7000)):
+        (builds / name / "sub").mkdir(parents=True)
+        (builds / name / "MAIN_x.pdocs.npy").write_bytes(b"\1" * size)
+        (builds / name / "sub" / "part").write_bytes(b"\2" * 300)
+    (tmp_path / "index").symlink_to(builds / "live")
+    assert evict(tmp_path / "index") == 5300
+    assert (builds / "live" / "MAIN_x.pdocs.npy").read_bytes() == b"\1" * 5000  # the files are left as they were
