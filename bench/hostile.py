@@ -1,9 +1,11 @@
 """Time hostile query shapes on an index: ``python -m bench.hostile INDEX [--cold]``.
 
-Each shape (those of tests/test_limits.py) is asked twice, the posting cache
-emptied before each (with --cold, the index's files are dropped from the page
-cache before the first, bench.environment.evict); one markdown row per shape: both times in ms, the hits and
-the answer's work (postings, position lists, stored documents read, caps hit).
+Each shape (those of tests/test_limits.py, and a span of common characters that
+is checked by position) is asked twice, the posting cache emptied before each
+(with --cold, the index's files are dropped from the page cache before the
+first: bench.environment.evict); one markdown row per shape: both times in ms,
+the hits and the answer's work (postings, position lists, stored documents
+read, caps hit).
 Asserts nothing about time. The 256-character clause is cut from the first
 corpus item's body.
 """
