@@ -405,8 +405,6 @@ class PostingArrays:
                  total: int = 0) -> None:
         self.parts = parts  # (document offset, arrays) per segment, in index order
         self.positional = positional  # every segment keeps its positions too
-        # Where each segment's documents end: the next one's offset.
-        self.ends = dict(zip([offset for offset, _ in parts], [offset for offset, _ in parts[1:]] + [total]))
         self.bounds = np.array([offset for offset, _ in parts] + [total], dtype=np.int64)  # segment i: [i], [i + 1]
         # (field, term) -> (segment, row, start, end per segment holding it; its postings over all).
         self.located: OrderedDict[tuple[str, str], tuple[np.ndarray, int]] = OrderedDict()  # see locate()
@@ -512,29 +510,32 @@ class PostingArrays:
             yield i, offset, arrays, (docs[cuts[i]:cuts[i + 1]] - offset).astype(np.uint32)
 
     def _spans(self, field: str, term: str | bytes):
-        """Yield (document offset, arrays, start, end, term row) of a term's list in each segment holding it."""
+        """Yield (document offset, arrays, start, end) of a term's list in each segment holding it."""
         where = self._where(field, term if isinstance(term, str) else term.decode("utf-8"))
-        for i, (row, start, end) in sorted(where.items()):
+        for i, (_, start, end) in sorted(where.items()):
             offset, arrays = self.parts[i]
-            yield offset, arrays, start, end, row
+            yield offset, arrays, start, end
 
     def positions(self, field: str, term: str, docs: np.ndarray, decode) -> dict[int, list[int]] | None:
         """Return a term's positions in those of the sorted docs that hold it; None when not kept.
 
         decode: the field format's decoder of one posting's bytes.
         """
+        where = self._where(field, term)
         out: dict[int, list[int]] = {}
-        for offset, arrays, start, end, row in self._spans(field, term):
+        for i, offset, arrays, local in self._segments_of(docs, where):
+            row, start, end = where[i]
             first = int(arrays["pvterm"][row]) if self.positional else -1
             if first < 0:
                 return None
+            if end == start:
+                continue
             mine = arrays["pdocs"][start:end]
-            local = docs[(docs >= offset) & (docs < self.ends[offset])] - offset
-            at = np.minimum(np.searchsorted(mine, local.astype(np.uint32)), max(len(mine) - 1, 0))
-            held = mine[at] == local if len(mine) else np.zeros(len(local), dtype=bool)
+            at = np.minimum(np.searchsorted(mine, local), len(mine) - 1)
+            held = mine[at] == local
             offs, vals = arrays["pvoffs"], arrays["pvals"]
-            for doc, i in zip((local[held] + offset).tolist(), (at[held] + first).tolist()):
-                out[doc] = decode(vals[offs[i]:offs[i + 1]].tobytes())
+            for doc, k in zip((local[held].astype(np.int64) + offset).tolist(), (at[held] + first).tolist()):
+                out[doc] = decode(vals[offs[k]:offs[k + 1]].tobytes())
         return out
 
     def position_arrays(self, field: str, term: str, docs: np.ndarray, decode) -> tuple[np.ndarray, np.ndarray] | None:
@@ -595,7 +596,7 @@ class PostingArrays:
         postings inside them are read (two binary searches per range and segment).
         """
         docs, freqs = [], []
-        for offset, arrays, start, end, _ in self._spans(field, term):
+        for offset, arrays, start, end in self._spans(field, term):
             at = slice(start, end) if ranges is None else indexes_in(arrays["pdocs"][start:end], ranges - offset) + start
             docs.append(arrays["pdocs"][at].astype(np.int64) + offset)
             freqs.append(arrays["pfreqs"][at].astype(np.float32))

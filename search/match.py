@@ -121,16 +121,19 @@ class Windows:
         return rows, covered / max(self.count, 1)
 
 
-def distinct(a: np.ndarray) -> np.ndarray:
-    """Return a's distinct values, sorted.
+def heads(ordered: np.ndarray) -> np.ndarray:
+    """Return a mask of the sorted values that differ from the one before (each distinct value's first).
 
-    A sort and a comparison of neighbours, not np.unique: since numpy 2.3 that
-    hashes, and took 44 ms for 100,000 document numbers here against 0.6 ms.
+    With a sort, what np.unique gives: since numpy 2.3 that hashes, and took
+    44 ms for 100,000 document numbers here against 0.6 ms for a sort.
     """
+    return np.concatenate(([True], ordered[1:] != ordered[:-1])) if len(ordered) else np.zeros(0, dtype=bool)
+
+
+def distinct(a: np.ndarray) -> np.ndarray:
+    """Return a's distinct values, sorted."""
     a = np.sort(a)
-    if len(a) < 2:
-        return a
-    return a[np.concatenate(([True], a[1:] != a[:-1]))]
+    return a[heads(a)]
 
 
 def union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -141,8 +144,7 @@ def union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def firsts(codes: np.ndarray) -> np.ndarray:
     """Return the index of each distinct code's first occurrence, in order of the codes (np.unique's return_index)."""
     order = np.argsort(codes, kind="stable")
-    ordered = codes[order]
-    return order[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(codes) else order
+    return order[heads(codes[order])]
 
 
 def member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -261,7 +263,7 @@ class Hits:
             joined = np.concatenate([self.docs, other.docs])
             order = np.argsort(joined, kind="stable")  # two sorted runs: merged in linear time
             joined = joined[order]
-            first = np.concatenate(([True], joined[1:] != joined[:-1]))
+            first = heads(joined)
             group = np.cumsum(first) - 1
             scores = np.concatenate([self.scores, other.scores])[order]
             return Hits(joined[first], np.bincount(group, scores, int(group[-1]) + 1))
