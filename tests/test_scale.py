@@ -117,19 +117,25 @@ def test_answers_do_not_depend_on_the_segment_layout(builds, items):
 def test_posting_arrays_give_the_answers_whoosh_blocks_give(builds, items, tmp_path):
     """Every segment keeps its posting lists as arrays too; an index without them (written by
     other tools) is read through Whoosh's blocks. Both ways give the same answers, on the rebuilt
-    index and on the one grown by updates and merges."""
+    index and on the one grown by updates and merges; so does an index whose per-term spans and
+    position offsets are 64-bit, as earlier versions wrote them (now 32-bit)."""
     for build in (builds[1], builds[2]):
         folder = live_build(build)
         assert all((folder / name).is_file() for seg in segments_of(build)
                    for name in segment.array_files(seg).values())
-        plain, lists = tmp_path / f"plain-{build.name}", tmp_path / f"lists-{build.name}"
-        shutil.copytree(folder, plain)
-        shutil.copytree(folder, lists)
+        plain, lists, wide = (tmp_path / f"{kind}-{build.name}" for kind in ("plain", "lists", "wide"))
+        for copy in (plain, lists, wide):
+            shutil.copytree(folder, copy)
+        for part, narrow, wider in (("pspans", np.uint32, np.int64), ("pvterm", np.int32, np.int64),
+                                    ("pvoffs", np.uint32, np.uint64)):
+            for path in wide.glob(f"*.{part}.npy"):
+                assert np.load(path).dtype == narrow, path
+                np.save(path, np.load(path).astype(wider))
         for path in plain.glob("*.p*.npy"):
             path.unlink()
         for path in lists.glob("*.pv*.npy"):  # posting lists as arrays, positions from Whoosh's blocks
             path.unlink()
-        arrays, blocks, positions = Engine(build), Engine(plain), Engine(lists)
+        arrays, blocks, positions, earlier = Engine(build), Engine(plain), Engine(lists), Engine(wide)
         try:
             assert arrays.current().cache.arrays.positional and blocks.current().cache.arrays is None
             assert not positions.current().cache.arrays.positional
@@ -139,12 +145,12 @@ def test_posting_arrays_give_the_answers_whoosh_blocks_give(builds, items, tmp_p
                     assert total > 0, q
                     assert answer(blocks, q, **kw) == (total, ids, counts, pytest.approx(scores, rel=1e-6)), q
                     assert answer(positions, q, **kw) == (total, ids, counts, pytest.approx(scores, rel=1e-6)), q
+                    assert answer(earlier, q, **kw) == (total, ids, counts, scores), q
             assert answer(arrays, "本台编辑部补充")[0] == answer(blocks, "本台编辑部补充")[0] == 0
             same_positions(arrays)
         finally:
-            arrays.close()
-            blocks.close()
-            positions.close()
+            for engine in (arrays, blocks, positions, earlier):
+                engine.close()
 
 
 def same_positions(engine):
