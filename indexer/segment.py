@@ -25,6 +25,8 @@ process's memory does not grow with the archive.
 from __future__ import annotations
 
 import hashlib
+import json
+import mmap
 import struct
 import threading
 import zlib
@@ -378,33 +380,248 @@ class PostingArraysWriter:
         self.vat += len(begins)
 
     def close(self) -> None:
-        keys = np.frombuffer(self.keys, dtype=np.uint64)
-        order = np.argsort(keys, kind="stable")
-        np.save(self.names["pkeys"], keys[order])
+        """Write the arrays with the lists in key order, as join_arrays reads them: front to back."""
         # Every count inside one segment fits 32 bits (its postings are bounded by SEGMENT_BYTES): the
-        # per-term tables, which every query searches in every segment, and the position offsets stay
-        # half as large (on a cold 16x index the fixed mix's p95 went from 107-118 to 80-90 ms).
+        # per-term tables and the position offsets stay half as large.
         if self.at >= 1 << 32 or self.vat >= 1 << 31:
             raise ValueError("a segment's postings outgrew 32-bit offsets")
-        np.save(self.names["pspans"], np.frombuffer(self.spans, dtype=np.int64).reshape(-1, 2)[order].astype(np.uint32))
-        np.save(self.names["pvterm"], np.frombuffer(self.vterm, dtype=np.int64)[order].astype(np.int32))
         self.offs.write(memoryview(np.array([self.vbytes], dtype=np.uint32)))  # the last posting's end
-        for stream, part, dtype in ((self.docs, "pdocs", np.uint32), (self.freqs, "pfreqs", np.uint16),
+        keys = np.frombuffer(self.keys, dtype=np.uint64)
+        order = np.argsort(keys, kind="stable")
+        part = {"pkeys": keys[order], "pspans": np.frombuffer(self.spans, dtype=np.int64).reshape(-1, 2)[order],
+                "pvterm": np.frombuffer(self.vterm, dtype=np.int64)[order]}
+        maps = []
+        for stream, name, dtype in ((self.docs, "pdocs", np.uint32), (self.freqs, "pfreqs", np.uint16),
                                     (self.vals, "pvals", np.uint8), (self.offs, "pvoffs", np.uint32)):
             stream.close()
-            raw = self.names[part].with_suffix(".raw")
-            _raw_to_npy(raw, self.names[part], dtype)
+            m, part[name] = _mapped_raw(self.names[name].with_suffix(".raw"), dtype)
+            maps.append(m)
+        _copy_lists([(0, part)], maps, self.names)
+        del part, maps
+        for name in ("pdocs", "pfreqs", "pvals", "pvoffs"):
+            self.names[name].with_suffix(".raw").unlink()
 
 
-def _raw_to_npy(raw: Path, target: Path, dtype) -> None:
-    """Turn a file of raw values into a .npy file, streaming (the header goes first)."""
+def _mapped_raw(path: Path, dtype) -> tuple[mmap.mmap | None, np.ndarray]:
+    """Map a file of raw values read-only: (the map, the array over it)."""
+    size = path.stat().st_size
+    if not size:
+        return None, np.zeros(0, dtype=dtype)
+    with open(path, "rb") as f:
+        m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    return m, np.frombuffer(m, dtype=dtype, count=size // np.dtype(dtype).itemsize)
+
+
+def _raw_to_npy(raw: Path, target: Path, dtype, width: int = 1) -> None:
+    """Turn a file of raw values into a .npy file, streaming (the header goes first); width > 1: rows of it."""
     count = raw.stat().st_size // np.dtype(dtype).itemsize
+    shape = (count,) if width == 1 else (count // width, width)
     with open(target, "wb") as out, open(raw, "rb") as source:
         np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                                                   "fortran_order": False, "shape": (count,)})
+                                                   "fortran_order": False, "shape": shape})
         while chunk := source.read(1 << 24):
             out.write(chunk)
     raw.unlink()
+
+
+# A rebuild joins its segments' arrays into one set (whole.*.npy, whole.json naming the segments it
+# covers): a term's list is then one run of bytes, not one per segment. On a cold page cache a read
+# faults once per list instead of once per segment (50 at 16x), each fault reading up to read_ahead_kb.
+WHOLE = "whole"
+WHOLE_FILE = "whole.json"
+JOIN_POSTINGS = 4_000_000  # postings (and 4x as many position bytes) joined at a time: bounds the join's memory
+
+
+def whole_files() -> dict[str, str]:
+    """Return the names of a build's joined posting array files by part."""
+    return {part: f"{WHOLE}.{part}.npy" for part in ARRAY_PARTS + POSITION_PARTS}
+
+
+def _mapped(path: Path) -> tuple[mmap.mmap | None, np.ndarray]:
+    """Map a .npy file read-only: (the map, to let go of its pages; the array over it)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+        start = f.tell()
+        count = int(np.prod(shape))
+        if not count:
+            return None, np.zeros(shape, dtype=dtype)
+        m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    return m, np.frombuffer(m, dtype=dtype, count=count, offset=start).reshape(shape)
+
+
+def _runs(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Return the indexes start, start + 1, ... of each run, one run after another."""
+    total = int(lengths.sum())
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total, dtype=np.int64)
+
+
+def join_arrays(folder: str | Path, segments: list) -> bool:
+    """Join the segments' posting arrays into one set in folder (see WHOLE); False when there is nothing to join."""
+    folder = Path(folder)
+    names = [array_files(seg) for seg in segments]
+    if len(segments) < 2 or not all((folder / n[part]).is_file() for n in names for part in n):
+        return False
+    maps, parts, offset = [], [], 0
+    for seg, n in zip(segments, names):
+        arrays = {}
+        for part, name in n.items():
+            m, arrays[part] = _mapped(folder / name)
+            maps.append(m)
+        parts.append((offset, arrays))
+        offset += seg.doc_count_all()
+    _copy_lists(parts, maps, {part: folder / name for part, name in whole_files().items()})
+    (folder / WHOLE_FILE).write_text(json.dumps({"segments": [seg.segment_id() for seg in segments],
+                                                 "documents": offset}))
+    return True
+
+
+def _copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, target: dict[str, Path]) -> None:
+    """Write the posting lists of parts as one set of arrays (target: .npy path by part), in key order.
+
+    parts: (document offset, arrays) each, its pkeys sorted (its lists in any
+    order); a term held by several parts gets one list, theirs one after
+    another with the offsets added. Terms are taken a range of keys at a time:
+    only the range's postings are held, and the maps' pages are let go after
+    each range. Parts whose lists are in key order are read front to back, so
+    the memory stays flat however many parts and postings there are.
+    """
+    postings = sum(len(a["pdocs"]) for _, a in parts)
+    placed = sum(len(a["pvoffs"]) - 1 for _, a in parts)
+    nbytes = sum(len(a["pvals"]) for _, a in parts)
+    wide = postings >= 1 << 32 or nbytes >= 1 << 32 or placed >= 1 << 31
+    span_type, offs_type, term_type = (np.uint64, np.uint64, np.int64) if wide else (np.uint32, np.uint32, np.int32)
+    ranges = max(1, -(-postings // JOIN_POSTINGS), -(-nbytes // (4 * JOIN_POSTINGS)))
+    edges = np.array([(k << 64) // ranges for k in range(1, ranges)], dtype=np.uint64)
+    cuts = [np.concatenate(([0], np.searchsorted(a["pkeys"], edges), [len(a["pkeys"])])) for _, a in parts]
+    raw = {part: open(path.with_suffix(".joining"), "wb") for part, path in target.items()}
+    at = vat = vbytes = 0
+    try:
+        for r in range(ranges):
+            rows = [(i, slice(cut[r], cut[r + 1])) for i, cut in enumerate(cuts) if cut[r + 1] > cut[r]]
+            if not rows:
+                continue
+            keys = np.concatenate([parts[i][1]["pkeys"][s] for i, s in rows])
+            seg = np.concatenate([np.full(s.stop - s.start, i) for i, s in rows])
+            spans = np.concatenate([parts[i][1]["pspans"][s].astype(np.int64).reshape(-1, 2) for i, s in rows])
+            first = np.concatenate([parts[i][1]["pvterm"][s].astype(np.int64) for i, s in rows])
+            order = np.lexsort((seg, keys))
+            keys, seg, spans, first = keys[order], seg[order], spans[order], first[order]
+            lengths = spans[:, 1] - spans[:, 0]
+            out = np.cumsum(lengths) - lengths  # each row's start in the range's postings
+            where = first >= 0
+            placed_lengths = np.where(where, lengths, 0)
+            vout = np.cumsum(placed_lengths) - placed_lengths  # and in its positional postings
+            head = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+            term_ends = np.concatenate((out[head[1:]], [int(lengths.sum())]))
+            keys[head].tofile(raw["pkeys"])
+            np.stack([out[head] + at, term_ends + at], axis=1).astype(span_type).tofile(raw["pspans"])
+            np.where(where[head], vout[head] + vat, -1).astype(term_type).tofile(raw["pvterm"])
+            docs = np.empty(int(lengths.sum()), dtype=np.uint32)
+            freqs = np.empty(len(docs), dtype=np.uint16)
+            vlen = np.empty(int(placed_lengths.sum()), dtype=np.int64)
+            copies = []
+            for i in np.unique(seg).tolist():
+                base, arrays = parts[i]
+                mine = seg == i
+                src, dest = _runs(spans[mine, 0], lengths[mine]), _runs(out[mine], lengths[mine])
+                docs[dest] = arrays["pdocs"][src] + np.uint32(base)
+                freqs[dest] = arrays["pfreqs"][src]
+                mine &= where
+                p = _runs(first[mine], lengths[mine])
+                begins, ends = arrays["pvoffs"][p].astype(np.int64), arrays["pvoffs"][p + 1].astype(np.int64)
+                pdest = _runs(vout[mine], lengths[mine])
+                vlen[pdest] = ends - begins
+                copies.append((arrays, begins, ends - begins, pdest))
+            voffs = np.cumsum(vlen) - vlen
+            vals = np.empty(int(vlen.sum()), dtype=np.uint8)
+            for arrays, begins, blen, pdest in copies:
+                vals[_runs(voffs[pdest], blen)] = arrays["pvals"][_runs(begins, blen)]
+            docs.tofile(raw["pdocs"])
+            freqs.tofile(raw["pfreqs"])
+            (voffs + vbytes).astype(offs_type).tofile(raw["pvoffs"])
+            vals.tofile(raw["pvals"])
+            at, vat, vbytes = at + len(docs), vat + len(vlen), vbytes + len(vals)
+            for m in maps:
+                if m is not None:
+                    m.madvise(mmap.MADV_DONTNEED)  # the pages stay cached; this process lets go of them
+        np.array([vbytes], dtype=offs_type).tofile(raw["pvoffs"])
+    finally:
+        for stream in raw.values():
+            stream.close()
+    dtypes = {"pkeys": np.uint64, "pspans": span_type, "pdocs": np.uint32, "pfreqs": np.uint16,
+              "pvterm": term_type, "pvoffs": offs_type, "pvals": np.uint8}
+    for part, path in target.items():
+        _raw_to_npy(path.with_suffix(".joining"), path, dtypes[part], width=2 if part == "pspans" else 1)
+
+
+def keep_joined(folder: str | Path, segments: list) -> None:
+    """After an update: join the segments' arrays again when the joined set no longer covers the first
+    segments as they are (a merge rewrote one of them), or there was none."""
+    folder = Path(folder)
+    if _joined(folder, segments) is None:
+        for name in (*whole_files().values(), WHOLE_FILE):
+            (folder / name).unlink(missing_ok=True)  # links to the live build's: that one keeps its own
+        join_arrays(folder, segments)
+
+
+def _joined(folder: Path, segments: list) -> tuple[int, dict[str, np.ndarray], dict[str, ExactReads]] | None:
+    """Return (how many of the first segments it covers, its arrays, their exact reads) of the build's
+    joined set, if it covers the first segments as they are (an update may have rewritten one of them)."""
+    try:
+        covers = json.loads((folder / WHOLE_FILE).read_text())["segments"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if covers != [seg.segment_id() for seg in segments[:len(covers)]]:
+        return None
+    names = whole_files()
+    if not all((folder / name).is_file() for name in names.values()):
+        return None
+    arrays, reads = {}, {}
+    for part, name in names.items():
+        m, arrays[part] = _mapped(folder / name)
+        if m is not None and part in EXACT_PARTS:
+            reads[part] = ExactReads(m, arrays[part])
+    return len(covers), arrays, reads
+
+
+# The joined set's large arrays are read exactly (see ExactReads); its term tables, a few MB, by the kernel's
+# read-around as usual.
+EXACT_PARTS = ("pdocs", "pfreqs", "pvoffs", "pvals")
+WHOLE_LIST_PAGES = 8  # a list probed for k documents is asked for whole when it has at most this many pages a document
+
+
+class ExactReads:
+    """Reads of a mapped array that fetch the pages they need and no others.
+
+    The map is advised MADV_RANDOM: a page fault then reads its own page, not
+    the kernel's read-around (up to read_ahead_kb, 8 MB on our machine) of
+    unrelated terms' lists. What a request will read is asked for first, all
+    at once (MADV_WILLNEED): the disk serves those pages together instead of one
+    fault after another.
+    """
+
+    def __init__(self, mapped: mmap.mmap, array: np.ndarray) -> None:
+        self.mapped = mapped
+        self.start = array.ctypes.data - np.frombuffer(mapped, dtype=np.uint8).ctypes.data
+        self.itemsize = array.dtype.itemsize * (array.shape[1] if array.ndim > 1 else 1)
+        mapped.madvise(mmap.MADV_RANDOM)
+
+    def ask(self, starts, ends) -> None:
+        """Ask for items [starts[i], ends[i]) of the array (numbers or arrays of them)."""
+        first = self.start + np.atleast_1d(np.asarray(starts, dtype=np.int64)) * self.itemsize
+        last = self.start + np.atleast_1d(np.asarray(ends, dtype=np.int64)) * self.itemsize
+        keep = last > first
+        if not keep.any():
+            return
+        lo, hi = first[keep] // mmap.PAGESIZE, (last[keep] - 1) // mmap.PAGESIZE + 1
+        order = np.argsort(lo, kind="stable")
+        lo, hi = lo[order], np.maximum.accumulate(hi[order])
+        new = np.concatenate(([True], lo[1:] > hi[:-1]))  # a run of pages starts where the last one ended before
+        ends_at = np.concatenate((np.flatnonzero(new)[1:] - 1, [len(lo) - 1]))
+        for a, b in zip(lo[new].tolist(), hi[ends_at].tolist()):
+            self.mapped.madvise(mmap.MADV_WILLNEED, a * mmap.PAGESIZE, (b - a) * mmap.PAGESIZE)
 
 
 class PostingArrays:
@@ -412,8 +629,9 @@ class PostingArrays:
     document range, and positions in given documents."""
 
     def __init__(self, parts: list[tuple[int, dict[str, np.ndarray]]], positional: bool = False,
-                 total: int = 0) -> None:
-        self.parts = parts  # (document offset, arrays) per segment, in index order
+                 total: int = 0, reads: dict[str, ExactReads] | None = None) -> None:
+        self.parts = parts  # (document offset, arrays) per segment, in index order; first the joined set, if any
+        self.reads = reads or {}  # the joined set's exact reads by part (see ask)
         self.positional = positional  # every segment keeps its positions too
         self.bounds = np.array([offset for offset, _ in parts] + [total], dtype=np.int64)  # segment i: [i], [i + 1]
         # (field, term) -> (segment, row, start, end per segment holding it; its postings over all).
@@ -424,7 +642,13 @@ class PostingArrays:
     @classmethod
     def open(cls, folder: Path, segments: list) -> PostingArrays | None:
         """Map the arrays of every segment; None when a segment has none (written by other tools)."""
-        parts, offset, positional = [], 0, True
+        parts, offset, positional, reads = [], 0, True, None
+        joined = _joined(folder, segments)
+        if joined is not None:
+            covered, arrays, reads = joined
+            parts.append((0, arrays))
+            offset = sum(seg.doc_count_all() for seg in segments[:covered])
+            segments = segments[covered:]
         for seg in segments:
             names = array_files(seg)
             if not all((folder / name).is_file() for part, name in names.items() if part in ARRAY_PARTS):
@@ -435,7 +659,25 @@ class PostingArrays:
             parts.append((offset, {part: np.asarray(np.load(folder / name, mmap_mode="r"))
                                    for part, name in present.items()}))
             offset += seg.doc_count_all()
-        return cls(parts, positional, offset)
+        return cls(parts, positional, offset, reads if joined is not None else None)
+
+    def ask(self, i: int, part: str, starts, ends) -> None:
+        """Ask for items [starts, ends) of a part's array in part i, before reading them (the joined set's only)."""
+        if i == 0 and part in self.reads:
+            self.reads[part].ask(starts, ends)
+
+    def _ask_positions(self, i: int, rows: np.ndarray) -> None:
+        """Ask for the position offsets and bytes of postings at the given rows (of the position arrays)."""
+        if i != 0 or "pvals" not in self.reads or not len(rows):
+            return
+        self.ask(i, "pvoffs", rows, rows + 2)
+        offs = self.parts[i][1]["pvoffs"]
+        self.ask(i, "pvals", offs[rows], offs[rows + 1])
+
+    def _ask_list(self, i: int, start: int, end: int, docs: int) -> None:
+        """Ask for a list that docs documents will be searched in, when it is short enough to read whole."""
+        if (end - start) * 4 <= WHOLE_LIST_PAGES * mmap.PAGESIZE * max(docs, 1):
+            self.ask(i, "pdocs", start, end)
 
     def locate(self, field: str, terms: list[str]) -> list[tuple[np.ndarray, int]]:
         """Return, per term, where its list stands in the segments holding it, and its postings over all.
@@ -497,12 +739,16 @@ class PostingArrays:
             _, start, end = where[i]
             if end == start:
                 continue
+            self._ask_list(i, start, end, len(local))
             mine = arrays["pdocs"][start:end]
             found = np.minimum(np.searchsorted(mine, local), end - start - 1)
             held = mine[found] == local
             held_docs.append(local[held].astype(np.int64) + offset)
-            held_freqs.append(np.ones(int(held.sum()), dtype=np.float32) if field in UNWEIGHTED else
-                              arrays["pfreqs"][start + found[held]].astype(np.float32))
+            if field in UNWEIGHTED:
+                held_freqs.append(np.ones(int(held.sum()), dtype=np.float32))
+            else:
+                self.ask(i, "pfreqs", start + found[held], start + found[held] + 1)
+                held_freqs.append(arrays["pfreqs"][start + found[held]].astype(np.float32))
         if not held_docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(held_docs), np.concatenate(held_freqs)
@@ -521,11 +767,11 @@ class PostingArrays:
             yield i, offset, arrays, (docs[cuts[i]:cuts[i + 1]] - offset).astype(np.uint32)
 
     def _spans(self, field: str, term: str | bytes):
-        """Yield (document offset, arrays, start, end) of a term's list in each segment holding it."""
+        """Yield (segment, document offset, arrays, start, end) of a term's list in each segment holding it."""
         where = self._where(field, term if isinstance(term, str) else term.decode("utf-8"))
         for i, (_, start, end) in sorted(where.items()):
             offset, arrays = self.parts[i]
-            yield offset, arrays, start, end
+            yield i, offset, arrays, start, end
 
     def positions(self, field: str, term: str, docs: np.ndarray, decode) -> dict[int, list[int]] | None:
         """Return a term's positions in those of the sorted docs that hold it; None when not kept.
@@ -541,10 +787,12 @@ class PostingArrays:
                 return None
             if end == start:
                 continue
+            self._ask_list(i, start, end, len(local))
             mine = arrays["pdocs"][start:end]
             at = np.minimum(np.searchsorted(mine, local), len(mine) - 1)
             held = mine[at] == local
             offs, vals = arrays["pvoffs"], arrays["pvals"]
+            self._ask_positions(i, at[held] + first)
             for doc, k in zip((local[held].astype(np.int64) + offset).tolist(), (at[held] + first).tolist()):
                 out[doc] = decode(vals[offs[k]:offs[k + 1]].tobytes())
         return out
@@ -563,15 +811,17 @@ class PostingArrays:
             first = int(arrays["pvterm"][at]) if self.positional else -1
             if first < 0:
                 return None
-            mine = arrays["pdocs"][start:end]
-            if not len(mine):
+            if end == start:
                 continue
+            self._ask_list(i, start, end, len(local))
+            mine = arrays["pdocs"][start:end]
             found = np.minimum(np.searchsorted(mine, local), len(mine) - 1)
             held = mine[found] == local
             if not held.any():
                 continue
             local = local.astype(np.int64)
             rows = found[held] + first
+            self._ask_positions(i, rows)
             begins, ends = arrays["pvoffs"][rows].astype(np.int64), arrays["pvoffs"][rows + 1].astype(np.int64)
             vals = arrays["pvals"]
             narrow = vals[begins] == ord("H")
@@ -607,8 +857,17 @@ class PostingArrays:
         postings inside them are read (two binary searches per range and segment).
         """
         docs, freqs = [], []
-        for offset, arrays, start, end in self._spans(field, term):
-            at = slice(start, end) if ranges is None else indexes_in(arrays["pdocs"][start:end], ranges - offset) + start
+        for i, offset, arrays, start, end in self._spans(field, term):
+            if ranges is None:
+                at = slice(start, end)
+                self.ask(i, "pdocs", start, end)
+                if field not in UNWEIGHTED:
+                    self.ask(i, "pfreqs", start, end)
+            else:
+                at = indexes_in(arrays["pdocs"][start:end], ranges - offset) + start
+                self.ask(i, "pdocs", at, at + 1)
+                if field not in UNWEIGHTED:
+                    self.ask(i, "pfreqs", at, at + 1)
             docs.append(arrays["pdocs"][at].astype(np.int64) + offset)
             freqs.append(np.ones(len(docs[-1]), dtype=np.float32) if field in UNWEIGHTED else
                          arrays["pfreqs"][at].astype(np.float32))

@@ -84,6 +84,7 @@ def update_index(sources: Iterable[str], index_dir, jobs: int | None = None, del
                 existing.segments[existing.seg[row]].delete_document(int(existing.docnum[row]))
             segments, merged = merge(tmp, existing.segments + new, jobs)
             segment.write_toc(str(tmp), segments)
+            segment.keep_joined(tmp, segments)
             written = np.array([key_of(found.ids[int(g)]) for g in groups], dtype=np.uint64)
             grouped = stories.assign(tmp, segments, previous=live, fresh_ids=written)
             columns.write_columns(tmp)

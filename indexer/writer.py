@@ -635,6 +635,7 @@ def build_index(sources: Iterable[str], index_dir: str | os.PathLike, jobs: int 
             if not segments:
                 raise NothingIndexedError("nothing could be indexed", report.as_dict())
             segment.write_toc(str(tmp), segments)
+            segment.join_arrays(tmp, segments)
             grouped = stories.assign(tmp, segments)
             columns.write_columns(tmp)
             store.crash_point("written")

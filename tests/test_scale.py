@@ -153,6 +153,51 @@ def test_posting_arrays_give_the_answers_whoosh_blocks_give(builds, items, tmp_p
                 engine.close()
 
 
+def test_a_rebuild_joins_the_segments_arrays_into_one_set(builds, items, tmp_path):
+    """A rebuild joins its segments' posting arrays into one set (whole.*): each term's list is one run,
+    in key order, as are each segment's own. Answers are the same read from it or from the segments';
+    a joined set that no longer covers the first segments as they are (an update rewrote one) is not
+    read, and an update joins them again; an update that keeps them reads the set and the new segments'."""
+    cut, grown = live_build(builds[1]), live_build(builds[2])
+    segments = segments_of(builds[1])
+    for folder in (cut, grown):
+        assert (folder / segment.WHOLE_FILE).is_file()
+    spans = np.load(cut / "whole.pspans.npy")
+    assert spans[0, 0] == 0 and (spans[1:, 0] == spans[:-1, 1]).all()  # one run per term, in key order
+    assert (np.diff(np.load(cut / "whole.pkeys.npy").astype(np.float64)) > 0).all()
+    for seg in segments:
+        own = np.load(cut / segment.array_files(seg)["pspans"])
+        assert (own[1:, 0] == own[:-1, 1]).all()
+    apart, stale = tmp_path / "apart", tmp_path / "stale"
+    for copy in (apart, stale):
+        shutil.copytree(cut, copy)
+    (apart / segment.WHOLE_FILE).unlink()
+    meta = json.loads((stale / segment.WHOLE_FILE).read_text())
+    (stale / segment.WHOLE_FILE).write_text(json.dumps({**meta, "segments": meta["segments"][1:]}))
+    joined, separate, ignored, kept = Engine(builds[1]), Engine(apart), Engine(stale), Engine(builds[2])
+    try:
+        assert len(joined.current().cache.arrays.parts) == 1
+        assert len(separate.current().cache.arrays.parts) == len(ignored.current().cache.arrays.parts) == len(segments)
+        assert 1 < len(kept.current().cache.arrays.parts) < len(segments_of(builds[2]))
+        for q in queries(items) + ["source:央视网", "本台编辑部补充"]:
+            for kw in ({}, {"sort": "newest"}):
+                expected = answer(joined, q, **kw)
+                assert answer(separate, q, **kw) == expected == answer(ignored, q, **kw), q
+        same_positions(joined)
+    finally:
+        for engine in (joined, separate, ignored, kept):
+            engine.close()
+    segment.keep_joined(stale, segments)
+    assert json.loads((stale / segment.WHOLE_FILE).read_text())["segments"] == meta["segments"]
+    rejoined = Engine(stale)
+    try:
+        assert len(rejoined.current().cache.arrays.parts) == 1
+        for name in segment.whole_files().values():
+            assert np.array_equal(np.load(stale / name), np.load(cut / name)), name
+    finally:
+        rejoined.close()
+
+
 def same_positions(engine):
     """The positions kept as arrays are Whoosh's, for sampled pair terms and documents (some not holding them)."""
     rng = random.Random(11)
