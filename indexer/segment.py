@@ -324,7 +324,8 @@ def array_files(seg) -> dict[str, str]:
 class PostingArraysWriter:
     """Write a segment's posting lists as arrays: every list's document numbers (uint32) and
     frequencies (uint16, capped) one after another, and per term its key and (start, end) (uint32),
-    sorted by key. A field's postings go to disk at once; only the per-term rows stay in memory."""
+    sorted by key. A field's postings go to disk at once; only the per-term rows stay in memory.
+    At close the lists are copied into key order (see _copy_lists), the order join_arrays reads them in."""
 
     def __init__(self, folder: Path, seg) -> None:
         self.names = {part: folder / name for part, name in array_files(seg).items()}
