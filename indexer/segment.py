@@ -430,6 +430,7 @@ def _raw_to_npy(raw: Path, target: Path, dtype, width: int = 1) -> None:
 # faults once per list instead of once per segment (50 at 16x), each fault reading up to read_ahead_kb.
 WHOLE = "whole"
 WHOLE_FILE = "whole.json"
+ADVICE = all(hasattr(mmap, name) for name in ("MADV_RANDOM", "MADV_WILLNEED", "MADV_DONTNEED"))  # as on Linux
 JOIN_POSTINGS = 4_000_000  # postings (and 4x as many position bytes) joined at a time: bounds the join's memory
 
 
@@ -545,7 +546,7 @@ def _copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targ
             vals.tofile(raw["pvals"])
             at, vat, vbytes = at + len(docs), vat + len(vlen), vbytes + len(vals)
             for m in maps:
-                if m is not None:
+                if m is not None and ADVICE:
                     m.madvise(mmap.MADV_DONTNEED)  # the pages stay cached; this process lets go of them
         np.array([vbytes], dtype=offs_type).tofile(raw["pvoffs"])
     finally:
@@ -582,7 +583,7 @@ def _joined(folder: Path, segments: list) -> tuple[int, dict[str, np.ndarray], d
     arrays, reads = {}, {}
     for part, name in names.items():
         m, arrays[part] = _mapped(folder / name)
-        if m is not None and part in EXACT_PARTS:
+        if m is not None and part in EXACT_PARTS and ADVICE:
             reads[part] = ExactReads(m, arrays[part])
     return len(covers), arrays, reads
 
@@ -613,16 +614,24 @@ class ExactReads:
         """Ask for items [starts[i], ends[i]) of the array (numbers or arrays of them)."""
         first = self.start + np.atleast_1d(np.asarray(starts, dtype=np.int64)) * self.itemsize
         last = self.start + np.atleast_1d(np.asarray(ends, dtype=np.int64)) * self.itemsize
-        keep = last > first
-        if not keep.any():
-            return
-        lo, hi = first[keep] // mmap.PAGESIZE, (last[keep] - 1) // mmap.PAGESIZE + 1
-        order = np.argsort(lo, kind="stable")
-        lo, hi = lo[order], np.maximum.accumulate(hi[order])
-        new = np.concatenate(([True], lo[1:] > hi[:-1]))  # a run of pages starts where the last one ended before
-        ends_at = np.concatenate((np.flatnonzero(new)[1:] - 1, [len(lo) - 1]))
-        for a, b in zip(lo[new].tolist(), hi[ends_at].tolist()):
-            self.mapped.madvise(mmap.MADV_WILLNEED, a * mmap.PAGESIZE, (b - a) * mmap.PAGESIZE)
+        try:
+            for a, b in page_runs(first, last):
+                self.mapped.madvise(mmap.MADV_WILLNEED, a * mmap.PAGESIZE, (b - a) * mmap.PAGESIZE)
+        except (OSError, ValueError):  # advice only: the reads fault the pages in anyway
+            pass
+
+
+def page_runs(first: np.ndarray, last: np.ndarray) -> list[tuple[int, int]]:
+    """Return the runs [a, b) of pages that hold bytes [first[i], last[i]), in order, none touching another."""
+    keep = last > first
+    if not keep.any():
+        return []
+    lo, hi = first[keep] // mmap.PAGESIZE, (last[keep] - 1) // mmap.PAGESIZE + 1
+    order = np.argsort(lo, kind="stable")
+    lo, hi = lo[order], np.maximum.accumulate(hi[order])
+    new = np.concatenate(([True], lo[1:] > hi[:-1]))  # a run starts past the end of every page before it
+    ends_at = np.concatenate((np.flatnonzero(new)[1:] - 1, [len(lo) - 1]))
+    return list(zip(lo[new].tolist(), hi[ends_at].tolist()))
 
 
 class PostingArrays:

@@ -198,6 +198,16 @@ def test_a_rebuild_joins_the_segments_arrays_into_one_set(builds, items, tmp_pat
         rejoined.close()
 
 
+def test_exact_reads_ask_for_each_run_of_pages_once():
+    page = segment.mmap.PAGESIZE
+    runs = segment.page_runs(np.array([5 * page + 10, 0, page - 1, 3 * page, 9 * page, 7 * page, 11 * page]),
+                             np.array([6 * page + 1, 10, page + 1, 5 * page, 9 * page, 8 * page, 11 * page + 1]))
+    # [0, 2): the first bytes and a read across the first page's end; [3, 8): three reads, each
+    # starting on the page after the one before ends; nothing for the empty read at page 9; page 11 apart.
+    assert runs == [(0, 2), (3, 8), (11, 12)]
+    assert segment.page_runs(np.array([4]), np.array([4])) == []
+
+
 def same_positions(engine):
     """The positions kept as arrays are Whoosh's, for sampled pair terms and documents (some not holding them)."""
     rng = random.Random(11)
