@@ -31,7 +31,7 @@ from indexer.segment import PostingArrays
 from indexer.store import USERDICT_FILE, live_build, read_meta
 from search import facets, highlight, ranking, spelling
 from search.match import (
-    EMPTY as EMPTY_DOCS, MAX_POSTINGS, WORD_BOOST, Hits, Matcher, PostingCache, Windows, firsts, member,
+    EMPTY as EMPTY_DOCS, MATCH_SECONDS, MAX_POSTINGS, WORD_BOOST, Hits, Matcher, PostingCache, Windows, firsts, member,
 )
 from search.query import Clause, ParsedQuery, parse_query
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
@@ -72,9 +72,11 @@ class Engine:
     """Answer searches over the live build of an index path."""
 
     def __init__(self, index_dir: str | os.PathLike, recency_weight: float = RECENCY_WEIGHT,
-                 half_life_days: float = RECENCY_HALF_LIFE_DAYS, max_postings: int = MAX_POSTINGS) -> None:
+                 half_life_days: float = RECENCY_HALF_LIFE_DAYS, max_postings: int = MAX_POSTINGS,
+                 clock=time.perf_counter) -> None:
         self.index_dir = Path(index_dir)
         self.max_postings = max_postings  # postings one pass of matching may use (search/match.py)
+        self.clock = clock  # seconds, for a request's deadline and its took_ms
         self.recency_weight = recency_weight
         self.half_life_days = half_life_days
         self._build: _Build | None = None
@@ -152,12 +154,12 @@ class Engine:
 
     def search(self, request: SearchRequest, now: int | None = None) -> dict:
         """Answer one search request as plain data."""
-        started = time.perf_counter()
+        started = self.clock()
         now = now_epoch() if now is None else now
         build = self.current()
         with self.borrowed(build) as searcher:
             matcher = Matcher(searcher, build.cache, build.lengths, build.columns.published, build.windows,
-                              self.max_postings)
+                              self.max_postings, started + MATCH_SECONDS, self.clock)
             return self._answer(build, matcher, request, now, started)
 
     def _answer(self, build: _Build, matcher: Matcher, request: SearchRequest, now: int, started: float) -> dict:
@@ -197,6 +199,7 @@ class Engine:
             "facets": counts,
             "timeline": timeline,
         }
+        # Spelling repairs are tried only in the time the matching left (a late try ends them).
         few = searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0
         if few and request.story is None:
             capped, passes = list(matcher.work.capped), matcher.work.passes
@@ -204,7 +207,7 @@ class Engine:
             # The tries' postings and reads count; their passes and any cap they hit are not this answer's.
             matcher.work.capped, matcher.work.searched, matcher.work.passes = capped, 1.0, passes
         answer["work"] = matcher.work.as_dict()
-        answer["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        answer["took_ms"] = round((self.clock() - started) * 1000, 2)
         return answer
 
     def _story_hits(self, build: _Build, story: str) -> Hits:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -61,10 +62,19 @@ MAX_POSITIONS = 40_000  # position lists decoded (one term in one document each)
 MAX_POSTINGS = 3_000_000
 MAX_PASSES = 6
 WINDOW_BLOCKS = 256  # the archive's parts, by document number, that a cut search keeps or drops whole
+# A cap in time, for what counts cannot foresee (a disk slow to answer, a
+# machine busy with other work): a pass of matching still running this long
+# after the request began stops, and the query is matched again over the
+# newest LATE_SHARE of the archive with LATE_SECONDS more; a pass late again
+# leaves the answer covering nothing. Both together stay well under a second.
+MATCH_SECONDS = 0.6
+LATE_SECONDS = 0.15
+LATE_SHARE = 0.125
 CAPPED = {
     "stored": "短语含标点或空格，候选文档过多：只核对了最新的 {cap} 篇，结果可能不全",
     "positions": "候选文档过多：只按位置核对了其中最新的一部分，结果可能不全",
     "postings": "查询涉及的文档过多：只检索了最新的约 {share} 的文档，结果可能不全",
+    "time": "查询用时过长：只检索了最新的约 {share} 的文档，结果可能不全",
 }
 
 
@@ -82,7 +92,8 @@ class Work:
     def warnings(self) -> list[str]:
         """Return what the answer must say about the caps hit."""
         share = f"{self.searched:.1%}" if self.searched >= 0.001 else f"{self.searched:.2%}"
-        return [CAPPED[kind].format(cap=MAX_STORED, share=share) for kind in self.capped]
+        shown = [k for k in self.capped if not (k == "postings" and "time" in self.capped)]  # one share, said once
+        return [CAPPED[kind].format(cap=MAX_STORED, share=share) for kind in shown]
 
     def as_dict(self) -> dict:
         """Return the counts as plain data."""
@@ -92,6 +103,10 @@ class Work:
 
 class _OverBudget(Exception):
     """A pass of matching would use more postings than MAX_POSTINGS."""
+
+
+class OutOfTime(_OverBudget):
+    """A pass of matching ran past its deadline (MATCH_SECONDS, then LATE_SECONDS)."""
 
 
 class Windows:
@@ -491,7 +506,8 @@ class Matcher:
 
     def __init__(self, searcher, cache: PostingCache, lengths: dict[str, np.ndarray],
                  published: np.ndarray | None = None, windows: Windows | None = None,
-                 max_postings: int = MAX_POSTINGS) -> None:
+                 max_postings: int = MAX_POSTINGS, deadline: float | None = None,
+                 clock=time.perf_counter) -> None:
         self.searcher = searcher
         self.cache = cache
         self.lengths = lengths
@@ -512,6 +528,8 @@ class Matcher:
         self.spent = 0  # postings this pass has used
         self.budgeted = False  # inside query(): the postings cap applies
         self.max_postings = max_postings
+        self.deadline = deadline  # clock() past which a pass of matching stops; None: no cap in time
+        self.clock = clock
 
     def postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
         """Return a term's (document numbers, frequencies), inside the window when the search is cut."""
@@ -568,6 +586,12 @@ class Matcher:
         self.spent += count
         if self.budgeted and self.spent > self.max_postings:
             raise _OverBudget
+        self._on_time()
+
+    def _on_time(self) -> None:
+        """Raise OutOfTime when a pass of matching is past its deadline."""
+        if self.budgeted and self.deadline is not None and self.clock() > self.deadline:
+            raise OutOfTime
 
     def idf(self, df: int) -> float:
         """Return the inverse document frequency of df hits among the documents searched."""
@@ -579,6 +603,7 @@ class Matcher:
 
     def positions(self, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
         """Return a term's positions in those of the given documents that hold it (counted as work)."""
+        self._on_time()
         self.work.positions += len(docs)
         arrays = self.cache.arrays
         if arrays is not None and arrays.positional and field in ARRAY_FIELDS and len(docs):
@@ -602,6 +627,7 @@ class Matcher:
         # Pairs are positioned by character: pairs 0, 2, 4, ... and the last one in place put every
         # character of the run in place. Each is looked for only where the ones before left a start.
         for i in sorted({*range(0, len(run) - 1, 2), len(run) - 2}):
+            self._on_time()
             self.work.positions += len(docs)
             found = arrays.position_arrays(field, run[i:i + 2], docs, decode)
             if found is None:
@@ -764,6 +790,7 @@ class Matcher:
         fresh, rest = self.affordable("stored", docs, 1)
         stored = self.searcher.stored_fields
         for d in fresh.tolist():
+            self._on_time()
             fields = stored(d)
             self.work.stored += 1
             for name in (TITLE, BODY):
@@ -869,13 +896,16 @@ class Matcher:
             hits = self._exact_bonus(hits, clause.text, len(words), fields)
         return hits
 
-    def query(self, parsed: ParsedQuery) -> Hits | None:
+    def query(self, parsed: ParsedQuery, late_passes: bool = True) -> Hits | None:
         """Match a whole query; None when nothing in it can be searched.
 
         A pass that would use more than MAX_POSTINGS postings stops, and the
         query is matched again over the newest blocks of the archive only, as
         large a share as the postings the stopped pass wanted leave room for
         (halved at least each time; after MAX_PASSES - 1 cut passes, none).
+        A pass past the deadline stops too: the next covers LATE_SHARE of what
+        it did, with LATE_SECONDS more; a pass late again is followed by one
+        covering nothing. Without late_passes, OutOfTime is raised instead.
         """
         self.window, self.share = None, 1.0
         for attempt in range(1, MAX_PASSES + 1):
@@ -884,16 +914,28 @@ class Matcher:
             self.work.passes += 1
             try:
                 return self._matched(parsed)
+            except OutOfTime:
+                if not late_passes:
+                    raise
+                last = "time" in self.work.capped or attempt >= MAX_PASSES - 1
+                self._cut("time", 0.0 if last else self.share * LATE_SHARE)
+                if self.deadline is not None:
+                    self.deadline = self.clock() + LATE_SECONDS
             except _OverBudget:
                 wanted = self.share if attempt < MAX_PASSES - 1 else 0.0
-                wanted *= min(0.5 ** attempt, 0.7 * self.max_postings / max(self.spent, 1))
-                self.window, self.share = self.windows.ranges(wanted)
-                self.work.searched = min(self.work.searched, self.share)
-                if "postings" not in self.work.capped:
-                    self.work.capped.append("postings")
+                self._cut("postings", wanted * min(0.5 ** attempt, 0.7 * self.max_postings / max(self.spent, 1)))
             finally:
                 self.budgeted = False
         raise AssertionError("the last pass covers no document and cannot pass the cap")
+
+    def _cut(self, kind: str, wanted: float) -> None:
+        """Narrow the next pass to the newest blocks making at most the wanted share; note the cap hit."""
+        self.window, self.share = self.windows.ranges(wanted)
+        self.work.searched = min(self.work.searched, self.share)
+        if kind not in self.work.capped:
+            self.work.capped.append(kind)
+        if not len(self.window):
+            self.deadline = None  # a pass covering nothing is quick, and must not be cut again
 
     def prepare(self, parsed: ParsedQuery) -> None:
         """Find every list a query may touch in the term tables, one pass per field for them all."""

@@ -16,12 +16,12 @@ The repairs:
 
 from __future__ import annotations
 
-
-from indexer.analysis import normalize, word_runs
-from indexer.schema import BODY, TITLE
 import numpy as np
 from whoosh.reading import MultiReader
 
+from indexer.analysis import normalize, word_runs
+from indexer.schema import BODY, TITLE
+from search.match import OutOfTime
 from search.query import Clause, ParsedQuery
 
 FEW_HITS = 3
@@ -136,13 +136,16 @@ def suggest(matcher, parsed: ParsedQuery, hits: int) -> str | None:
     """Return a better query than the one that found few hits, or None.
 
     Repairs of pieces inside a term (the costly part) are tried only when the
-    query found nothing.
+    query found nothing; tries stop at the matcher's deadline.
     """
     best, best_hits = None, hits
     if hits and len(parsed.clauses) > MAX_CLAUSES_FOUND:
         return None
     for clauses in _candidates(matcher.searcher.reader(), parsed, pieces=hits == 0)[:MAX_TRIES]:
-        found = matcher.query(ParsedQuery(clauses, []))
+        try:
+            found = matcher.query(ParsedQuery(clauses, []), late_passes=False)
+        except OutOfTime:
+            break
         count = 0 if found is None else len(found.docs)
         if count > best_hits and (hits == 0 or count >= max(2 * FEW_HITS, 5 * hits)):
             best, best_hits = render(clauses), count

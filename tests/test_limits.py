@@ -8,9 +8,11 @@ candidates are checked, every hit is a true match, every true match newer than
 the oldest hit is a hit, and an excluded phrase excludes whatever was not
 checked. A query whose matching would use more postings than the cap is
 matched over the newest blocks of the archive only, and is exact for them.
-Counts, not times: the same on any machine.
+Counts, not times: the same on any machine. The cap in time is driven by a
+clock the test sets, so it too is the same on any machine.
 """
 
+import itertools
 import json
 
 import numpy as np
@@ -20,7 +22,8 @@ from conftest import corpus_items
 from indexer.analysis import normalize
 from indexer.writer import build_index
 from search import Engine, SearchRequest
-from search.match import CAPPED, MAX_PASSES, MAX_POSITIONS, MAX_STORED, Matcher
+from search import spelling
+from search.match import CAPPED, LATE_SHARE, MAX_PASSES, MAX_POSITIONS, MAX_STORED, Matcher
 from search.query import parse_query
 
 LETTERS = "中国人大会议发展经济社会主义建设工作时间新闻联播"  # 24 characters
@@ -200,3 +203,69 @@ def test_every_shape_at_a_small_postings_cap_stays_within_its_passes_and_matches
             assert all(matches(items[h["id"]]) for h in answer["hits"]), q
     finally:
         small.close()
+
+
+def jumping(*moments: float):
+    """Return a clock reading the given moments, then the last one for ever."""
+    readings = itertools.chain(moments, itertools.repeat(moments[-1]))
+    return lambda: next(readings)
+
+
+def test_a_search_past_its_deadline_covers_the_newest_part_exactly(corpus):
+    engine, items = corpus
+    q = "经济 发展"
+    late = Engine(engine.index_dir, clock=jumping(0.0, 10.0))  # the request begins at 0; matching finds it 10 s later
+    try:
+        answer = late.search(SearchRequest(q=q, size=50))
+        build = late.current()
+        with late.borrowed(build) as searcher:
+            cut = Matcher(searcher, build.cache, build.lengths, build.columns.published, build.windows,
+                          deadline=0.6, clock=jumping(10.0))
+            hits = cut.query(parse_query(q))
+            whole = Matcher(searcher, build.cache, build.lengths).query(parse_query(q))  # no deadline
+            ids = [searcher.stored_fields(int(d))["id"] for d in np.setdiff1d(whole.docs, hits.docs)[:200]]
+    finally:
+        late.close()
+    work = answer["work"]
+    assert work["capped"] == ["time"] and work["passes"] == 2 and cut.work.capped == ["time"]
+    assert answer["warnings"] == [CAPPED["time"].format(share=f"{work['searched']:.1%}")]
+    inside = np.zeros(len(build.columns.published), dtype=bool)
+    for start, end in cut.window:
+        inside[start:end] = True
+    assert np.array_equal(cut.window, build.windows.ranges(LATE_SHARE)[0])  # the newest eighth, by whole blocks
+    assert abs(inside.mean() - work["searched"]) < 1e-6 and 0 < work["searched"] < 2 * LATE_SHARE
+    assert np.median(build.columns.published[inside]) > np.median(build.columns.published[~inside])
+    # Exact for what it covers: every match inside the window, nothing outside it.
+    assert np.array_equal(hits.docs, whole.docs[inside[whole.docs]])
+    assert answer["total"] == len(hits.docs) < len(whole.docs)
+    assert all(holds(items[h["id"]], "经济") and holds(items[h["id"]], "发展") for h in answer["hits"])
+    assert ids and not {h["id"] for h in answer["hits"]} & set(ids)
+
+
+def test_a_search_late_twice_covers_nothing_and_says_so(corpus):
+    engine, _ = corpus
+    ticking = itertools.count(0.0, 10.0)  # every reading 10 s after the one before: each pass is late
+    late = Engine(engine.index_dir, clock=lambda: next(ticking))
+    try:
+        answer = late.search(SearchRequest(q="衢州 经济"))
+        on_time = engine.search(SearchRequest(q="衢州 经济"))
+    finally:
+        late.close()
+    work = answer["work"]
+    assert on_time["total"] > 0 and not on_time["work"]["capped"]
+    assert answer["total"] == 0 and not answer["hits"] and answer["suggestion"] is None
+    assert work["capped"] == ["time"] and work["searched"] == 0 and work["passes"] == 3
+    assert answer["warnings"] == [CAPPED["time"].format(share="0.00%")]
+
+
+def test_spelling_repairs_stop_at_the_deadline(corpus):
+    engine, _ = corpus
+    parsed = parse_query("衢洲")
+    build = engine.current()
+    with engine.borrowed(build) as searcher:
+        found = spelling.suggest(Matcher(searcher, build.cache, build.lengths, build.columns.published,
+                                         build.windows, deadline=1.0, clock=jumping(0.0)), parsed, 0)
+        late = spelling.suggest(Matcher(searcher, build.cache, build.lengths, build.columns.published,
+                                        build.windows, deadline=1.0, clock=jumping(2.0)), parsed, 0)
+    assert found and "衢州" in found
+    assert late is None
