@@ -16,6 +16,8 @@ The repairs:
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from whoosh.reading import MultiReader
 
@@ -32,8 +34,8 @@ MAX_CLAUSES_FOUND = 2  # terms of a query that found something and is still seco
 LEXICON_DOCS = 30_000  # documents whose words are scanned for corrections (the largest segments first)
 
 
-def _doc_frequency(reader, word: str) -> int:
-    return max(reader.doc_frequency(TITLE, word), reader.doc_frequency(BODY, word))
+def _doc_frequency(matcher, word: str) -> int:
+    return max(matcher.count(TITLE, word), matcher.count(BODY, word))
 
 
 def _within_one_edit(a: str, b: str) -> bool:
@@ -67,29 +69,32 @@ def _lexicon(reader):
     return chosen[0] if len(chosen) == 1 else MultiReader(chosen)
 
 
-def _corrections(reader, text: str) -> list[tuple[int, str]]:
-    """Return (documents, word) for known words one edit from text, most frequent first."""
+def _corrections(matcher, text: str) -> list[tuple[int, str]]:
+    """Return (documents, word) for known words one edit from text, most frequent first.
+
+    The words come from the lexicon (at most MAX_SCAN of them) and are counted
+    in the index's arrays all at once, not through every segment's term file.
+    """
     if len(text) < 2 or len(text) > 12:
         return []
-    found: dict[str, int] = {}
-    for n, raw in enumerate(_lexicon(reader).expand_prefix(BODY, text[0])):
-        if n >= MAX_SCAN:
-            break
+    found = []
+    for raw in itertools.islice(_lexicon(matcher.searcher.reader()).expand_prefix(BODY, text[0]), MAX_SCAN):
         word = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         if abs(len(word) - len(text)) <= 1 and _within_one_edit(text, word):
-            found[word] = reader.doc_frequency(BODY, word)
-    return sorted(((df, w) for w, df in found.items()), reverse=True)[:MAX_CANDIDATES]
+            found.append(word)
+    return sorted(zip(matcher.counts(BODY, found), found), reverse=True)[:MAX_CANDIDATES]
 
 
-def _repairs(reader, text: str, pieces: bool) -> list[tuple[int, str]]:
+def _repairs(matcher, text: str, pieces: bool) -> list[tuple[int, str]]:
     """Return (documents, text) with the whole text, or (pieces) an unknown 2-3 character piece, corrected."""
     folded = "".join(word_runs(normalize(text)))
-    out = list(_corrections(reader, folded))
+    out = list(_corrections(matcher, folded))
     for size in (2, 3) if pieces else ():
         for i in range(len(folded) - size + 1):
             piece = folded[i:i + size]
-            if size < len(folded) and not _doc_frequency(reader, piece):
-                out += [(df, folded[:i] + c + folded[i + size:]) for df, c in _corrections(reader, piece) if len(c) == size]
+            if size < len(folded) and not _doc_frequency(matcher, piece):
+                out += [(df, folded[:i] + c + folded[i + size:]) for df, c in _corrections(matcher, piece)
+                        if len(c) == size]
     return out
 
 
@@ -97,7 +102,7 @@ def _plain(clause: Clause) -> bool:
     return not (clause.phrase or clause.field or clause.negated or clause.alternatives)
 
 
-def _candidates(reader, parsed: ParsedQuery, pieces: bool) -> list[list[Clause]]:
+def _candidates(matcher, parsed: ParsedQuery, pieces: bool) -> list[list[Clause]]:
     """Return repaired clause lists, the most promising (most frequent repair) first."""
     clauses = parsed.clauses
     out: list[tuple[int, int, list[Clause]]] = []
@@ -105,13 +110,13 @@ def _candidates(reader, parsed: ParsedQuery, pieces: bool) -> list[list[Clause]]
         a, b = clauses[i], clauses[i + 1]
         if _plain(a) and _plain(b):
             joined = normalize(a.text + b.text)
-            df = _doc_frequency(reader, joined)
+            df = _doc_frequency(matcher, joined)
             if df:
                 out.append((df, len(out), [*clauses[:i], Clause(joined), *clauses[i + 2:]]))
     for i, clause in enumerate(clauses):
         if _plain(clause):
             repairs: dict[str, int] = {}
-            for df, text in _repairs(reader, clause.text, pieces):
+            for df, text in _repairs(matcher, clause.text, pieces):
                 repairs[text] = max(df, repairs.get(text, 0))
             for text, df in repairs.items():
                 out.append((df, len(out), [*clauses[:i], Clause(text), *clauses[i + 1:]]))
@@ -141,7 +146,7 @@ def suggest(matcher, parsed: ParsedQuery, hits: int) -> str | None:
     best, best_hits = None, hits
     if hits and len(parsed.clauses) > MAX_CLAUSES_FOUND:
         return None
-    for clauses in _candidates(matcher.searcher.reader(), parsed, pieces=hits == 0)[:MAX_TRIES]:
+    for clauses in _candidates(matcher, parsed, pieces=hits == 0)[:MAX_TRIES]:
         try:
             found = matcher.query(ParsedQuery(clauses, []), late_passes=False)
         except OutOfTime:
@@ -153,17 +158,22 @@ def suggest(matcher, parsed: ParsedQuery, hits: int) -> str | None:
 
 
 def complete(matcher, published: np.ndarray, prefix: str, limit: int = 8) -> list[str]:
-    """Return up to limit completions: frequent title words, then the newest titles holding the text."""
+    """Return up to limit completions: frequent title words, then the newest titles holding the text.
+
+    The words come from the lexicon corrections use (at most MAX_SCAN of them)
+    and are counted in the index's arrays all at once: a common first character
+    has thousands of title words, and counting each through every segment's
+    term file took seconds at a million documents.
+    """
     folded = normalize(prefix.strip())
     if not folded:
         return []
-    reader = matcher.searcher.reader()
-    words = []
-    for raw in reader.expand_prefix(TITLE, folded):
+    found = []
+    for raw in itertools.islice(_lexicon(matcher.searcher.reader()).expand_prefix(TITLE, folded), MAX_SCAN):
         word = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         if word != folded:
-            words.append((reader.doc_frequency(TITLE, word), word))
-    words.sort(key=lambda item: (-item[0], item[1]))
+            found.append(word)
+    words = sorted(zip(matcher.counts(TITLE, found), found), key=lambda item: (-item[0], item[1]))
     out = [w for _, w in words[: limit // 2]]
     docs = matcher.substring(TITLE, folded)
     for doc in docs[np.argsort(-published[docs], kind="stable")][: limit * 2].tolist():

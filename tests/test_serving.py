@@ -215,3 +215,30 @@ def flip(index: Path, build: Path) -> None:
         link.unlink()
     os.symlink(os.path.relpath(build, index.parent), link)
     os.replace(link, index)
+
+
+def test_completions_and_repairs_count_words_in_the_arrays_not_the_term_files(many_segments, monkeypatch):
+    """A word's count looked up through Whoosh reads every segment's term file: seconds for thousands of
+    words at a million documents. Completions and did-you-mean count their words in the index's arrays."""
+    from whoosh.reading import SegmentReader
+
+    looked_up = []
+    through = SegmentReader.doc_frequency
+
+    def counted(self, fieldname, text):
+        looked_up.append((fieldname, text))
+        return through(self, fieldname, text)
+
+    engine = Engine(many_segments)
+    try:
+        word = engine.search(SearchRequest(q="习近平"))
+        monkeypatch.setattr(SegmentReader, "doc_frequency", counted)
+        completions = engine.complete("中")
+        missing = engine.search(SearchRequest(q="习近平总书计"))
+        found = engine.search(SearchRequest(q="习近平总书记"))
+    finally:
+        engine.close()
+    assert word["total"] > 0 and "中国" in completions and len(completions) == 8
+    assert missing["total"] == 0 and missing["suggestion"] == "习近平总书记"
+    assert found["total"] > 0 and found["suggestion"] is None
+    assert looked_up == []
