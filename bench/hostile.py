@@ -1,11 +1,13 @@
 """Time hostile query shapes on an index: ``python -m bench.hostile INDEX [--cold]``.
 
-Each shape (those of tests/test_limits.py, and a span of common characters that
-is checked by position) is asked twice, the posting cache emptied before each
+Each shape (those of tests/test_limits.py, a span of common characters that
+is checked by position, misspellings that find nothing and so try did-you-mean
+repairs; then a one-character autocomplete and an article page with its copies
+and similar articles) is asked twice, the posting cache emptied before each
 (with --cold, the index's files are dropped from the page cache before the
 first: bench.environment.evict); one markdown row per shape: both times in ms,
-the hits and the answer's work (postings, position lists, stored documents
-read, caps hit).
+the hits (suggestions, similar articles) and a search's work (postings,
+position lists, stored documents read, caps hit).
 Asserts nothing about time. The 256-character clause is cut from the first
 corpus item's body.
 """
@@ -35,6 +37,8 @@ def shapes(body: str) -> dict[str, tuple[str, dict | str]]:
         "经济, every facet selected, 一年内": ("经济", "facets"),
         "经济": ("经济", {}),
         "国人民 (common characters, checked by position)": ("国人民", {}),
+        "人工智障 大模形 (misspelt, nothing found: did-you-mean)": ("人工智障 大模形", {}),
+        "习近平总书计 (misspelt, nothing found: did-you-mean)": ("习近平总书计", {}),
     }
 
 
@@ -48,10 +52,14 @@ def main(argv: list[str]) -> None:
     first = engine.search(SearchRequest(q="经济"))
     every = {"categories": tuple(f["value"] for f in first["facets"]["category"]),
              "sources": tuple(f["value"] for f in first["facets"]["source"]), "range": "1y"}
+    page = first["hits"][0]["id"]
+    asked = {name: (lambda q=q, params=params: engine.search(SearchRequest(q=q, **(every if params == "facets" else params))))
+             for name, (q, params) in shapes(body).items()}
+    asked["autocomplete 中"] = lambda: engine.complete("中")
+    asked["an article page (copies, similar articles)"] = lambda: engine.article(page, q="经济")
     print("| shape | ms | ms again | hits | postings | position lists | stored read | capped | searched | passes |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
-    for name, (q, params) in shapes(body).items():
-        params = every if params == "facets" else params
+    for name, ask in asked.items():
         times = []
         for again in range(2):
             if not again and "--cold" in argv:
@@ -60,12 +68,18 @@ def main(argv: list[str]) -> None:
                 build.cache.items.clear()
                 build.cache.size = 0
             started = time.perf_counter()
-            answer = engine.search(SearchRequest(q=q, **params))
+            answer = ask()
             times.append((time.perf_counter() - started) * 1000)
-        work = answer["work"]
-        print(f"| {name} | {times[0]:,.0f} | {times[1]:,.0f} | {answer['total']:,} | {work['postings']:,} | "
-              f"{work['positions']:,} | {work['stored']:,} | {', '.join(work['capped']) or '—'} | "
-              f"{work['searched']:.1%} | {work['passes']} |", flush=True)
+        if isinstance(answer, list):
+            found, work = len(answer), None
+        elif "work" in answer:
+            found, work = answer["total"], answer["work"]
+        else:
+            found, work = len(answer["more_like_this"]), None
+        counts = "— | — | — | — | — | —" if work is None else (
+            f"{work['postings']:,} | {work['positions']:,} | {work['stored']:,} | {', '.join(work['capped']) or '—'} | "
+            f"{work['searched']:.1%} | {work['passes']}")
+        print(f"| {name} | {times[0]:,.0f} | {times[1]:,.0f} | {found:,} | {counts} |", flush=True)
     engine.close()
 
 
