@@ -66,7 +66,7 @@ WINDOW_BLOCKS = 256  # the archive's parts, by document number, that a cut searc
 # machine busy with other work): a pass of matching still running this long
 # after the request began stops, and the query is matched again over the
 # newest LATE_SHARE of the archive with LATE_SECONDS more; a pass late again
-# leaves the answer covering nothing. Both together stay well under a second.
+# leaves the answer covering nothing. Both together leave room in a second for the rest of the answer.
 MATCH_SECONDS = 0.6
 LATE_SECONDS = 0.15
 LATE_SHARE = 0.125
