@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from bench import corpus, environment
@@ -53,7 +54,7 @@ def main(argv: list[str]) -> None:
     every = {"categories": tuple(f["value"] for f in first["facets"]["category"]),
              "sources": tuple(f["value"] for f in first["facets"]["source"]), "range": "1y"}
     page = first["hits"][0]["id"]
-    asked = {name: (lambda q=q, params=params: engine.search(SearchRequest(q=q, **(every if params == "facets" else params))))
+    asked = {name: partial(engine.search, SearchRequest(q=q, **(every if params == "facets" else params)))
              for name, (q, params) in shapes(body).items()}
     asked["autocomplete 中"] = lambda: engine.complete("中")
     asked["an article page (copies, similar articles)"] = lambda: engine.article(page, q="经济")
