@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 
 import click
@@ -135,7 +134,7 @@ def _print_skipped(summary: dict) -> None:
 @index_option
 @json_option
 def stats(index_dir, as_json):
-    """Show what the index holds: counts by kind and category, dates, sources, size.
+    """Show what the index holds: counts by kind and category, dates, stories, sources, size.
 
     Example:
 
@@ -148,6 +147,10 @@ def stats(index_dir, as_json):
     click.echo(f"index {data['index']} -> {data['build']}")
     click.echo(f"documents {data['documents']}: " + ", ".join(f"{k} {v}" for k, v in data["kinds"].items()))
     click.echo(f"published {data['first']} .. {data['last']}")
+    if data["stories"]:
+        told = data["stories"]
+        click.echo(f"stories {told['stories']} ({told['with_copies']} with more than one copy, "
+                   f"{told['documents_in_them']} documents in those)")
     click.echo("categories: " + ", ".join(f"{k or '(none)'} {v}" for k, v in data["categories"].items()))
     click.echo("sources: " + ", ".join(f"{k or '(none)'} {v}" for k, v in data["sources"].items()))
     click.echo(f"size {data['size_bytes'] / 1e6:.1f} MB; analyzer {data['analyzer_version']}, "
@@ -155,12 +158,14 @@ def stats(index_dir, as_json):
 
 
 def index_stats(index_dir: Path) -> dict:
-    """Return the counts and facts of the live build of an index path."""
+    """Return the counts and facts of the live build of an index path (from its per-document arrays)."""
     from datetime import datetime, timezone
 
+    import numpy as np
     from whoosh import index as whoosh_index
 
-    from indexer.schema import ARTICLE, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE
+    from indexer.columns import load_columns
+    from indexer.schema import ARTICLE, CATEGORY, HEADLINE, PUBLISHED, SOURCE
     from indexer.store import dir_size, live_build, read_meta
 
     build = live_build(index_dir)
@@ -168,28 +173,36 @@ def index_stats(index_dir: Path) -> dict:
         raise click.ClickException(f"no index at {index_dir}; run: newsearch rebuild --index {index_dir}")
     meta = read_meta(build)
     with whoosh_index.open_dir(str(build)).reader() as reader:
-        live = set(reader.all_doc_ids())
+        cols = load_columns(build, reader)
+    live = np.ones(len(cols[PUBLISHED]), dtype=bool)
+    live[cols["deleted"]] = False
 
-        def values(name):
-            return [v for d, v in enumerate(reader.column_reader(name)) if d in live]
+    def counted(name: str) -> dict[str, int]:
+        codes, counts = np.unique(cols[name][live], return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        return {str(cols[f"{name}_labels"][codes[i]]): int(counts[i]) for i in order}
 
-        categories = Counter(values(CATEGORY))
-        sources = Counter(values(SOURCE))
-        published = [p for p in values(PUBLISHED) if p]
-        kinds = {kind: sum(1 for d in reader.postings(KIND, kind).all_ids() if d in live) if (KIND, kind) in reader else 0
-                 for kind in (ARTICLE, HEADLINE)}
-        total = len(live)
+    published = cols[PUBLISHED][live & (cols[PUBLISHED] > 0)]
+    headlines = int(live[cols["headlines"]].sum())
 
     def iso(epoch):
         return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if epoch else None
 
-    return {
-        "index": str(index_dir), "build": str(build), "documents": total, "kinds": kinds,
-        "categories": dict(categories.most_common()), "sources": dict(sources.most_common()),
-        "first": iso(min(published, default=0)), "last": iso(max(published, default=0)),
+    data = {
+        "index": str(index_dir), "build": str(build), "documents": int(live.sum()),
+        "kinds": {ARTICLE: int(live.sum()) - headlines, HEADLINE: headlines},
+        "categories": counted(CATEGORY), "sources": counted(SOURCE),
+        "first": iso(int(published.min()) if len(published) else 0),
+        "last": iso(int(published.max()) if len(published) else 0),
+        "stories": None,
         "size_bytes": dir_size(build), "analyzer_version": meta.get("analyzer_version"),
         "dict_hash": meta.get("dict_hash"), "built_at": meta.get("built_at"), "build_seconds": meta.get("build_seconds"),
     }
+    if "story_size" in cols:  # not in an index written by other tools
+        sizes = cols["story_size"]
+        data["stories"] = {"stories": int((sizes > 0).sum()), "with_copies": int((sizes > 1).sum()),
+                           "documents_in_them": int(sizes[sizes > 1].sum())}
+    return data
 
 
 @click.command()

@@ -23,7 +23,9 @@ def test_rebuild_json_summary_and_stats(runner, tmp_path):
     assert stats["kinds"] == {"article": 9, "headline": 15}
     assert stats["categories"]["财经"] == 4
     assert (stats["first"], stats["last"]) == ("2023-11-16 08:30:00", "2026-04-28 20:10:00")
-    assert "汽车" in runner.invoke(cli, ["stats", "--index", str(index_dir)]).output
+    assert stats["stories"] == {"stories": 24, "with_copies": 0, "documents_in_them": 0}  # no copies among the seeds
+    plain = runner.invoke(cli, ["stats", "--index", str(index_dir)]).output
+    assert "汽车" in plain and "stories 24 (0 with more than one copy" in plain
 
 
 def test_rebuild_plain_output_reports_skips(runner, tmp_path):

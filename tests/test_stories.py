@@ -202,6 +202,13 @@ def test_an_update_adds_copies_to_existing_stories_and_renumbers_none(tmp_path):
     assert after[original["id"]] == (story, 4)
     assert after[other["id"]] == (f"{key_of(other['id']):016x}", 1)  # its own story
     assert all(after[doc_id][0] == value[0] for doc_id, value in before.items())  # nothing renumbered
+    # `newsearch stats` counts the stories as the documents name them.
+    sizes = dict(after.values())
+    told = json.loads(CliRunner().invoke(cli, ["stats", "--index", str(index), "--json"]).output)
+    assert told["documents"] == len(after) and told["stories"] == {
+        "stories": len(sizes), "with_copies": sum(1 for n in sizes.values() if n > 1),
+        "documents_in_them": sum(n for n in sizes.values() if n > 1)}
+    assert told["stories"]["with_copies"] >= 1 and told["stories"]["stories"] < len(after)
 
 
 def test_a_headline_entry_joins_the_story_of_the_article_with_its_title(tmp_path):
