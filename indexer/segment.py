@@ -460,6 +460,12 @@ WHOLE = "whole"
 WHOLE_FILE = "whole.json"
 ADVICE = all(hasattr(mmap, name) for name in ("MADV_RANDOM", "MADV_WILLNEED", "MADV_DONTNEED"))  # as on Linux
 JOIN_POSTINGS = 4_000_000  # postings (and 4x as many position bytes) joined at a time: bounds the join's memory
+# The joined set also keeps every SKIP-th document number of its lists (whole.pskip.npy, 4 MB at a million
+# items, read into memory): a document probed in a long list is then found on its page of the list by a
+# search in memory, and only that page is read, where a binary search over the mapped list faults in a
+# page at each step. Optional: a set without the file is searched as before.
+SKIP = 1024  # document numbers of a page (4 KB of uint32)
+SKIP_FILE = f"{WHOLE}.pskip.npy"
 
 
 def whole_files() -> dict[str, str]:
@@ -481,7 +487,8 @@ def join_arrays(folder: str | Path, segments: list) -> bool:
             maps.append(m)
         parts.append((offset, arrays))
         offset += seg.doc_count_all()
-    _copy_lists(parts, maps, {part: folder / name for part, name in whole_files().items()})
+    _copy_lists(parts, maps, {**{part: folder / name for part, name in whole_files().items()},
+                              "pskip": folder / SKIP_FILE})
     (folder / WHOLE_FILE).write_text(json.dumps({"segments": [seg.segment_id() for seg in segments],
                                                  "documents": offset}))
     return True
@@ -489,6 +496,8 @@ def join_arrays(folder: str | Path, segments: list) -> bool:
 
 def _copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, target: dict[str, Path]) -> None:
     """Write the posting lists of parts as one set of arrays (target: .npy path by part), in key order.
+
+    With a "pskip" target, every SKIP-th document number of the written pdocs too (see SKIP).
 
     parts: (document offset, arrays) each, its pkeys sorted (its lists in any
     order); a term held by several parts gets one list, theirs one after
@@ -549,6 +558,8 @@ def _copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targ
             for arrays, begins, blen, pdest in copies:
                 vals[runs(voffs[pdest], blen)] = arrays["pvals"][runs(begins, blen)]
             docs.tofile(raw["pdocs"])
+            if "pskip" in raw:
+                docs[(-at) % SKIP::SKIP].tofile(raw["pskip"])  # those at positions k * SKIP of the whole pdocs
             freqs.tofile(raw["pfreqs"])
             (voffs + vbytes).astype(offs_type).tofile(raw["pvoffs"])
             vals.tofile(raw["pvals"])
@@ -561,7 +572,7 @@ def _copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targ
         for stream in raw.values():
             stream.close()
     dtypes = {"pkeys": np.uint64, "pspans": span_type, "pdocs": np.uint32, "pfreqs": np.uint16,
-              "pvterm": term_type, "pvoffs": offs_type, "pvals": np.uint8}
+              "pvterm": term_type, "pvoffs": offs_type, "pvals": np.uint8, "pskip": np.uint32}
     for part, path in target.items():
         _raw_to_npy(path.with_suffix(".joining"), path, dtypes[part], width=2 if part == "pspans" else 1)
 
@@ -571,14 +582,17 @@ def keep_joined(folder: str | Path, segments: list) -> None:
     segments as they are (a merge rewrote one of them), or there was none."""
     folder = Path(folder)
     if _covered(folder, segments) is None:
-        for name in (*whole_files().values(), WHOLE_FILE):
+        for name in (*whole_files().values(), SKIP_FILE, WHOLE_FILE):
             (folder / name).unlink(missing_ok=True)  # links to the live build's: that one keeps its own
         join_arrays(folder, segments)
 
 
 def _joined(folder: Path, segments: list) -> tuple[int, dict[str, np.ndarray], dict[str, ExactReads]] | None:
     """Return (how many of the first segments it covers, its arrays, their exact reads) of the build's
-    joined set, if it covers the first segments as they are (an update may have rewritten one of them)."""
+    joined set, if it covers the first segments as they are (an update may have rewritten one of them).
+
+    Its arrays hold "pskip" (see SKIP) when the set has a file of the right length.
+    """
     covered = _covered(folder, segments)
     if covered is None:
         return None
@@ -587,6 +601,12 @@ def _joined(folder: Path, segments: list) -> tuple[int, dict[str, np.ndarray], d
         m, arrays[part] = _mapped(folder / name)
         if m is not None and part in EXACT_PARTS and ADVICE:
             reads[part] = ExactReads(m, arrays[part])
+    try:
+        skip = np.load(folder / SKIP_FILE)
+    except (OSError, ValueError):
+        skip = None
+    if skip is not None and skip.dtype == np.uint32 and len(skip) == -(-len(arrays["pdocs"]) // SKIP):
+        arrays["pskip"] = skip
     return covered, arrays, reads
 
 
@@ -701,10 +721,36 @@ class PostingArrays:
         self.ask(i, "pvals", begins, ends)
         return begins, ends
 
-    def _ask_list(self, i: int, start: int, end: int, docs: int) -> None:
-        """Ask for a list that docs documents will be searched in, when it is short enough to read whole."""
-        if (end - start) * 4 <= WHOLE_LIST_PAGES * mmap.PAGESIZE * max(docs, 1):
+    def _find(self, i: int, start: int, end: int, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return, for each of the sorted local documents, where it is in part i's list [start, end) (or
+        near where it would be, inside the list) and whether it is there.
+
+        A list short enough for the documents is asked for whole and searched;
+        a longer one in the joined set is searched by its skip marks (SKIP) in
+        memory, then in the one page of the list each document can be on,
+        those pages asked for together. Elsewhere a binary search over the list.
+        """
+        arrays = self.parts[i][1]
+        mine = arrays["pdocs"]
+        short = (end - start) * 4 <= WHOLE_LIST_PAGES * mmap.PAGESIZE * max(len(local), 1)
+        if short:
             self.ask(i, "pdocs", start, end)
+        if short or "pskip" not in arrays:
+            at = np.minimum(np.searchsorted(mine[start:end], local), end - start - 1)
+            return at, mine[start:end][at] == local
+        first = -(-start // SKIP)
+        marks = arrays["pskip"][first:-(-end // SKIP)]  # the list's documents at positions k * SKIP
+        j = np.searchsorted(marks, local, side="right")  # a document is at or after mark j - 1, before mark j
+        j = j[heads(j)]  # each page once (the one before the first mark may be empty)
+        lo = np.where(j > 0, (first + j - 1) * SKIP, start)
+        hi = np.where(j < len(marks), (first + j) * SKIP, end)
+        self.ask(i, "pdocs", lo, hi)
+        at = runs(lo, hi - lo)
+        if not len(at):
+            return np.zeros(len(local), dtype=np.int64), np.zeros(len(local), dtype=bool)
+        near = mine[at]  # the pages' documents, still sorted
+        pos = np.minimum(np.searchsorted(near, local), len(near) - 1)
+        return at[pos] - start, near[pos] == local
 
     def locate(self, field: str, terms: list[str]) -> list[tuple[np.ndarray, int]]:
         """Return, per term, where its list stands in the segments holding it, and its postings over all.
@@ -766,10 +812,7 @@ class PostingArrays:
             _, start, end = where[i]
             if end == start:
                 continue
-            self._ask_list(i, start, end, len(local))
-            mine = arrays["pdocs"][start:end]
-            found = np.minimum(np.searchsorted(mine, local), end - start - 1)
-            held = mine[found] == local
+            found, held = self._find(i, start, end, local)
             held_docs.append(local[held].astype(np.int64) + offset)
             if field in UNWEIGHTED:
                 held_freqs.append(np.ones(int(held.sum()), dtype=np.float32))
@@ -814,10 +857,7 @@ class PostingArrays:
                 return None
             if end == start:
                 continue
-            self._ask_list(i, start, end, len(local))
-            mine = arrays["pdocs"][start:end]
-            at = np.minimum(np.searchsorted(mine, local), len(mine) - 1)
-            held = mine[at] == local
+            at, held = self._find(i, start, end, local)
             begins, ends = self._offsets(i, at[held] + first)
             vals = arrays["pvals"]
             for doc, b, e in zip((local[held].astype(np.int64) + offset).tolist(), begins.tolist(), ends.tolist()):
@@ -840,10 +880,7 @@ class PostingArrays:
                 return None
             if end == start:
                 continue
-            self._ask_list(i, start, end, len(local))
-            mine = arrays["pdocs"][start:end]
-            found = np.minimum(np.searchsorted(mine, local), len(mine) - 1)
-            held = mine[found] == local
+            found, held = self._find(i, start, end, local)
             if not held.any():
                 continue
             local = local.astype(np.int64)

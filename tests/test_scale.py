@@ -198,6 +198,48 @@ def test_a_rebuild_joins_the_segments_arrays_into_one_set(builds, items, tmp_pat
         rejoined.close()
 
 
+def test_long_lists_are_searched_by_their_skip_marks(builds, items, tmp_path, monkeypatch):
+    """The joined set keeps every SKIP-th document number of its lists; a document probed in a long
+    list is looked for on the one page of it the marks point to. Joined again with a mark every 16
+    postings, in many ranges of keys, and forced on for every list, the answers and positions are those of a binary search over the
+    lists (the same set without its marks)."""
+    cut = live_build(builds[1])
+    pdocs = np.load(cut / "whole.pdocs.npy")
+    assert np.array_equal(np.load(cut / segment.SKIP_FILE), pdocs[::segment.SKIP])
+    marked, bare = tmp_path / "marked", tmp_path / "bare"
+    shutil.copytree(cut, marked)
+    shutil.copytree(cut, bare)
+    (bare / segment.SKIP_FILE).unlink()
+    monkeypatch.setattr(segment, "SKIP", 16)
+    monkeypatch.setattr(segment, "JOIN_POSTINGS", 5_000)  # joined a range of keys at a time, many ranges
+    for name in (*segment.whole_files().values(), segment.SKIP_FILE, segment.WHOLE_FILE):
+        (marked / name).unlink()
+    assert segment.join_arrays(marked, segments_of(builds[1]))
+    assert np.array_equal(np.load(marked / "whole.pdocs.npy"), pdocs)
+    assert np.array_equal(np.load(marked / segment.SKIP_FILE), pdocs[::16])
+    monkeypatch.setattr(segment, "WHOLE_LIST_PAGES", 0)  # no list is short enough to be read whole
+    with_marks, without = Engine(marked), Engine(bare)
+    try:
+        arrays = with_marks.current().cache.arrays
+        assert "pskip" in arrays.parts[0][1] and "pskip" not in without.current().cache.arrays.parts[0][1]
+        for q in queries(items) + ["国人民", "本台编辑部补充"]:
+            for kw in ({}, {"sort": "newest"}):
+                assert answer(with_marks, q, **kw) == answer(without, q, **kw), q
+        same_positions(with_marks)
+        rng = np.random.default_rng(5)
+        spans = np.load(cut / "whole.pspans.npy").astype(np.int64)
+        for start, end in spans[np.argsort(spans[:, 1] - spans[:, 0])[-20:]].tolist():
+            held = rng.choice(pdocs[start:end], 40, replace=False)
+            others = rng.integers(0, pdocs.max() + 2, 40)
+            local = np.unique(np.concatenate([held, others, [0, pdocs.max() + 1]])).astype(np.uint32)
+            at, found = arrays._find(0, start, end, local)
+            assert np.array_equal(found, np.isin(local, pdocs[start:end])) and found.sum() >= 40
+            assert np.array_equal(pdocs[start + at[found]], local[found])
+    finally:
+        with_marks.close()
+        without.close()
+
+
 def test_exact_reads_ask_for_each_run_of_pages_once():
     page = segment.mmap.PAGESIZE
     runs = segment.page_runs(np.array([5 * page + 10, 0, page - 1, 3 * page, 9 * page, 7 * page, 11 * page]),
