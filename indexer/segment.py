@@ -460,7 +460,7 @@ WHOLE = "whole"
 WHOLE_FILE = "whole.json"
 ADVICE = all(hasattr(mmap, name) for name in ("MADV_RANDOM", "MADV_WILLNEED", "MADV_DONTNEED"))  # as on Linux
 JOIN_POSTINGS = 4_000_000  # postings (and 4x as many position bytes) joined at a time: bounds the join's memory
-# The joined set also keeps every SKIP-th document number of its lists (whole.pskip.npy, 4 MB at a million
+# The joined set also keeps every SKIP-th document number of its lists (whole.pskip.npy, 3.2 MB at a million
 # items, read into memory): a document probed in a long list is then found on its page of the list by a
 # search in memory, and only that page is read, where a binary search over the mapped list faults in a
 # page at each step. Optional: a set without the file is searched as before.
@@ -603,7 +603,7 @@ def _joined(folder: Path, segments: list) -> tuple[int, dict[str, np.ndarray], d
             reads[part] = ExactReads(m, arrays[part])
     try:
         skip = np.load(folder / SKIP_FILE)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):  # none, or not an array: searched without it
         skip = None
     if skip is not None and skip.dtype == np.uint32 and len(skip) == -(-len(arrays["pdocs"]) // SKIP):
         arrays["pskip"] = skip
