@@ -157,9 +157,9 @@ class Engine:
         started = self.clock()
         now = now_epoch() if now is None else now
         build = self.current()
-        with self.borrowed(build) as searcher:
+        with self.borrowed(build) as searcher:  # the deadline counts from here: opening a new build is not matching
             matcher = Matcher(searcher, build.cache, build.lengths, build.columns.published, build.windows,
-                              self.max_postings, started + MATCH_SECONDS, self.clock)
+                              self.max_postings, self.clock() + MATCH_SECONDS, self.clock)
             return self._answer(build, matcher, request, now, started)
 
     def _answer(self, build: _Build, matcher: Matcher, request: SearchRequest, now: int, started: float) -> dict:

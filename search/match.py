@@ -63,10 +63,11 @@ MAX_POSTINGS = 3_000_000
 MAX_PASSES = 6
 WINDOW_BLOCKS = 256  # the archive's parts, by document number, that a cut search keeps or drops whole
 # A cap in time, for what counts cannot foresee (a disk slow to answer, a
-# machine busy with other work): a pass of matching still running this long
-# after the request began stops, and the query is matched again over the
-# newest LATE_SHARE of the archive with LATE_SECONDS more; a pass late again
-# leaves the answer covering nothing. Both together leave room in a second for the rest of the answer.
+# machine busy with other work): matching still running MATCH_SECONDS after it
+# began (the build open, a searcher lent) stops, and the query is matched again
+# over the newest LATE_SHARE of the archive with LATE_SECONDS more; a pass late
+# again leaves the answer covering nothing. Both together leave room in a
+# second for the rest of the answer.
 MATCH_SECONDS = 0.6
 LATE_SECONDS = 0.15
 LATE_SHARE = 0.125
@@ -105,7 +106,7 @@ class _OverBudget(Exception):
     """A pass of matching would use more postings than MAX_POSTINGS."""
 
 
-class OutOfTime(_OverBudget):
+class OutOfTime(Exception):
     """A pass of matching ran past its deadline (MATCH_SECONDS, then LATE_SECONDS)."""
 
 
@@ -536,6 +537,7 @@ class Matcher:
         key = (field, term)
         found = self.lists.get(key)
         if found is None:  # read whole (one list is at most the archive), then counted against the cap
+            self._on_time()
             if self.window is None:
                 found = self.cache.get(self.searcher, field, term)
             else:
@@ -553,6 +555,7 @@ class Matcher:
         archive, and counts as that many postings.
         """
         if (field, term) not in self.lists and len(docs) * PROBE_SHARE < self.count(field, term):
+            self._on_time()
             self.work.postings += len(docs)
             self._spend(len(docs))
             return self.cache.probe(self.searcher, field, term, docs)

@@ -214,7 +214,8 @@ def jumping(*moments: float):
 def test_a_search_past_its_deadline_covers_the_newest_part_exactly(corpus):
     engine, items = corpus
     q = "经济 发展"
-    late = Engine(engine.index_dir, clock=jumping(0.0, 10.0))  # the request begins at 0; matching finds it 10 s later
+    # The request begins at 0, and so does its matching; matching finds it 10 s later.
+    late = Engine(engine.index_dir, clock=jumping(0.0, 0.0, 10.0))
     try:
         answer = late.search(SearchRequest(q=q, size=50))
         build = late.current()
