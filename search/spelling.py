@@ -31,7 +31,7 @@ MAX_CANDIDATES = 5  # corrections per unknown piece
 MAX_SCAN = 3000  # lexicon words looked at per first character and field
 MAX_TRIES = 4  # repaired queries run, most promising first
 MAX_CLAUSES_FOUND = 2  # terms of a query that found something and is still second-guessed
-LEXICON_DOCS = 30_000  # documents whose words are scanned for corrections (the largest segments first)
+LEXICON_DOCS = 30_000  # documents whose words are scanned: the largest segments', and as many the newest's
 
 
 def _doc_frequency(matcher, word: str) -> int:
@@ -52,21 +52,28 @@ def _within_one_edit(a: str, b: str) -> bool:
 
 
 def _lexicon(reader):
-    """Return a reader of the words scanned for corrections: the largest segments holding LEXICON_DOCS documents.
+    """Return a reader of the words scanned for corrections and completions: the largest segments holding
+    LEXICON_DOCS documents, and the newest segments holding as many.
 
     An index's reader merges every segment's sorted words one by one, and at a
     million documents that is fifty segments; the largest few hold every word
-    common enough to suggest, at a fraction of the cost. A smaller index is read whole.
+    common enough to suggest, at a fraction of the cost, and the newest the
+    words that came with the latest updates (a name in today's news). A
+    smaller index is read whole.
     """
     if reader.is_atomic():
         return reader
-    chosen, held = [], 0
-    for leaf in sorted((leaf for leaf, _ in reader.leaf_readers()), key=lambda leaf: -leaf.doc_count_all()):
-        chosen.append(leaf)
-        held += leaf.doc_count_all()
-        if held >= LEXICON_DOCS:
-            break
-    return chosen[0] if len(chosen) == 1 else MultiReader(chosen)
+    leaves = [leaf for leaf, _ in reader.leaf_readers()]  # in index order: updates' segments last
+    chosen: dict[int, object] = {}
+    for order in (sorted(leaves, key=lambda leaf: -leaf.doc_count_all()), leaves[::-1]):
+        held = 0
+        for leaf in order:
+            chosen.setdefault(id(leaf), leaf)
+            held += leaf.doc_count_all()
+            if held >= LEXICON_DOCS:
+                break
+    picked = [leaf for leaf in leaves if id(leaf) in chosen]
+    return picked[0] if len(picked) == 1 else MultiReader(picked)
 
 
 def _corrections(matcher, text: str) -> list[tuple[int, str]]:

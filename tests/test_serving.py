@@ -242,3 +242,23 @@ def test_completions_and_repairs_count_words_in_the_arrays_not_the_term_files(ma
     assert missing["total"] == 0 and missing["suggestion"] == "习近平总书记"
     assert found["total"] > 0 and found["suggestion"] is None
     assert looked_up == []
+
+
+def test_the_lexicon_holds_the_largest_and_the_newest_segments_words(many_segments, monkeypatch):
+    """Completions and corrections scan a sample of the segments' words: the largest segments' and the
+    newest's (an update's new words), not every one of fifty."""
+    from indexer.schema import TITLE
+    from search import spelling
+
+    monkeypatch.setattr(spelling, "LEXICON_DOCS", 100)  # three segments of 40 each way
+    engine = Engine(many_segments)
+    try:
+        with engine.borrowed(engine.current()) as searcher:
+            reader = searcher.reader()
+            leaves = [leaf for leaf, _ in reader.leaf_readers()]
+            words = set(spelling._lexicon(reader).lexicon(TITLE))
+            of = [set(leaf.lexicon(TITLE)) for leaf in leaves]
+    finally:
+        engine.close()
+    assert of[-1] <= words and of[-2] <= words and of[0] <= words  # the newest, and the largest (first among equals)
+    assert not of[len(of) // 2] <= words  # a segment in the middle is left out
