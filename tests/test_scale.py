@@ -235,6 +235,11 @@ def test_long_lists_are_searched_by_their_skip_marks(builds, items, tmp_path, mo
             at, found = arrays._find(0, start, end, local)
             assert np.array_equal(found, np.isin(local, pdocs[start:end])) and found.sum() >= 40
             assert np.array_equal(pdocs[start + at[found]], local[found])
+        # A list starting on a mark, asked only for documents before its first: no page to look on.
+        start, end = next((a, b) for a, b in spans.tolist() if a % 16 == 0 and b - a > 32 and pdocs[a] > 0)
+        below = np.arange(min(int(pdocs[start]), 3), dtype=np.uint32)
+        at, found = arrays._find(0, start, end, below)
+        assert len(at) == len(below) > 0 and not found.any()
     finally:
         with_marks.close()
         without.close()
