@@ -589,7 +589,6 @@ class Matcher:
         self.spent += count
         if self.budgeted and self.spent > self.max_postings:
             raise _OverBudget
-        self._on_time()
 
     def _on_time(self) -> None:
         """Raise OutOfTime when a pass of matching is past its deadline."""
