@@ -4,14 +4,15 @@ A snapshot is one crawled page saved as plain text. The crawler's layout, as
 on its real page (../shared/seeds/ beside the checkout), blocks apart by blank
 lines::
 
-    • 我的订阅                 breadcrumb: a bullet line per item, indented or not
-      • 汽车                   (the last item is the category when the meta has none)
+    • 我的订阅                 breadcrumb: a line per item, marked by •, ?, *, -, >, |
+      • 汽车                   or nothing (the last item is the category when the meta has none)
 
     <title>
 
     类别:汽车 发布时间:2023-12-30 07:47:00 来源:每日看点快看
-                              meta: ':' or '：'; fields apart by NBSP, space or U+3000,
-                              in any order, any of them missing; may span lines
+                              meta, the anchor: ':' or '：'; fields apart by anything
+                              (NBSP, spaces, U+3000, '?'), in any order, any of them
+                              missing; may span lines. The title is the line above it
     本文转自:中国新闻网        origin, optional; may also be the last body line
 
     <paragraph>               body, one paragraph a line; the title again, alone or
@@ -31,7 +32,9 @@ lines::
 
 The older layout is read too: one breadcrumb line (首页 > 汽车 > 正文, items
 apart by > ＞ » /), no blank lines, lists under a header (相关新闻:, 相关阅读:
-…). Blank lines and the whitespace around lines count only where noted.
+…). Blank lines and the whitespace around lines count only where noted. How
+the head (breadcrumb, title, meta) is found is in indexer/pagehead.py; a page
+without a meta line has its first line that is no breadcrumb as its title.
 
 Times: YYYY-MM-DD HH:MM[:SS], YYYY/MM/DD HH:MM, YYYY年MM月DD日 HH:MM or a bare
 date, naive Beijing time. The body ends at the footer, or at the first list
@@ -41,8 +44,8 @@ unbroken lines ends in a time line has that run as its list. Boilerplate
 cannot be placed (a list entry that no time line closes) is kept in the body,
 never dropped, with a warning naming its line.
 
-A problem that costs one field goes into Article.warnings, as one of: "no 发布时间",
-"bad 发布时间", "no 来源", "no category", "empty body", "no footer", "no 快照生成时间",
+A problem that costs one field goes into Article.warnings, as one of: "no meta line"
+(then neither "no 发布时间" nor "no 来源"), "no 发布时间", "bad 发布时间", "no 来源", "no category", "empty body", "no footer", "no 快照生成时间",
 "bad 快照生成时间", "bad 信息原文地址" (not http or https), "bad related time",
 "line N: related entry without time, kept in body" (JSON Lines: "no date",
 "bad date", "bad url", "empty body"). SnapshotError is kept for a file that is
@@ -62,18 +65,14 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Iterable, Iterator
+
+from indexer.pagefile import SnapshotError, read_text
+from indexer.pagehead import META_KEY, META_REACH, Line, read_head
 
 SOURCE_SUFFIXES = (".txt", ".jsonl", ".jsonl.gz")
 MAX_TITLE = 300  # characters; news titles are far shorter
 
-_CRUMB_SPLIT = re.compile(r"[>＞»/]")
-_CRUMB_ARROW = re.compile(r"[>＞»]")
-_CRUMB_SKIP = {"首页", "首頁", "正文", "我的订阅"}
-_BULLET = re.compile(r"[•●◦▪‣∙·・]\s*(\S.*)")  # GBK pages write • as ·
-# 作者 and 编辑 are read only so that they end the field before them.
-_META_KEY = re.compile(r"(?:^|(?<=\s))(类别|发布时间|来源|作者|编辑)\s*[:：]")
 _ORIGIN = re.compile(r"本文[转轉]自\s*[:：]\s*(.*)")
 _FOOTER = re.compile(r"(快照生成时间|信息原文地址)\s*[:：]\s*(.*)")
 # The crawler's notes around the footer fields: 以上内容为资讯信息快照… / 本站信息快照查询为…
@@ -91,7 +90,6 @@ _BOILERPLATE = re.compile(
     r"|分享到\s*[:：]?(?:\s*(?:微信|微博|朋友圈|QQ空间|QQ))*"
     r"|(?:\s*[【\[]?(?:纠错|打印|关闭|返回顶部|收藏)[】\]]?)+"
 )
-_CONTROL_BYTES = frozenset(range(32)) - frozenset(b"\t\n\r\f\v\x1b")
 
 
 @dataclass(frozen=True)
@@ -122,58 +120,6 @@ class Article:
     warnings: list[str] = field(default_factory=list)
 
 
-Line = tuple[int, str]  # (line number from 1, stripped text)
-
-
-class SnapshotError(Exception):
-    """A file or record that cannot become an Article; .reason is short and stable."""
-
-    def __init__(self, path: str, reason: str):
-        # Both go to args so the error survives pickling (worker processes).
-        super().__init__(path, reason)
-        self.path = path
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}" if self.path else self.reason
-
-
-def read_text(path) -> str:
-    """Read a snapshot file as text with LF line ends, decoding UTF-8 or GB18030.
-
-    :raises SnapshotError: "empty file", "binary file" or "undecodable".
-    """
-    data = Path(path).read_bytes()
-    if not data.strip():
-        raise SnapshotError(str(path), "empty file")
-    if _looks_binary(data):
-        raise SnapshotError(str(path), "binary file")
-    text = _decode_bytes(data, str(path))
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _looks_binary(data: bytes) -> bool:
-    """Tell binary data by a NUL byte or more than a tenth control bytes."""
-    sample = data[:8192]
-    if b"\x00" in sample:
-        return True
-    controls = sum(1 for byte in sample if byte in _CONTROL_BYTES)
-    return controls * 10 > len(sample)
-
-
-def _decode_bytes(data: bytes, path: str) -> str:
-    """Decode as UTF-8 (BOM optional), else as GB18030, which covers GBK."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if exc.reason == "unexpected end of data" and exc.end == len(data):
-            return data[:exc.start].decode("utf-8-sig")  # cut inside its last character: keep the rest
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise SnapshotError(path, "undecodable") from None
-
-
 def load_snapshot(path) -> Article:
     """Read and parse one snapshot file, raising SnapshotError as read_text and parse_snapshot do."""
     return parse_snapshot(read_text(path), str(path))
@@ -183,20 +129,20 @@ def parse_snapshot(text: str, path: str = "") -> Article:
     """Parse the text of one snapshot page into an Article.
 
     :raises SnapshotError: "empty file" when there is no text, "no title" when no title line is
-        found (a first line over MAX_TITLE characters is no title: it is a page gone wrong).
+        found (a title line over MAX_TITLE characters is no title: it is a page gone wrong).
     """
-    lines = [(number, s) for number, s in enumerate(
-        (line.strip() for line in text.lstrip("\ufeff").splitlines()), 1) if s]
+    raw = text.lstrip("\ufeff").splitlines()
+    lines = [(number, s) for number, s in enumerate((line.strip() for line in raw), 1) if s]
     if not lines:
         raise SnapshotError(path, "empty file")
-    crumbs, rest = _split_breadcrumb(lines)
-    if not rest or _is_structural(rest[0][1]) or len(rest[0][1]) > MAX_TITLE:
+    head = read_head(lines, raw, _frame_start(lines))
+    if head.title is None or _is_structural(head.title[1]) or len(head.title[1]) > MAX_TITLE:
         raise SnapshotError(path, "no title")
-    title = rest[0][1]
-    meta, rest = _take_meta(rest[1:])
-    body, footer, lists = _split_sections(rest)
-    warnings: list[str] = []
-    published = _read_time(meta.get("发布时间"), "发布时间", warnings)
+    title, meta = head.title[1], head.meta or {}
+    body, footer, lists = _split_sections(head.rest)
+    # Without a meta line, "no meta line" stands for the missing 发布时间 and 来源 too.
+    warnings = ["no meta line"] if head.meta is None else []
+    published = None if head.meta is None else _read_time(meta.get("发布时间"), "发布时间", warnings)
     related: list[Headline] = []
     for category, entries in lists:
         headlines, unplaced = _parse_headlines(category, entries, warnings)
@@ -206,7 +152,7 @@ def parse_snapshot(text: str, path: str = "") -> Article:
     article = Article(
         title=title,
         body=body,
-        category=meta.get("类别") or (crumbs[-1] if crumbs else None),
+        category=meta.get("类别") or (head.crumbs[-1] if head.crumbs else None),
         published=published,
         source=meta.get("来源") or None,
         origin=origin,
@@ -220,45 +166,17 @@ def parse_snapshot(text: str, path: str = "") -> Article:
     return article
 
 
-def _split_breadcrumb(lines: list[Line]) -> tuple[list[str], list[Line]]:
-    """Split off the breadcrumb, if any, returning its items and the other lines.
-
-    The breadcrumb is either a run of bullet lines (• 我的订阅 / • 汽车) or one
-    line of items apart by arrows or slashes (首页 > 汽车 > 正文).
-    """
-    count = 0
-    while count < len(lines) - 1 and _BULLET.fullmatch(lines[count][1]):
-        count += 1
-    if count:
-        items = [_BULLET.fullmatch(line).group(1) for _, line in lines[:count]]
-        return [item for item in items if item not in _CRUMB_SKIP], lines[count:]
-    first = lines[0][1]
-    items = [item.strip() for item in _CRUMB_SPLIT.split(first)]
-    marked = items[0] in _CRUMB_SKIP or items[-1] == "正文"
-    # A bare "a > b" line is a title when the meta line follows it at once.
-    arrows = bool(_CRUMB_ARROW.search(first)) and not (len(lines) > 1 and _META_KEY.match(lines[1][1]))
-    if len(items) < 2 or not (marked or arrows):
-        return [], lines
-    return [item for item in items if item and item not in _CRUMB_SKIP], lines[1:]
+def _frame_start(lines: list[Line]) -> int:
+    """Return the index of the first footer or list line: the meta line is above it."""
+    frame = (_FOOTER.fullmatch, _FOOTER_NOTE.match, _LIST_HEADER.fullmatch)
+    head = enumerate(lines[:META_REACH])
+    return next((index for index, (_, line) in head if any(test(line) for test in frame)), META_REACH)
 
 
 def _is_structural(line: str) -> bool:
     """Tell a line that belongs to the page frame and so cannot be a title."""
     frame = (_ORIGIN, _FOOTER, _FOOTER_NOTE, _LIST_HEADER, _BOILERPLATE)
-    return bool(_META_KEY.match(line)) or any(pattern.fullmatch(line) for pattern in frame)
-
-
-def _take_meta(lines: list[Line]) -> tuple[dict[str, str], list[Line]]:
-    """Read the leading meta lines into a key -> value map; a value runs up to the next key."""
-    fields: dict[str, str] = {}
-    count = 0
-    while count < len(lines) and _META_KEY.match(line := lines[count][1]):
-        keys = list(_META_KEY.finditer(line))
-        for key, after in zip(keys, keys[1:] + [None]):
-            end = after.start() if after else len(line)
-            fields.setdefault(key.group(1), line[key.end() : end].strip())
-        count += 1
-    return fields, lines[count:]
+    return bool(META_KEY.match(line)) or any(pattern.fullmatch(line) for pattern in frame)
 
 
 def _split_sections(lines: list[Line]) -> tuple[list[Line], dict[str, str], list[tuple]]:
@@ -371,7 +289,7 @@ def _read_footer_time(footer: dict[str, str], warnings: list[str]) -> datetime |
 
 def _check_fields(article: Article) -> None:
     """Warn about fields a complete page has but this one lacks."""
-    if not article.source:
+    if not article.source and "no meta line" not in article.warnings:
         article.warnings.append("no 来源")
     if not article.category:
         article.warnings.append("no category")

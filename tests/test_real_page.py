@@ -3,7 +3,12 @@
 The one real crawled page (../shared/seeds/, read from there, never copied)
 parses to exact field values and indexes as 1 article and 18 headline-only
 entries; re-crawls of it (later snapshot time, GBK with CRLF, a BOM, full-width
-colons) are the same article. Articles rendered in the real layout with random
+colons) are the same article. Its head anchors on the meta line: the real
+page and every seed, with breadcrumb marks lost or changed, meta fields apart
+by anything, full-width colons, the meta broken over two lines, re-encoded
+(GBK with losses too), parse alike with no warning; without a meta line the
+page keeps its title with a warning, and a rebuild of the seeds and the real
+page reports no warning. Articles rendered in the real layout with random
 variations parse back exactly, and 400 of them plus 50 re-crawls index as 400
 articles and 50 duplicates, each found by a span of its body. Same title, time
 and source with another body is another article.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -22,8 +28,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, corpus_items
-from indexer.snapshot import Article, Headline, load_snapshot
+from conftest import ROOT, SEEDS, corpus_items
+from indexer.snapshot import Article, Headline, load_snapshot, parse_snapshot
 from indexer.store import live_build, read_meta
 from indexer.writer import article_id, build_index
 from search import Engine, SearchRequest
@@ -129,6 +135,115 @@ def test_rebuild_over_the_real_page_prints_no_warning(tmp_path, runner):
     assert result.stdout.startswith("indexed 1 articles and 18 headlines from 1 files")
     assert "duplicates dropped: 0; skipped: 0; with warnings: 0" in result.stdout
     assert result.stderr == ""
+
+
+# ---- the head, anchored on the meta line --------------------------------------------------
+
+PAGES = (REAL_PAGE, *sorted(SEEDS.glob("*.txt")))
+MARKS = ("•", "?", "*", "-", ">", "|", "")  # what starts a breadcrumb line; "" is nothing at all
+ARROWS = ("»", ">", "＞", "/", "?")  # between the items of a one-line breadcrumb
+GAPS = ("\xa0", " ", "  ", "\t", "\u3000", "?", " ? ", "\u3000?", "")  # between meta fields
+LABEL = re.compile(r"(类别|发布时间|来源)[:：]")
+
+
+@dataclass(frozen=True)
+class Head:
+    """How a page's breadcrumb and meta line are written over."""
+
+    mark: str = "•"
+    arrow: str = "»"
+    gaps: tuple[str, str] = ("\xa0", "\xa0")
+    colon: str = ":"
+    order: tuple[int, ...] = (0, 1, 2)
+    split: str = "none"  # where the meta line breaks: none, gap, colon (after a field's colon), time (in 发布时间)
+    split_at: int = 0  # which gap, or which field's colon (never the last: its value would stand alone)
+
+    def apply(self, text: str) -> str:
+        lines = text.split("\n")
+        at = next(number for number, line in enumerate(lines) if LABEL.match(line))
+        for number in range(at):
+            mark = f"{self.mark} " if self.mark else ""
+            lines[number] = re.sub(r"^(\s*)• ", lambda found: found.group(1) + mark, lines[number])
+            lines[number] = lines[number].replace("»", self.arrow)
+        lines[at] = self.meta(lines[at])
+        return "\n".join(lines)
+
+    def meta(self, line: str) -> str:
+        parts = LABEL.split(line)
+        fields = [(parts[n], parts[n + 1].strip()) for n in range(1, len(parts), 2)]
+        texts = []
+        for number, (label, value) in enumerate(fields[n] for n in self.order):
+            if self.split == "colon" and number == self.split_at:
+                value = "\n" + value
+            if self.split == "time" and label == "发布时间":
+                value = value.replace(" ", "\n", 1)
+            texts.append(f"{label}{self.colon}{value}")
+        gaps = ["\n" if self.split == "gap" and n == self.split_at else gap for n, gap in enumerate(self.gaps)]
+        return texts[0] + "".join(gap + text for gap, text in zip(gaps, texts[1:]))
+
+
+HEADS = st.builds(
+    Head, mark=st.sampled_from(MARKS), arrow=st.sampled_from(ARROWS),
+    gaps=st.tuples(st.sampled_from(GAPS), st.sampled_from(GAPS)), colon=st.sampled_from((":", "：")),
+    order=st.permutations((0, 1, 2)).map(tuple), split=st.sampled_from(("none", "gap", "colon", "time")),
+    split_at=st.integers(0, 1))
+
+
+@cache
+def page_parse(number: int) -> Article:
+    """Return the parse of one of PAGES as written."""
+    return load_snapshot(PAGES[number])
+
+
+def encode(text: str, encoding: str, crlf: bool) -> bytes:
+    """Encode a page; "gbk-lossy" writes a ? for what GBK has no code for (•, NBSP, »)."""
+    text = text.replace("\n", "\r\n") if crlf else text
+    return text.encode("gbk", errors="replace") if encoding == "gbk-lossy" else text.encode(encoding)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(number=st.integers(0, len(PAGES) - 1), head=HEADS, crlf=st.booleans(),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030", "gbk-lossy"]))
+def test_pages_with_marks_lost_or_changed_parse_alike(tmp_path, number, head, encoding, crlf):
+    text = real_text() if PAGES[number] == REAL_PAGE else PAGES[number].read_text(encoding="utf-8")
+    path = tmp_path / "page.txt"
+    path.write_bytes(encode(head.apply(text), encoding, crlf))
+    article = load_snapshot(path)
+    assert article == replace(page_parse(number), path=str(path))
+    assert article.warnings == []
+
+
+def test_the_real_page_round_tripped_through_gbk_parses_alike():
+    text = real_text().encode("gbk", errors="replace").decode("gbk")
+    assert text.startswith("? 我的订阅\n  ? 汽车\n") and "类别:汽车?发布时间:" in text  # as reported
+    assert parse_snapshot(text) == replace(load_snapshot(REAL_PAGE), path="")
+
+
+@pytest.mark.parametrize("mark", MARKS)
+def test_the_real_page_without_its_meta_line_keeps_its_title_and_warns(mark):
+    text = Head(mark=mark).apply(real_text())
+    text = "\n".join(line for line in text.split("\n") if not LABEL.match(line))
+    expected = replace(load_snapshot(REAL_PAGE), path="", published=None, source=None, warnings=["no meta line"])
+    assert parse_snapshot(text) == expected  # the category comes from the breadcrumb
+
+
+def test_rebuild_of_the_seeds_and_the_real_page_reports_no_warning(tmp_path, runner):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "real_gbk.txt").write_bytes(encode(real_text(), "gbk-lossy", crlf=True))  # the real page again
+    (src / "no_meta.txt").write_text(
+        "\n".join(line for line in real_text().split("\n") if not LABEL.match(line)), encoding="utf-8")
+    counts = ("files", "articles", "duplicates", "skipped", "warnings")
+    summaries = []
+    for sources in ([str(SEEDS), str(REAL_PAGE), str(src / "real_gbk.txt")], [str(src / "no_meta.txt")]):
+        result = runner.invoke(cli, ["rebuild", *sources, "--index", str(tmp_path / "index"), "--jobs", "1", "--json"])
+        assert result.exit_code == 0, result.output
+        summaries.append(json.loads(result.stdout))
+    good, no_meta = summaries
+    assert {k: good[k] for k in counts} == {"files": 12, "articles": 10, "duplicates": 2, "skipped": 0, "warnings": 0}
+    assert good["warnings_by_reason"] == {}
+    assert {k: no_meta[k] for k in counts} == {"files": 1, "articles": 1, "duplicates": 0, "skipped": 0, "warnings": 1}
+    assert no_meta["warnings_by_reason"] == {"no meta line": {"count": 1, "paths": [str(src / "no_meta.txt")]}}
 
 
 # ---- articles rendered in the real layout -------------------------------------------------

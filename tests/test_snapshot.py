@@ -1,8 +1,11 @@
 """Contract of indexer/snapshot.py: what a snapshot page or a JSON Lines line reads as.
 
 A seed page parses to exact field values. Encoding (UTF-8 with or without BOM,
-GB18030, GBK), line ends, full-width colons and odd spaces between meta fields
-do not change the result. A missing part (meta field, footer, related lists,
+GB18030, GBK), line ends, full-width colons, anything or nothing between meta
+fields and a meta line broken over two lines do not change the result. A line
+that names meta labels inside the body, or in a headline list, is never the
+meta line, and a title is never taken from below the body; a page without a
+meta line keeps its first line that is no breadcrumb as title, with a warning. A missing part (meta field, footer, related lists,
 unreadable date) costs only that part and leaves a warning; an empty, binary or
 titleless file raises SnapshotError with a stable reason. Footer, list and
 origin lines never reach the body. JSON Lines yields a SnapshotError per bad
@@ -143,12 +146,60 @@ def test_full_width_colons_read_like_ascii(tmp_path):
     assert load_snapshot(path) == pinned_at(path)
 
 
-@pytest.mark.parametrize("space", ["\xa0", "\u3000", " \u3000 ", "\t"])
+@pytest.mark.parametrize("space", ["\xa0", "\u3000", " \u3000 ", "\t", "?", " ? ", ""])
 def test_odd_spaces_between_meta_fields(tmp_path, space):
     meta = "类别:汽车 发布时间:2023-12-30 07:47:00 来源:每日看点快看"
     odd = f"来源:{space}每日看点快看{space}类别:汽车{space}发布时间:2023-12-30 07:47:00{space}"
     path = write_page(tmp_path, seed_text().replace(meta, odd))
     assert load_snapshot(path) == pinned_at(path)
+
+
+@pytest.mark.parametrize("meta", [
+    "类别:汽车\n发布时间:2023-12-30 07:47:00\n来源:每日看点快看",
+    "类别:汽车 发布时间:\n2023-12-30 07:47:00 来源:每日看点快看",  # broken right after a colon
+    "类别:汽车 来源:每日看点快看 发布时间:2023-12-30\n07:47:00",  # broken inside the time
+    "来源：每日看点快看?\n\n类别：汽车?发布时间：2023-12-30 07:47:00",
+])
+def test_meta_line_broken_over_two_lines(tmp_path, meta):
+    path = write_page(tmp_path, seed_text().replace(META, meta))
+    assert load_snapshot(path) == pinned_at(path)
+
+
+@pytest.mark.parametrize("line", ["据企业介绍，该电池的技术来源:自主研发，发布时间:2023年12月14日。",
+                                  "来源:工信部 发布时间:2023-12-01 09:00:00 类别:政策"])
+@pytest.mark.parametrize("where", ["after meta", "after origin"])
+def test_a_body_line_naming_meta_labels_is_body_text(line, where):
+    anchor = META if where == "after meta" else "本文转自:中国新闻网"
+    article = parse_snapshot(seed_text().replace(anchor, f"{anchor}\n\n{line}"))
+    assert article == replace(load_snapshot(PINNED), path="", body=[line, *load_snapshot(PINNED).body])
+
+
+def test_without_meta_line_a_label_inside_the_body_is_not_the_meta_line():
+    line = "据企业介绍，该电池的技术来源:自主研发，发布时间:2023年12月14日。"
+    text = seed_text().replace(META, "").replace("本文转自:中国新闻网", f"本文转自:中国新闻网\n\n{line}")
+    expected = replace(load_snapshot(PINNED), path="", published=None, source=None, warnings=["no meta line"],
+                       body=[line, *load_snapshot(PINNED).body])
+    assert parse_snapshot(text) == expected
+
+
+@pytest.mark.parametrize("header", ["", "相关新闻:\n"])
+def test_a_headline_list_after_the_body_is_not_the_title(header):
+    text = "\n".join(["• 我的订阅", "  • 汽车", "", "短页面的标题", "", "正文只有一段。", "", FOOTER_START + "…",
+                      "快照生成时间:2024-01-02 08:00:00", "信息原文地址:", "",
+                      header + "相关报道的标题", "类别:汽车 发布时间:2023-12-01 08:00:00 来源:某报", "2023-12-01 08:00:00"])
+    article = parse_snapshot(text)
+    assert (article.title, article.category, article.body, article.warnings) == (
+        "短页面的标题", "汽车", ["正文只有一段。"], ["no meta line"])
+    assert article.related == [Headline("相关报道的标题", "类别:汽车 发布时间:2023-12-01 08:00:00 来源:某报",
+                                        datetime(2023, 12, 1, 8, 0), None)]
+    with_meta = parse_snapshot(text.replace("短页面的标题", f"短页面的标题\n\n{META}"))
+    assert (with_meta.title, with_meta.source, with_meta.warnings) == ("短页面的标题", "每日看点快看", [])
+
+
+def test_an_empty_last_meta_value_does_not_take_the_next_line():
+    text = seed_text().replace(META, "类别:汽车 发布时间:2023-12-30 07:47:00 来源:").replace("本文转自:中国新闻网\n\n", "")
+    expected = replace(load_snapshot(PINNED), path="", source=None, origin=None, warnings=["no 来源"])
+    assert parse_snapshot(text) == expected
 
 
 def test_missing_meta_field_warns_and_keeps_the_rest(tmp_path):
