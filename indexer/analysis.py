@@ -10,6 +10,10 @@ Parts, in the order text flows through them:
   Loaded once per process, with the index's user dictionary if it has one.
 - ``iter_words``: whole jieba words plus the dictionary words inside longer
   words (公司 inside 有限公司), sub-words sharing the position of their word.
+  Stop words (``is_stop_word``) are left out of this stream only: their
+  characters and pairs stay in the recall streams, so a query can still find
+  them. A Latin token written in upper case (IT, AT) is never a stop word:
+  ``it`` is a pronoun, ``IT`` a trade.
 - ``iter_bigrams`` / ``iter_chars``: the character-level recall streams: every
   pair of adjacent characters inside a run of letters, digits and ideographs,
   positioned by character (so a phrase of pairs is an exact substring), and
@@ -32,10 +36,11 @@ from whoosh.analysis import Token, Tokenizer
 
 # Bump when any token stream changes: an index built with another version
 # answers differently and must be rebuilt.
-ANALYZER_VERSION = "1"
+ANALYZER_VERSION = "2"  # 2: upper-case Latin stop words (IT, AT) are words
 
-# Words that carry no meaning on their own. They stay in the character field,
-# so a quoted phrase containing them still matches.
+# Words that carry no meaning on their own: left out of the word field (they
+# are in nearly every article) and out of a query's words for ranking. They stay
+# in the character and pair fields, and a query still requires them there.
 STOP_WORDS = frozenset(
     "的 了 和 与 及 或 是 在 也 就 都 而 着 之 于 被 把 让 对 从 以 其 这 那 个 "
     "啊 吗 呢 吧 a an and are as at be by for in is it of on or the to was".split()
@@ -176,18 +181,31 @@ def load_segmenter(userdict: str | None) -> Segmenter:
         return _segmenter
 
 
+def is_stop_word(word: str, original: str | None = None) -> bool:
+    """Tell whether a folded word is a stop word, given the text it was folded from if known.
+
+    Written in upper case (IT, AT, ＩＴ) a Latin word is not one: case folding
+    must not turn an abbreviation into the pronoun or preposition.
+    """
+    return word in STOP_WORDS and not (original and original.isupper())
+
+
 def _is_cjk(word: str) -> bool:
     return all("\u3400" <= ch <= "\u9fff" for ch in word)
 
 
-def iter_words(text: str) -> Iterator[tuple[str, int, int, int]]:
-    """Yield (word, pos, start, end) for the words of already-folded text."""
+def iter_words(text: str, original: str | None = None) -> Iterator[tuple[str, int, int, int]]:
+    """Yield (word, pos, start, end) for the words of already-folded text.
+
+    :param original: the text before folding (same offsets); without it every
+        stop word is left out, upper case or not.
+    """
     seg = get_segmenter()
     pos = 0
     for word, start, end in seg.cut(text):
         if not any(ch.isalnum() for ch in word):
             continue
-        if word not in STOP_WORDS:
+        if not is_stop_word(word, original and original[start:end]):
             yield word, pos, start, end
         if len(word) > 2 and _is_cjk(word):
             yield from _iter_subwords(seg, word, pos, start)
@@ -228,7 +246,7 @@ class _StreamTokenizer(Tokenizer):
                  mode="", **kwargs):
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         folded = normalize(value)
-        for text, pos, start, end in self.stream(folded):
+        for text, pos, start, end in self.tokens(folded, value):
             t.text = text
             t.boost = 1.0
             t.stopped = False
@@ -241,11 +259,19 @@ class _StreamTokenizer(Tokenizer):
                 t.endchar = start_char + end
             yield t
 
+    def tokens(self, folded: str, original: str) -> Iterator[tuple[str, int, int, int]]:
+        """Return the stream's (text, pos, start, end) tokens of folded text."""
+        return self.stream(folded)
+
 
 class WordTokenizer(_StreamTokenizer):
     """Whoosh tokenizer for whole words and their dictionary sub-words."""
 
     stream = staticmethod(iter_words)
+
+    def tokens(self, folded: str, original: str) -> Iterator[tuple[str, int, int, int]]:
+        """Return the words of folded text, upper-case Latin stop words kept (they are read in original)."""
+        return iter_words(folded, original)
 
 
 class BigramTokenizer(_StreamTokenizer):
@@ -265,7 +291,7 @@ def explain(text: str) -> dict[str, list[tuple[str, int, int, int]]]:
     folded = normalize(text)
     return {
         "normalized": folded,
-        "words": list(iter_words(folded)),
+        "words": list(iter_words(folded, text)),
         "bigrams": list(iter_bigrams(folded)),
         "chars": list(iter_chars(folded)),
     }

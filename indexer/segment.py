@@ -94,10 +94,10 @@ def bigram_positions(folded: str) -> dict[str, list[int]]:
     return found
 
 
-def word_positions(folded: str) -> dict[str, list[int]]:
-    """Return each word of folded text with its positions."""
+def word_positions(folded: str, original: str | None = None) -> dict[str, list[int]]:
+    """Return each word of folded text with its positions (original: the text before folding)."""
     found: dict[str, list[int]] = {}
-    for word, pos, _, _ in iter_words(folded):
+    for word, pos, _, _ in iter_words(folded, original):
         at = found.get(word)
         if at is None:
             found[word] = [pos]
@@ -213,7 +213,8 @@ class SegmentBuilder:
             if name in LENGTH_COLUMNS:
                 value = self.lengths[LENGTH_COLUMNS[name]][docnum]
             if name in TEXT_FIELDS:
-                length = self._index_text(name, folded[TEXT_FIELDS[name][0]], docnum)
+                source = TEXT_FIELDS[name][0]
+                length = self._index_text(name, folded[source], docnum, doc.get(source) or "")
             elif value is None:
                 self.lengths.get(name, array("I")).append(0)
                 continue
@@ -226,7 +227,7 @@ class SegmentBuilder:
         self.keys.add(doc, folded[TITLE], self.lengths[TITLE][docnum], self.lengths[BODY][docnum])
         self.docnum += 1
 
-    def _index_text(self, name: str, folded: str, docnum: int) -> int:
+    def _index_text(self, name: str, folded: str, docnum: int, original: str) -> int:
         _, stream, positional, _ = TEXT_FIELDS[name]
         postings = self.fields[name]
         if stream is iter_chars:
@@ -235,7 +236,7 @@ class SegmentBuilder:
                 postings.add(ch, docnum, 1, None)
             self.lengths[name].append(len(chars))
             return len(chars)
-        found = bigram_positions(folded) if stream is iter_bigrams else word_positions(folded)
+        found = bigram_positions(folded) if stream is iter_bigrams else word_positions(folded, original)
         encode = self.schema[name].format.encode if positional else _no_value
         length = 0
         for text, plist in found.items():

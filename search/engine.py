@@ -177,7 +177,7 @@ class Engine:
             searchable = hits is not None
             if not searchable:
                 if request.q.strip():
-                    warnings.append("查询中没有可搜索的词（只有停用词或符号）")
+                    warnings.append("查询中没有可搜索的文字（只有标点或符号）")
                 hits = Hits.none()
         docs, kept, counts, timeline = facets.apply(build.columns, hits.docs, selection_of(request, now), now)
         scores = hits.scores if kept is None else hits.scores[kept]

@@ -875,10 +875,15 @@ class Matcher:
             if clause.phrase:
                 own = sum(self.chars_count(f, clause.text) for f in fields)
             else:
-                own = min((self.word_count(w, fields) for w in clause.words()), default=0)
+                own = min((self.word_count(w, fields) for w in clause.terms()), default=0)
         return own + sum(self.estimate(alt) for alt in clause.alternatives)
 
     def _single(self, clause: Clause, within: np.ndarray | None = None) -> Hits | None:
+        """Match one clause without its alternatives; None when it holds no letter, digit or ideograph.
+
+        Every term must match, stop words too (a query of stop words only
+        searches them); a stop word weighs only by its characters' rarity.
+        """
         if clause.field in KEYWORD_FIELDS:
             name, text = KEYWORD_FIELDS[clause.field], clause.text.strip()
             docs = self.postings(name, text)[0] if within is None else self.holding(name, text, within)[0]
@@ -886,16 +891,17 @@ class Matcher:
         fields = TEXT_FIELDS.get(clause.field or "", (TITLE, BODY))
         if clause.phrase:
             return self.exact(clause.text, fields, within) if word_runs(normalize(clause.text)) else None
-        words = clause.words()
-        if not words:
+        terms = clause.terms()
+        if not terms:
             return None
-        # Rarest first; every later word is looked for among the documents left (probing long lists).
+        # Rarest first; every later term is looked for among the documents left (probing long lists).
         hits = None
-        for word in sorted(words, key=lambda w: self.word_count(w, fields)):
+        for word in sorted(terms, key=lambda w: self.word_count(w, fields)):
             found = self.word(word, fields, within if hits is None else hits.docs)
             hits = found if hits is None else hits.both(found)
-        if len(hits.docs) and (len(words) > 1 or normalize(clause.text).strip() != words[0]):
-            hits = self._exact_bonus(hits, clause.text, len(words), fields)
+        if len(hits.docs) and (len(terms) > 1 or normalize(clause.text).strip() != terms[0]):
+            # A title's length counts its words without stop words: so does the share the text covers.
+            hits = self._exact_bonus(hits, clause.text, max(len(clause.words()), 1), fields)
         return hits
 
     def query(self, parsed: ParsedQuery, late_passes: bool = True) -> Hits | None:
@@ -947,7 +953,7 @@ class Matcher:
                 if c.field in KEYWORD_FIELDS:
                     wanted.setdefault(KEYWORD_FIELDS[c.field], set()).add(c.text.strip())
                     continue
-                texts = [c.text] if c.phrase else [c.text, *c.words()]
+                texts = [c.text] if c.phrase else [c.text, *c.terms()]
                 for f in TEXT_FIELDS.get(c.field or "", (TITLE, BODY)):
                     for text in texts:
                         wanted.setdefault(f, set()).add(text)

@@ -10,6 +10,15 @@ How clauses match is search/match.py's business: a term matches when its words
 match or when its exact characters occur. Chinese typed without spaces is
 segmented by the index's analyzer; each of its words must match, and the whole
 run in one piece ranks higher.
+
+Stop words (的, 是, the, it) are required like any other word: a clause's
+``terms`` hold them, and matching finds them by their characters (the word
+field leaves them out). They are left out only where that cannot change what
+matches: of a clause's ``words``, which weigh ranking, proximity and
+highlights, and of its ``terms`` when another term holds their characters
+(的确的 needs only 的确). A Latin word typed in upper case (IT, AT) is no stop
+word: it is a word of its own, as in the index. So ``是`` or ``the`` alone
+search for 是 or the, and ``IT行业`` needs IT as well as 行业.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field as dataclass_field
 
-from indexer.analysis import STOP_WORDS, get_segmenter, normalize
+from indexer.analysis import get_segmenter, is_stop_word, normalize
 from indexer.schema import BODY, CATEGORY, SOURCE, TITLE
 
 MAX_QUERY_CHARS = 256
@@ -41,8 +50,14 @@ class Clause:
     alternatives: list[Clause] = dataclass_field(default_factory=list)  # for `a OR b`: [b, ...]
 
     def words(self) -> list[str]:
-        """Return the clause's top-level words, stop words left out."""
+        """Return the clause's top-level words that weigh in ranking: stop words left out."""
         return query_words(self.text)
+
+    def terms(self) -> list[str]:
+        """Return the distinct words a match must hold: stop words too, unless another term holds them."""
+        terms = list(dict.fromkeys(query_words(self.text, stop_words=True)))
+        meant = set(self.words())
+        return [t for t in terms if t in meant or not any(t in other for other in terms if other != t)]
 
 
 @dataclass
@@ -63,12 +78,16 @@ class ParsedQuery:
         return out
 
 
-def query_words(text: str) -> list[str]:
-    """Return the top-level words of text as the index segments them, stop words left out."""
+def query_words(text: str, stop_words: bool = False) -> list[str]:
+    """Return the top-level words of text as the index segments them, stop words only if asked for.
+
+    A word counts as a stop word as the index counts it: by its folded text
+    and the case it was typed in (IT is a word, it a stop word).
+    """
     folded = normalize(text)
     words = []
     for word, start, end in get_segmenter().cut(folded):
-        if any(ch.isalnum() for ch in word) and word not in STOP_WORDS:
+        if any(ch.isalnum() for ch in word) and (stop_words or not is_stop_word(word, text[start:end])):
             words.append(word)
     return words
 

@@ -3,7 +3,8 @@
 Folding keeps one code point per code point (offsets stay valid) and maps
 full-width to half-width, Latin to lower case and traditional to simplified.
 Words are jieba's, plus the dictionary words inside longer words at the same
-position; Latin and number tokens stay whole. Grams are every word character and
+position, stop words left out unless written in upper case (IT); Latin and
+number tokens stay whole. Grams are every word character and
 every adjacent pair, positioned by character. rjieba segments as jieba does.
 """
 
@@ -14,11 +15,11 @@ import jieba
 import pytest
 
 from conftest import corpus_items
-from indexer.analysis import explain, get_segmenter, iter_bigrams, iter_chars, iter_words, normalize
+from indexer.analysis import WordTokenizer, explain, get_segmenter, iter_bigrams, iter_chars, iter_words, normalize
 
 
 def words(text):
-    return list(iter_words(normalize(text)))
+    return list(iter_words(normalize(text), text))
 
 
 def test_normalize_folds_width_case_and_script_one_for_one():
@@ -54,6 +55,18 @@ def test_words_keep_latin_and_numbers_whole_and_unstemmed():
 
 def test_words_drop_stop_words_but_keep_their_position():
     assert words("发展的银行") == [("发展", 0, 0, 2), ("银行", 2, 3, 5)]
+
+
+def test_an_upper_case_latin_stop_word_is_a_word():
+    # IT the trade is a word; it and It the pronoun are stop words. Full-width ＩＴ is upper case too.
+    assert words("IT行业 it It ＩＴ") == [("it", 0, 0, 2), ("行业", 1, 2, 4), ("it", 4, 11, 13)]
+    assert words("A股AT&T") == [("a", 0, 0, 1), ("股", 1, 1, 2), ("at", 2, 2, 4), ("t", 3, 5, 6)]
+    # Without the text before folding, case is unknown: every stop word is left out.
+    assert list(iter_words(normalize("IT行业"))) == [("行业", 1, 2, 4)]
+    # Whoosh's tokenizer reads the same words from the original text.
+    tokens = WordTokenizer()("IT行业 it", positions=True, chars=True)
+    assert [(t.text, t.pos, t.startchar, t.endchar) for t in tokens] == [("it", 0, 0, 2), ("行业", 1, 2, 4)]
+    assert explain("IT行业")["words"] == [("it", 0, 0, 2), ("行业", 1, 2, 4)]
 
 
 def test_recall_streams_are_pairs_and_characters_within_runs():

@@ -43,11 +43,24 @@ def test_overlong_queries_are_cut_with_a_warning():
     assert parsed.warnings == [f"查询过长，只使用了前 {MAX_QUERY_CHARS} 个字符"]
 
 
-def test_unspaced_chinese_is_segmented_and_stop_words_drop():
+def test_unspaced_chinese_is_segmented_and_stop_words_weigh_nothing_but_are_required():
     assert Clause("衢州新能源的电池").words() == ["衢州", "新能源", "电池"]
-    assert Clause("的 了").words() == []
-    assert [c.words() for c in parse_query("的 了").clauses] == [[], []]
+    assert Clause("衢州新能源的电池").terms() == ["衢州", "新能源", "的", "电池"]
+    assert Clause("的 了").words() == [] and Clause("的 了").terms() == ["的", "了"]
+    assert [c.terms() for c in parse_query("的 了").clauses] == [["的"], ["了"]]
     assert parse_query("   ").clauses == []
+    assert Clause("，。！").terms() == []
+
+
+def test_upper_case_latin_is_a_word_and_implied_stop_words_drop():
+    assert Clause("IT行业").words() == ["it", "行业"] == Clause("IT行业").terms()
+    assert Clause("it行业").words() == ["行业"]
+    assert Clause("it行业").terms() == ["it", "行业"]
+    assert Clause("the economy").words() == ["economy"] and Clause("THE economy").words() == ["the", "economy"]
+    # Dropped only where the answer cannot change: a repeat, or a stop word another term holds.
+    assert Clause("的的的").terms() == ["的"]
+    assert Clause("的确的").terms() == ["的确"]
+    assert Clause("a an and").terms() == ["and"]
 
 
 @settings(max_examples=300, deadline=None)
