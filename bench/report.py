@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.queries import FILTERS, KINDS, SORTS, percentiles
+from bench.vocabulary import PAIRS_BETA, WORDS_BETA
 
 MB = 1e6
 SCALE_START, SCALE_END = "<!-- scale:start -->", "<!-- scale:end -->"
@@ -206,7 +207,9 @@ def _scale_cells(row: dict, first: dict) -> list[str]:
     rate, first_rate = row["items"] / rebuild.wall_s, first["items"] / first["rebuild"].wall_s
     return [f"{row['factor']}×", f"{row['items']:,}", _f(rebuild.wall_s), _f(rate), _ratio(rate / first_rate),
             _f(rebuild.cpu_s), _f(rebuild.peak_pss / MB, 0), _f(rebuild.peak_rss / MB, 0),
-            _f(row["index_bytes"] / MB), row["segments"], _f(row["open_ms"]), _f(row["first_query_ms"]),
+            _f(row["index_bytes"] / MB), _ratio(row["index_bytes"] / row["raw_bytes"]),
+            _f(row["dictionary_bytes"] / MB), f"{row['terms']:,}", *(f"{n:,}" for n in row["vocabulary"]),
+            row["segments"], _f(row["open_ms"]), _f(row["first_query_ms"]),
             f"{row['added']:,}", _f(update.wall_s), _f(update.peak_pss / MB, 0)]
 
 
@@ -215,7 +218,8 @@ def render_scale(run: dict) -> str:
     meta, rows = run["meta"], run["rows"]
     sample = "all" if meta["docs"] >= meta["corpus_docs"] else "an even sample"
     extra = list(dict.fromkeys(name for row in rows for name in row.get("columns", {})))
-    text = ", ".join(f"{row['factor']}× {row['text_bytes'] / MB:,.1f} MB" for row in rows)
+    text = ", ".join(f"{row['factor']}× {row['text_bytes'] / MB:,.1f} MB ({row['raw_bytes'] / MB:,.1f} MB "
+                     "of JSON Lines)" for row in rows)
     lines = [
         "## Scale", "",
         f"- date: {meta['date']}; machine: {meta['cores']} cores ({meta['machine']}); load average "
@@ -226,11 +230,18 @@ def render_scale(run: dict) -> str:
         f"- code: {meta['code']}; source of indexer/, search/, web/ {_source_note(meta)}",
         f"- versions: {meta['versions']}", "",
         "Factor k is an archive of k copies of the base: copy 0 is the base, every other copy has new ids, "
-        "dates 400 days earlier per copy and another item's last paragraph in place of its own (bench/scale.py). Rebuild = "
+        "dates 400 days earlier per copy and another item's last paragraph in place of its own (bench/scale.py), "
+        "and rare words rewritten into new ones of the same length, so that the archive's distinct words and "
+        f"character pairs are the base's times k^{WORDS_BETA} and k^{PAIRS_BETA}: Heaps' law as the corpus grows "
+        "(bench/vocabulary.py). Words, pairs = distinct terms of the archive's word fields and pair fields (title "
+        "and body together), counted through the index's own streams. Rebuild = "
         "`newsearch rebuild COPIES --index WORK/index-k --json` (its defaults: all cores) in a subprocess, "
         "wall time of the whole command; CPU = user + system seconds of its process tree; memory = peak over "
-        "0.2 s samples of the sum over the process tree. Index MB = the live build's files; segments = its "
-        "Whoosh segments. Open = `Engine(index)` + `current()` in a fresh process; first query = "
+        "0.2 s samples of the sum over the process tree. Index MB = the live build's files; × raw = over the "
+        "archive's JSON Lines bytes; dictionary MB = its files with a row per term (Whoosh's *.trm, which inline "
+        "lists of up to 8 postings, and the term tables *.pkeys, *.pspans, *.pvterm); terms = distinct terms of "
+        "every field (rows of the joined term table); segments = its Whoosh segments. "
+        "Open = `Engine(index)` + `current()` in a fresh process; first query = "
         "`search(SearchRequest(q=\"中国\"))` right after it. Update = `newsearch update --json` of the first "
         f"{meta['update_items']:,} items of copy k (new to the archive), measured like the rebuild. "
         "Query columns: the full answer (top 10, highlights, every facet) of `bench run`'s fixed mix of "
@@ -239,8 +250,8 @@ def render_scale(run: dict) -> str:
         "rebuilt index before the update; p95 per kind, and the slowest query's time and kind.", "",
     ]
     header = ["factor", "items", "rebuild wall s", "items/s", "items/s vs first", "CPU s", "peak PSS MB",
-              "peak RSS MB", "index MB", "segments", "open ms", "first query ms", "update items",
-              "update wall s", "update peak PSS MB", *extra]
+              "peak RSS MB", "index MB", "index × raw", "dictionary MB", "terms", "words", "pairs", "segments",
+              "open ms", "first query ms", "update items", "update wall s", "update peak PSS MB", *extra]
     body = [_scale_cells(row, rows[0]) + [row.get("columns", {}).get(name, "—") for name in extra] for row in rows]
     return "\n".join(lines + _table(header, body)) + "\n"
 

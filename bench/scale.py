@@ -5,9 +5,14 @@ copy c > 0 is every base item again with the id "ID~c", its date c × 400 days
 earlier and the last paragraph of its body replaced by another item's, so that
 the indexer (which merges inputs of the same title and body as re-crawls of one
 article) keeps every copy, while an item carries about as much text in every
-copy: per-item costs compare across factors. Each copy is written once, as a JSON Lines file in the work
-folder; the archive of factor k is copies 0 .. k-1, and the update at factor k
-adds the first UPDATE_ITEMS items of copy k, which that archive does not hold.
+copy: per-item costs compare across factors. A real archive also gains words as
+it grows, so each copy then rewrites some of its rare words into new ones of the
+same length (bench/vocabulary.py): the archive of k copies has the distinct words
+and character pairs Heaps' law, fitted to the corpus, gives k times the base.
+Each copy is written once, as a JSON Lines file in the work folder, in copy order
+(a copy's new words depend on those before it); the archive of factor k is copies
+0 .. k-1, and the update at factor k adds the first UPDATE_ITEMS items of copy k,
+which that archive does not hold.
 
 Run as ``python -m bench.scale INDEX``, the module opens an index in a fresh
 process and prints, as JSON, how long opening and the first query took and how
@@ -26,8 +31,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from bench import corpus
 from bench.rebuild import Measured, bench_env, dir_size, newsearch_command, run_measured
+from bench.vocabulary import VocabularyGrowth
+from indexer.segment import whole_files
 
 DAYS_PER_COPY = 400
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -90,12 +99,16 @@ class ArchiveWriter:
         self.pool = paragraph_pool(base)
         # A step coprime with the pool's size: copies 1 .. len(pool)-1 of an item draw distinct paragraphs.
         self.step = next(s for s in range(STRIDE, 2 * STRIDE) if math.gcd(s, len(self.pool) or 1) == 1)
+        self.growth = VocabularyGrowth(base)
         self.copies: dict[int, Path] = {}
         self.text_bytes: dict[int, int] = {}
+        self.raw_bytes: dict[int, int] = {}
+        # Distinct words and pairs of copies 0 .. c, as counted once copy c was written.
+        self.vocabulary: dict[int, tuple[int, int]] = {}
         self.files: list[Path] = []
 
     def docs(self, copy: int, count: int | None = None) -> Iterator[dict]:
-        """Yield the first count items (default all) of copy number copy."""
+        """Yield the first count items (default all) of copy number copy, before its words are made new."""
         if copy and copy >= len(self.pool):
             raise ValueError(f"copy {copy}: the base has only {len(self.pool)} distinct paragraphs to draw")
         for i, doc in enumerate(self.base[:count]):
@@ -105,14 +118,17 @@ class ArchiveWriter:
         """Return the files of copies 0 .. factor-1, writing those not written yet."""
         for copy in range(factor):
             if copy not in self.copies:
-                docs = list(self.docs(copy))
+                docs = self.growth.grow(list(self.docs(copy)), copy)
                 self.text_bytes[copy] = corpus.text_bytes(docs)
                 self.copies[copy] = self._write(docs, f"copy-{copy:02d}.jsonl")
+                self.raw_bytes[copy] = self.copies[copy].stat().st_size
+                self.vocabulary[copy] = (len(self.growth.words), len(self.growth.pairs))
         return [self.copies[copy] for copy in range(factor)]
 
     def update_file(self, factor: int) -> tuple[Path, int]:
         """Write the update for the archive of factor: the first UPDATE_ITEMS items of copy factor."""
-        docs = list(self.docs(factor, UPDATE_ITEMS))
+        copy = self.archive(factor + 1)[factor]
+        docs = corpus.read_docs(copy)[:UPDATE_ITEMS]
         return self._write(docs, f"update-{factor:02d}.jsonl"), len(docs)
 
     def _write(self, docs: list[dict], name: str) -> Path:
@@ -190,6 +206,21 @@ def extra_columns(index: Path, archive: ArchiveWriter) -> dict[str, str]:
     return latency_columns(index, archive.base)
 
 
+def dictionary_size(index: Path) -> tuple[int, int]:
+    """Return the live build's distinct terms (of every field) and the bytes of its term dictionary.
+
+    Terms: rows of its joined term table (whole.pkeys.npy), or of its one segment's. Dictionary: every
+    file with a row per term: Whoosh's term files (*.trm: a term's text, statistics and, for lists of up
+    to 8 postings, the postings) and the posting arrays' term tables (*.pkeys, *.pspans, *.pvterm).
+    """
+    folder = index.resolve()
+    whole = folder / whole_files()["pkeys"]
+    tables = [whole] if whole.is_file() else sorted(folder.glob("*.pkeys.npy"))
+    terms = sum(len(np.load(path, mmap_mode="r")) for path in tables)
+    ends = (".trm", ".pkeys.npy", ".pspans.npy", ".pvterm.npy")
+    return terms, sum(path.stat().st_size for path in folder.iterdir() if path.name.endswith(ends))
+
+
 def measure_factor(archive: ArchiveWriter, factor: int, log) -> dict:
     """Rebuild the archive of a factor, open it, query it once, then update it; return the row's figures."""
     index = archive.folder / f"index-{factor}"
@@ -200,7 +231,10 @@ def measure_factor(archive: ArchiveWriter, factor: int, log) -> dict:
     items = summary.get("documents", summary.get("articles", 0) + summary.get("headlines", 0))
     log(f"{factor}×: rebuild {built.wall_s:.1f} s, {items:,} items; opening …")
     probe = probe_index(index)
+    terms, dictionary = dictionary_size(index)
     row = {"factor": factor, "items": items, "text_bytes": sum(archive.text_bytes[c] for c in range(factor)),
+           "raw_bytes": sum(archive.raw_bytes[c] for c in range(factor)), "terms": terms,
+           "dictionary_bytes": dictionary, "vocabulary": archive.vocabulary[factor - 1],
            "rebuild": built, "index_bytes": dir_size(index), "segments": probe["segments"],
            "open_ms": probe["open_ms"], "first_query_ms": probe["first_query_ms"],
            "columns": extra_columns(index, archive)}

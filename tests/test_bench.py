@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import corpus_items
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "news.jsonl.gz"
@@ -162,11 +163,31 @@ def test_scale_has_a_row_per_factor_with_figures(scale_run):
     rows = found["Scale"]
     assert [(row[0], row[1]) for row in rows] == [("1×", "300"), ("2×", "600")]  # factor, items
     for row in rows:
-        assert len(row) == 15 + 10 and all(numeric(cell) for cell in row[:-1]), row
+        assert len(row) == 20 + 10 and all(numeric(cell) for cell in row[:-1]), row
         assert row[-1] in ("word", "two", "phrase", "substring", "title"), row  # the slowest query's kind
-        assert row[4].endswith("×") and int(row[9]) >= 1, row  # items/s vs first, segments
-        assert row[12] == str(SCALE_UPDATE), row  # update: items added
+        assert row[4].endswith("×") and row[9].endswith("×") and int(row[14]) >= 1, row  # vs first, × raw, segments
+        assert row[17] == str(SCALE_UPDATE), row  # update: items added
     assert rows[0][4] == "1.00×"
+
+
+def test_scale_table_has_the_dictionary_and_vocabulary(scale_run, bench_report):
+    from bench.vocabulary import PAIRS_BETA, WORDS_BETA
+
+    stdout = scale_run[0]
+    header = next(line for line in stdout.splitlines() if line.startswith("| factor"))
+    assert [cell.strip() for cell in header.strip("|").split("|")][8:15] == [
+        "index MB", "index × raw", "dictionary MB", "terms", "words", "pairs", "segments"]
+    names = ("index", "raw", "dictionary", "terms", "words", "pairs")
+    first, second = (dict(zip(names, (float(cell.rstrip("×").replace(",", "")) for cell in row[8:14])))
+                     for row in tables(stdout)["Scale"])
+    raw = [float(mb) for mb in re.findall(r"([\d.]+) MB of JSON Lines", stdout)]
+    # Two copies hold the words and pairs of Heaps' law at twice the base, not the base's again.
+    assert second["words"] == pytest.approx(first["words"] * 2 ** WORDS_BETA, rel=0.05)
+    assert second["pairs"] == pytest.approx(first["pairs"] * 2 ** PAIRS_BETA, rel=0.05)
+    for row, mb in zip((first, second), raw, strict=True):
+        assert row["raw"] == pytest.approx(row["index"] / mb, rel=0.15)  # the header's JSON Lines MB
+        assert 0 < row["dictionary"] < row["index"] and row["terms"] > row["words"] + row["pairs"]
+    assert second["terms"] > first["terms"] * 1.2 and second["dictionary"] > first["dictionary"]
 
 
 def test_scale_leaves_the_work_folder_as_it_found_it(scale_run):
@@ -228,6 +249,34 @@ def test_copies_are_new_items(monkeypatch, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["copy-00.jsonl", "copy-01.jsonl"]
     archive.remove()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_copies_bring_the_words_and_pairs_of_heaps_law_into_the_index(monkeypatch, tmp_path):
+    """Copies 0 .. k-1 of a corpus sample hold the base's distinct words and pairs times k^β, as the index
+    counts them (its word and pair fields' terms), while the copies before their words are made new do not."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from whoosh import index as whoosh_index
+
+    from bench import corpus
+    from bench.scale import ArchiveWriter
+    from bench.vocabulary import PAIRS_BETA, WORDS_BETA, item_pairs, item_words
+    from indexer.writer import build_index
+
+    base = corpus_items(2400)[::12]
+    archive = ArchiveWriter(base, tmp_path)
+    plain_words = set().union(*(item_words(doc) for copy in range(3) for doc in archive.docs(copy)))
+    build_index([str(path) for path in archive.archive(3)], tmp_path / "index", jobs=1)
+    with whoosh_index.open_dir(str((tmp_path / "index").resolve())).reader() as reader:
+        words, pairs = ({term for field in fields for term in reader.field_terms(field)}
+                        for fields in (("title", "body"), ("title_grams", "body_grams")))
+    assert (len(words), len(pairs)) == archive.vocabulary[2]  # what the benchmark reports is the index's
+    first_words, first_pairs = archive.vocabulary[0]
+    assert len(words) == pytest.approx(first_words * 3 ** WORDS_BETA, rel=0.02)
+    assert len(pairs) == pytest.approx(first_pairs * 3 ** PAIRS_BETA, rel=0.05)
+    assert len(plain_words) < first_words * 1.1 < first_words * 3 ** WORDS_BETA * 0.9  # plain copies: no new words
+    assert archive.vocabulary[0] == (len(set().union(*map(item_words, base))), len(set().union(*map(item_pairs, base))))
+    grown = corpus.read_docs(archive.copies[1])
+    assert [len(doc["body"]) for doc in grown] == [len(doc["body"]) for doc in archive.docs(1)]  # sizes kept
 
 
 def test_scale_help_has_an_example():
