@@ -281,7 +281,8 @@ def write_scale_results(path: Path, section: str) -> None:
 
 
 def write_run_results(path: Path, text: str) -> None:
-    """Write `run`'s report to a results file, keeping the file's scale section (at the end)."""
+    """Write `run`'s report to a results file, keeping its scale section and the notes after it (at the end)."""
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    block = scale_block(old)
-    path.write_text(text if block is None else text.rstrip("\n") + "\n\n" + block + "\n", encoding="utf-8")
+    start = old.find(SCALE_START) if scale_block(old) is not None else -1
+    kept = old[start:].rstrip("\n") if start >= 0 else ""
+    path.write_text(text.rstrip("\n") + "\n\n" + kept + "\n" if kept else text, encoding="utf-8")

@@ -225,6 +225,13 @@ def test_run_results_keep_the_scale_section(bench_report, tmp_path):
     bench_report.write_run_results(results, "# new run\n")
     assert results.read_text(encoding="utf-8") == (
         "# new run\n\n<!-- scale:start -->\n## Scale\n\nrows\n<!-- scale:end -->\n")
+    # Hand-written notes after the generated scale section stay through both writers.
+    results.write_text("# old run\n\n<!-- scale:start -->\nrows\n<!-- scale:end -->\n\n### Notes\n\nkept\n",
+                       encoding="utf-8")
+    bench_report.write_run_results(results, "# new run\n")
+    bench_report.write_scale_results(results, "## Scale\n\nnew rows")
+    assert results.read_text(encoding="utf-8") == (
+        "# new run\n\n<!-- scale:start -->\n## Scale\n\nnew rows\n<!-- scale:end -->\n\n### Notes\n\nkept\n")
     bench_report.write_run_results(tmp_path / "new.md", "# new run\n")
     assert (tmp_path / "new.md").read_text(encoding="utf-8") == "# new run\n"
 
