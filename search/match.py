@@ -304,15 +304,20 @@ class PostingCache:
         self.lock = threading.Lock()
 
     def counts(self, searcher, field: str, terms: list[str]) -> list[int]:
-        """Return the lengths of terms' lists without reading them (cached lists: their live length)."""
-        with self.lock:
-            known = {t: len(found[0]) for t in terms if (found := self.items.get((field, t))) is not None}
-        rest = [t for t in terms if t not in known]
-        if rest and self.arrays is not None and field in ARRAY_FIELDS:
-            known.update(zip(rest, self.arrays.counts(field, rest)))
-        elif rest:
-            known.update((t, searcher.doc_frequency(field, t)) for t in rest)
-        return [known[t] for t in terms]
+        """Return the lengths of terms' lists without reading them, deleted documents included.
+
+        Every list is counted the same way, cached or not, so idf, BM25 and the
+        order of terms never depend on what earlier requests left in the cache.
+        A list's live length is known only by reading it or probing it at every
+        deleted document (a page of the list each, from disk when cold); its
+        length with deleted documents is one look-up in the term table, the
+        count Whoosh's doc_frequency (and Lucene's docFreq) gives. The two differ
+        by at most the deleted share of a segment, which an update keeps under
+        indexer/update.py's MAX_DELETED by rewriting the segment.
+        """
+        if self.arrays is not None and field in ARRAY_FIELDS:
+            return self.arrays.counts(field, terms)
+        return [searcher.doc_frequency(field, t) for t in terms]
 
     def get_within(self, searcher, field: str, term: str, ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return a term's (document numbers, frequencies) inside [start, end) ranges, not kept in the cache."""
@@ -514,7 +519,7 @@ class Matcher:
         self.lengths = lengths
         self.published = published  # publish times by document: which candidates a capped check covers
         self.windows = windows  # the archive's blocks newest first; None: the postings cap is not applied
-        self.doc_count = max(searcher.doc_count(), 1)
+        self.doc_count = max(searcher.doc_count_all(), 1)  # deleted documents count, as in list lengths
         self.avg = {f: max(float(lengths[f].mean()), 1.0) if len(lengths[f]) else 1.0 for f in lengths}
         self.counted: dict[tuple[str, str], int] = {}  # list lengths over the archive, looked up once
         self.work = Work()
