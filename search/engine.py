@@ -2,11 +2,14 @@
 
 ``Engine`` follows the index path's link to the live build on every call and
 reopens when a rebuild has swapped in a new one, so a long-running process
-serves the new index without a restart. A Whoosh searcher reads its files
-through one file position, so a request borrows one for its answer and gives it
-back: a process holds as many searchers as it ever answered requests at once,
-whatever number of threads it has run, and a swapped-out build's searchers are
-closed as soon as no request holds them.
+serves the new index without a restart. One thread opens the new build,
+outside the engine's lock; the others are answered from the build before
+meanwhile. A Whoosh searcher reads its files through one file position, so a
+request borrows one for its answer and gives it back: a process holds as many
+searchers as it ever answered requests at once, whatever number of threads it
+has run, and a swapped-out build's searchers are closed as soon as no request
+holds them. An engine holds the build it has open against pruning
+(indexer/store.py hold_build) until it is swapped out and no request uses it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -28,7 +32,7 @@ from indexer import analysis
 from indexer.schema import ARTICLE, BODY, ID_FIELD, LENGTH_OF, TITLE
 from indexer.columns import load_columns
 from indexer.segment import PostingArrays
-from indexer.store import USERDICT_FILE, live_build, read_meta
+from indexer.store import USERDICT_FILE, hold_build, live_build, read_meta
 from search import facets, highlight, ranking, spelling
 from search.match import (
     EMPTY as EMPTY_DOCS, MATCH_SECONDS, MAX_POSTINGS, WORD_BOOST, Hits, Matcher, PostingCache, Windows, firsts, member,
@@ -66,6 +70,8 @@ class _Build:
     cache: PostingCache = field(default_factory=PostingCache)
     windows: Windows | None = None
     idle: list = field(default_factory=list)  # searchers of this build no request holds
+    lent: int = 0  # searchers of this build requests hold
+    release: Callable[[], object] = lambda: None  # lets go of the hold against pruning (called once at most)
 
 
 class Engine:
@@ -73,14 +79,16 @@ class Engine:
 
     def __init__(self, index_dir: str | os.PathLike, recency_weight: float = RECENCY_WEIGHT,
                  half_life_days: float = RECENCY_HALF_LIFE_DAYS, max_postings: int = MAX_POSTINGS,
-                 clock=time.perf_counter) -> None:
+                 clock=time.perf_counter, opener: Callable[[Path], _Build] | None = None) -> None:
         self.index_dir = Path(index_dir)
+        self.opener = opener or _open_build  # opens one build folder (tests wrap it to hold an open)
         self.max_postings = max_postings  # postings one pass of matching may use (search/match.py)
         self.clock = clock  # seconds, for a request's deadline and its took_ms
         self.recency_weight = recency_weight
         self.half_life_days = half_life_days
         self._build: _Build | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held only for moments: to lend, take back and publish
+        self._opening = threading.Lock()  # held by the one thread opening a new build
         self._open: list = []  # every searcher opened and not closed yet, idle or lent
         # A finalizer, not __del__: it holds the searchers itself, so when a
         # collected app takes the engine with it, the files are closed before
@@ -90,25 +98,48 @@ class Engine:
     # ---- opening --------------------------------------------------------
 
     def current(self) -> _Build:
-        """Return the live build, opening it when it is new."""
-        path = live_build(self.index_dir)
-        if path is None:
-            raise IndexMissingError(f"no index at {self.index_dir}")
-        build = self._build
-        if build is None or build.path != path:
-            with self._lock:
-                if self._build is None or self._build.path != path:
-                    try:
-                        opened = _open_build(path)
-                    except Exception as exc:
-                        raise IndexUnreadableError(
-                            f"cannot read the index at {self.index_dir} ({type(exc).__name__}); it needs a rebuild"
-                        ) from exc
-                    if self._build is not None:
-                        self._retire(self._build)
-                    self._build = opened
+        """Return the live build, opening it when it is new.
+
+        While one thread opens a new build the others get the build before it,
+        and wait only when there is none yet.
+        """
+        for _ in range(3):  # a build pruned between reading the link and holding it: read the link again
+            path = live_build(self.index_dir)
+            if path is None:
+                raise IndexMissingError(f"no index at {self.index_dir}")
+            build = self._build
+            if build is not None and build.path == path:
+                return build
+            if not self._opening.acquire(blocking=build is None):
+                return build
+            try:
                 build = self._build
-        return build
+                if build is None or build.path != path:  # not opened by another thread meanwhile
+                    build = self._publish(path)
+            finally:
+                self._opening.release()
+            if build is not None:
+                return build
+        raise IndexMissingError(f"no index at {self.index_dir} (its builds were removed while opening)")
+
+    def _publish(self, path: Path) -> _Build | None:
+        """Open a build, held against pruning, and make it the live one; None when it was removed first."""
+        hold = hold_build(path)
+        if hold is None:
+            return None
+        try:
+            opened = self.opener(path)
+        except Exception as exc:
+            os.close(hold)
+            raise IndexUnreadableError(
+                f"cannot read the index at {self.index_dir} ({type(exc).__name__}); it needs a rebuild"
+            ) from exc
+        opened.release = weakref.finalize(opened, os.close, hold)
+        with self._lock:
+            old, self._build = self._build, opened
+            if old is not None:
+                self._retire(old)
+        return opened
 
     def _retire(self, build: _Build) -> None:
         """Close a replaced build's idle searchers (call under the lock); borrowed ones close on return."""
@@ -116,28 +147,38 @@ class Engine:
             self._open.remove(searcher)
             searcher.close()
         build.idle.clear()
+        if not build.lent:
+            build.release()
 
     @contextmanager
     def borrowed(self, build: _Build):
-        """Lend one searcher of a build for one answer; it goes back to the build's idle list after."""
+        """Lend one searcher of a build for one answer; it goes back to the build's idle list after.
+
+        A new searcher opens its files outside the lock: other requests go on meanwhile.
+        """
         with self._lock:
-            if build.idle:
-                searcher = build.idle.pop()
-            else:
-                searcher = build.ix.searcher()
-                self._open.append(searcher)
+            searcher = build.idle.pop() if build.idle else None
+            build.lent += 1
         try:
+            if searcher is None:
+                searcher = build.ix.searcher()
+                with self._lock:
+                    self._open.append(searcher)
             yield searcher
         finally:
             with self._lock:
-                mine = searcher in self._open  # not when the engine was closed meanwhile
+                build.lent -= 1
+                mine = searcher is not None and searcher in self._open  # not when the engine was closed meanwhile
                 keep = mine and self._build is build
                 if keep:
                     build.idle.append(searcher)
                 elif mine:
                     self._open.remove(searcher)
+                done = self._build is not build and not build.lent
             if mine and not keep:
                 searcher.close()
+            if done:
+                build.release()
 
     def open_searchers(self) -> int:
         """Return how many searchers this engine holds open (idle or lent)."""
@@ -149,6 +190,7 @@ class Engine:
         _close_all(self._open, self._lock)
         if self._build is not None:
             self._build.idle.clear()
+            self._build.release()
 
     # ---- answers --------------------------------------------------------
 
