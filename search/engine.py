@@ -34,18 +34,13 @@ from indexer.columns import load_columns
 from indexer.segment import PostingArrays
 from indexer.store import USERDICT_FILE, hold_build, live_build, read_meta
 from search import facets, highlight, ranking, spelling
-from search.match import (
-    EMPTY as EMPTY_DOCS, MATCH_SECONDS, MAX_POSTINGS, WORD_BOOST, Hits, Matcher, PostingCache, Windows, firsts, member,
-)
+from search.around import StoryIndex, copies_of, more_like_this, story_members
+from search.match import MATCH_SECONDS, MAX_POSTINGS, Hits, Matcher, PostingCache, Windows, firsts, member
 from search.query import Clause, ParsedQuery, parse_query
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
 from search.request import SearchRequest, now_epoch
 
-
-MAX_COPIES = 50  # other copies an article page lists (the story's own page lists them all)
-MORE_LIKE_THIS = 5  # related articles of other stories an article page lists
-MLT_TERMS = 12  # distinctive words they are found by
-MLT_MAX_SHARE = 0.05  # a word in more of the documents than this is not distinctive
+STORY_CAPPED = "这条新闻的副本过多：只列出了最早发布的 {cap} 篇"
 
 
 class IndexMissingError(RuntimeError):
@@ -69,6 +64,7 @@ class _Build:
     warnings: list[str]
     cache: PostingCache = field(default_factory=PostingCache)
     windows: Windows | None = None
+    stories: StoryIndex | None = None  # the documents of each story (builds with stories)
     idle: list = field(default_factory=list)  # searchers of this build no request holds
     lent: int = 0  # searchers of this build requests hold
     release: Callable[[], object] = lambda: None  # lets go of the hold against pruning (called once at most)
@@ -135,6 +131,9 @@ class Engine:
                 f"cannot read the index at {self.index_dir} ({type(exc).__name__}); it needs a rebuild"
             ) from exc
         opened.release = weakref.finalize(opened, os.close, hold)
+        cols = opened.columns
+        if cols.story is not None:
+            opened.stories = StoryIndex(cols.story, len(cols.story_keys))
         with self._lock:
             old, self._build = self._build, opened
             if old is not None:
@@ -200,18 +199,24 @@ class Engine:
         now = now_epoch() if now is None else now
         build = self.current()
         with self.borrowed(build) as searcher:  # the deadline counts from here: opening a new build is not matching
-            matcher = Matcher(searcher, build.cache, build.lengths, build.columns.published, build.windows,
-                              self.max_postings, self.clock() + MATCH_SECONDS, self.clock)
-            return self._answer(build, matcher, request, now, started)
+            return self._answer(build, self._matcher(build, searcher), request, now, started)
+
+    def _matcher(self, build: _Build, searcher) -> Matcher:
+        """Return a matcher for one request, its deadline counting from now."""
+        return Matcher(searcher, build.cache, build.lengths, build.columns.published, build.windows,
+                       self.max_postings, self.clock() + MATCH_SECONDS, self.clock)
 
     def _answer(self, build: _Build, matcher: Matcher, request: SearchRequest, now: int, started: float) -> dict:
         parsed = parse_query(request.q)
         warnings = [*build.warnings, *parsed.warnings]
         if request.story is not None:
-            hits = self._story_hits(build, request.story)
+            docs = story_members(build, int(request.story, 16), matcher.work)
+            hits = Hits(docs, np.zeros(len(docs)))
             searchable = True
             if not len(hits.docs):
                 warnings.append("没有这个新闻（可能已被删除或索引已重建）")
+            if "story" in matcher.work.capped:
+                warnings.append(STORY_CAPPED.format(cap=len(docs)))  # as many as the cap
             request = replace(request, sort="oldest", collapse=False)
         else:
             hits = matcher.query(parsed)
@@ -244,18 +249,10 @@ class Engine:
         # Spelling repairs are tried only in the time the matching left (a late try ends them).
         few = searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0
         if few and request.story is None:
-            capped, passes = list(matcher.work.capped), matcher.work.passes
             answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs))
-            # The tries' postings and reads count; their passes and any cap they hit are not this answer's.
-            matcher.work.capped, matcher.work.searched, matcher.work.passes = capped, 1.0, passes
         answer["work"] = matcher.work.as_dict()
         answer["took_ms"] = round((self.clock() - started) * 1000, 2)
         return answer
-
-    def _story_hits(self, build: _Build, story: str) -> Hits:
-        """Return every live copy of a story (by its id), unscored."""
-        docs = story_members(build, int(story, 16))
-        return Hits(docs, np.zeros(len(docs)))
 
     def _story_of(self, build: _Build, doc: int) -> dict | None:
         cols = build.columns
@@ -313,25 +310,22 @@ class Engine:
     def article(self, doc_id: str, q: str = "", around: bool = True) -> dict | None:
         """Return one document with its body, its query matches marked, or None.
 
-        around: also the other copies of its story and similar articles of other stories.
+        around: also the other copies of its story and similar articles of
+        other stories, each path capped and under the request's deadline (work says which cut it).
         """
         build = self.current()
         with self.borrowed(build) as searcher:
             docnum = searcher.document_number(**{ID_FIELD: doc_id})
             if docnum is None:
                 return None
+            matcher = self._matcher(build, searcher)
             stored = searcher.stored_fields(docnum)
             story = self._story_of(build, docnum)
             copies, alike = [], []
             if around and story is not None and story["size"] > 1:
-                others = story_members(build, int(story["id"], 16))
-                others = others[others != docnum]
-                others = others[np.lexsort((others, build.columns.published[others]))][:MAX_COPIES]
-                copies = [_copy_data(searcher.stored_fields(int(d))) for d in others]
+                copies = copies_of(matcher, build, docnum, int(story["id"], 16))
             if around:
-                matcher = Matcher(searcher, build.cache, build.lengths, build.columns.published)
-                alike = [_copy_data(searcher.stored_fields(d))
-                         for d in self._more_like_this(build, matcher, docnum, stored)]
+                alike = more_like_this(matcher, build, docnum, stored)
         needles = needles_of(parse_query(q)) if q else []
         data = hit_data(stored, needles, None)
         data.update({
@@ -341,58 +335,19 @@ class Engine:
             "related": json.loads(stored.get("related") or "[]"),
             "parent": stored.get("parent") or None,
             "story": story,
-            "copies": copies,
-            "more_like_this": alike,
+            "copies": [_copy_data(c) for c in copies],
+            "more_like_this": [_copy_data(c) for c in alike],
+            "work": matcher.work.as_dict(),
         })
         return data
 
-    def _more_like_this(self, build: _Build, matcher: Matcher, docnum: int, stored: dict) -> list[int]:
-        """Return up to MORE_LIKE_THIS documents of other stories that share an article's distinctive words.
-
-        The article's words are weighed by count × idf; the MLT_TERMS best that
-        other documents hold (but not more than MLT_MAX_SHARE of them) are
-        matched as an OR by their word postings, scored with BM25 as a search is.
-        """
-        text = analysis.normalize(f"{stored.get(TITLE, '')}\n{stored.get(BODY, '')}")
-        counts: dict[str, int] = {}
-        for word, *_ in analysis.iter_words(text):
-            if len(word) > 1 and not word.isdigit():
-                counts[word] = counts.get(word, 0) + 1
-        if not counts:
-            return []
-        words = list(counts)
-        frequency = build.cache.counts(matcher.searcher, BODY, words)
-        most = MLT_MAX_SHARE * matcher.doc_count
-        weighed = sorted(((counts[w] * matcher.idf(df), w) for w, df in zip(words, frequency) if 1 < df <= most),
-                         reverse=True)[:MLT_TERMS]
-        hits = Hits.none()
-        for _, word in weighed:
-            for name in (TITLE, BODY):
-                docs, freqs = matcher.postings(name, word)
-                if len(docs):
-                    hits = hits.either(Hits(docs, WORD_BOOST[name] * matcher._bm25(name, docs, freqs, len(docs))))
-        cols = build.columns
-        keep = hits.docs != docnum
-        if cols.story is not None:
-            keep &= cols.story[hits.docs] != cols.story[docnum]
-        docs, scores = hits.docs[keep], hits.scores[keep]  # (the cache's lists hold live documents only)
-        chosen: list[int] = []
-        seen: set[int] = set()
-        for i in np.argsort(-scores, kind="stable").tolist():  # one document per story
-            story = int(cols.story[docs[i]]) if cols.story is not None else int(docs[i])
-            if story not in seen:
-                seen.add(story)
-                chosen.append(int(docs[i]))
-                if len(chosen) == MORE_LIKE_THIS:
-                    break
-        return chosen
-
-    def complete(self, prefix: str, limit: int = 8) -> list[str]:
-        """Return completions for what a user has typed so far: frequent words, then titles."""
+    def complete(self, prefix: str, limit: int = 8) -> dict:
+        """Return completions for what a user has typed so far (frequent words, then titles) and the work read."""
         build = self.current()  # one build for the words and the dates, even while a swap happens
         with self.borrowed(build) as searcher:
-            return spelling.complete(Matcher(searcher, build.cache, build.lengths), build.columns.published,
-                                     prefix, limit)
+            matcher = self._matcher(build, searcher)
+            found = spelling.complete(matcher, build.columns.published, prefix, limit, build.windows)
+        return {"suggestions": found, "work": matcher.work.as_dict()}
 
     def stats(self) -> dict:
         """Return what the live build holds."""
@@ -445,20 +400,6 @@ def _open_build(path: Path) -> _Build:
 def story_id(key: int) -> str:
     """Return the id of a story key as the API shows it: 16 hexadecimal digits."""
     return f"{key:016x}"
-
-
-def story_members(build: _Build, key: int) -> np.ndarray:
-    """Return the live documents of the story with that key, in document order."""
-    cols = build.columns
-    if cols.story is None or not len(cols.story_keys):
-        return EMPTY_DOCS
-    code = int(np.searchsorted(cols.story_keys, np.uint64(key)))
-    if code >= len(cols.story_keys) or int(cols.story_keys[code]) != key:
-        return EMPTY_DOCS
-    docs = np.flatnonzero(cols.story == code)
-    if build.cache.deleted is not None:
-        docs = docs[~member(docs, build.cache.deleted)]
-    return docs
 
 
 def _distinct_count(codes: np.ndarray, count: int) -> int:

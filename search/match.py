@@ -81,7 +81,12 @@ CAPPED = {
 
 @dataclass
 class Work:
-    """What one request has read: postings, position lists, stored documents; and the caps it hit."""
+    """What one request has read: postings, position lists, stored documents; and the caps it hit.
+
+    capped names matching's caps (CAPPED: stored, positions, postings, time)
+    and those of the paths beside it: proximity (search/ranking.py), story and
+    similar (search/around.py), lexicon, repairs and completion (search/spelling.py).
+    """
 
     postings: int = 0
     positions: int = 0
@@ -90,11 +95,16 @@ class Work:
     searched: float = 1.0  # the share of the archive's documents matching covered
     passes: int = 0  # passes of matching (more than one when the postings cap cut the search)
 
+    def cap(self, kind: str) -> None:
+        """Note that a cap was hit (once, in the order hit)."""
+        if kind not in self.capped:
+            self.capped.append(kind)
+
     def warnings(self) -> list[str]:
-        """Return what the answer must say about the caps hit."""
+        """Return what the answer must say about matching's caps hit (the other paths' caps say their own)."""
         share = f"{self.searched:.1%}" if self.searched >= 0.001 else f"{self.searched:.2%}"
-        shown = [k for k in self.capped if not (k == "postings" and "time" in self.capped)]  # one share, said once
-        return [CAPPED[kind].format(cap=MAX_STORED, share=share) for kind in shown]
+        shown = [k for k in self.capped if k in CAPPED and not (k == "postings" and "time" in self.capped)]
+        return [CAPPED[kind].format(cap=MAX_STORED, share=share) for kind in shown]  # one share, said once
 
     def as_dict(self) -> dict:
         """Return the counts as plain data."""

@@ -185,7 +185,7 @@ def test_autocomplete_reads_one_build_while_builds_swap(tmp_path):
     for build in (big, small):
         flip(index, build)
         engine = Engine(index)
-        expected[build] = engine.complete("中")
+        expected[build] = engine.complete("中")["suggestions"]
         engine.close()
     assert expected[big] != expected[small] and expected[big] and "衢州" not in " ".join(expected[big])
     engine = Engine(index)
@@ -200,7 +200,7 @@ def test_autocomplete_reads_one_build_while_builds_swap(tmp_path):
     flipper = threading.Thread(target=flipping)
     flipper.start()
     try:
-        answers = [engine.complete("中") for _ in range(300)]
+        answers = [engine.complete("中")["suggestions"] for _ in range(300)]
     finally:
         stop.set()
         flipper.join()
@@ -299,7 +299,7 @@ def test_completions_and_repairs_count_words_in_the_arrays_not_the_term_files(ma
     try:
         word = engine.search(SearchRequest(q="习近平"))
         monkeypatch.setattr(SegmentReader, "doc_frequency", counted)
-        completions = engine.complete("中")
+        completions = engine.complete("中")["suggestions"]
         missing = engine.search(SearchRequest(q="习近平总书计"))
         found = engine.search(SearchRequest(q="习近平总书记"))
     finally:
