@@ -180,7 +180,7 @@ def prune_builds(folder: Path, keep: Path) -> None:
 
 
 def _remove_unheld(build: Path) -> None:
-    """Delete a build unless a reader holds it; readers wait for the removal, then find it gone."""
+    """Delete a build unless a reader holds it; a reader coming meanwhile finds it gone (hold_build)."""
     try:
         fd = os.open(build / META_FILE, os.O_RDONLY)
     except FileNotFoundError:  # never finished: no reader can open it
@@ -208,8 +208,12 @@ def hold_build(build: Path) -> int | None:
         fd = os.open(Path(build) / META_FILE, os.O_RDONLY)
     except FileNotFoundError:
         return None
-    fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a prune removes the build
-    if os.fstat(fd).st_nlink == 0:  # it did
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:  # a prune is removing it (only a prune locks it exclusively)
+        os.close(fd)
+        return None
+    if os.fstat(fd).st_nlink == 0:  # a prune removed it before the lock was taken
         os.close(fd)
         return None
     return fd
