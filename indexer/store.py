@@ -166,14 +166,57 @@ def swap_in(index_dir: Path, tmp_build: Path) -> Path:
 
 
 def prune_builds(folder: Path, keep: Path) -> None:
-    """Delete all but the newest KEEP_BUILDS builds, never the live one."""
+    """Delete all but the newest KEEP_BUILDS builds, never the live one nor one a reader holds (hold_build).
+
+    A build a reader holds stays until a later swap finds it free.
+    """
     builds = sorted(
         (p for p in folder.iterdir() if p.is_dir() and not p.name.endswith(".tmp")),
         key=lambda p: p.stat().st_mtime,
     )
     for old in builds[:-KEEP_BUILDS]:
         if old != keep:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_unheld(old)
+
+
+def _remove_unheld(build: Path) -> None:
+    """Delete a build unless a reader holds it; a reader coming meanwhile finds it gone (hold_build)."""
+    try:
+        fd = os.open(build / META_FILE, os.O_RDONLY)
+    except FileNotFoundError:  # never finished: no reader can open it
+        shutil.rmtree(build, ignore_errors=True)
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return
+    try:
+        shutil.rmtree(build, ignore_errors=True)
+    finally:
+        os.close(fd)
+
+
+def hold_build(build: Path) -> int | None:
+    """Hold a build against pruning for as long as a reader has it open; return the descriptor to close, or
+    None when the build is gone.
+
+    The hold is a shared flock on the build's own newsearch.json (an update
+    writes that file anew, never a hard link shared with the build before).
+    """
+    try:
+        fd = os.open(Path(build) / META_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:  # a prune is removing it (only a prune locks it exclusively)
+        os.close(fd)
+        return None
+    if os.fstat(fd).st_nlink == 0:  # a prune removed it before the lock was taken
+        os.close(fd)
+        return None
+    return fd
 
 
 def _fsync_dir(path: Path) -> None:

@@ -3,8 +3,9 @@
 Parts: ``request`` (validated parameters), ``query`` (what users type, read
 leniently, as Whoosh queries), ``ranking`` (BM25F and the recency prior),
 ``facets`` (counts from column arrays), ``highlight`` (exact spans, escaped
-HTML), ``spelling`` (did-you-mean, autocomplete), ``engine`` (opens the live
-build and puts the answer together).
+HTML), ``spelling`` (did-you-mean, autocomplete), ``around`` (an article's
+copies and similar articles), ``engine`` (opens the live build and puts the
+answer together).
 
 The one entry point is ``Engine(index_dir).search(request)``; the web pages, the
 JSON API and ``newsearch query`` all render its answer.

@@ -2,11 +2,14 @@
 
 ``Engine`` follows the index path's link to the live build on every call and
 reopens when a rebuild has swapped in a new one, so a long-running process
-serves the new index without a restart. A Whoosh searcher reads its files
-through one file position, so a request borrows one for its answer and gives it
-back: a process holds as many searchers as it ever answered requests at once,
-whatever number of threads it has run, and a swapped-out build's searchers are
-closed as soon as no request holds them.
+serves the new index without a restart. One thread opens the new build,
+outside the engine's lock; the others are answered from the build before
+meanwhile. A Whoosh searcher reads its files through one file position, so a
+request borrows one for its answer and gives it back: a process holds as many
+searchers as it ever answered requests at once, whatever number of threads it
+has run, and a swapped-out build's searchers are closed as soon as no request
+holds them. An engine holds the build it has open against pruning
+(indexer/store.py hold_build) until it is swapped out and no request uses it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -28,20 +32,15 @@ from indexer import analysis
 from indexer.schema import ARTICLE, BODY, ID_FIELD, LENGTH_OF, TITLE
 from indexer.columns import load_columns
 from indexer.segment import PostingArrays
-from indexer.store import USERDICT_FILE, live_build, read_meta
+from indexer.store import USERDICT_FILE, hold_build, live_build, read_meta
 from search import facets, highlight, ranking, spelling
-from search.match import (
-    EMPTY as EMPTY_DOCS, MATCH_SECONDS, MAX_POSTINGS, WORD_BOOST, Hits, Matcher, PostingCache, Windows, firsts, member,
-)
+from search.around import StoryIndex, copies_of, more_like_this, story_members
+from search.match import MATCH_SECONDS, MAX_POSTINGS, Hits, Matcher, PostingCache, Windows, firsts, member
 from search.query import Clause, ParsedQuery, parse_query
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
 from search.request import SearchRequest, now_epoch
 
-
-MAX_COPIES = 50  # other copies an article page lists (the story's own page lists them all)
-MORE_LIKE_THIS = 5  # related articles of other stories an article page lists
-MLT_TERMS = 12  # distinctive words they are found by
-MLT_MAX_SHARE = 0.05  # a word in more of the documents than this is not distinctive
+STORY_CAPPED = "这条新闻的副本过多：只列出了最早发布的 {cap} 篇"
 
 
 class IndexMissingError(RuntimeError):
@@ -65,7 +64,10 @@ class _Build:
     warnings: list[str]
     cache: PostingCache = field(default_factory=PostingCache)
     windows: Windows | None = None
+    stories: StoryIndex | None = None  # the documents of each story (builds with stories)
     idle: list = field(default_factory=list)  # searchers of this build no request holds
+    lent: int = 0  # searchers of this build requests hold
+    release: Callable[[], object] = lambda: None  # lets go of the hold against pruning (called once at most)
 
 
 class Engine:
@@ -73,14 +75,16 @@ class Engine:
 
     def __init__(self, index_dir: str | os.PathLike, recency_weight: float = RECENCY_WEIGHT,
                  half_life_days: float = RECENCY_HALF_LIFE_DAYS, max_postings: int = MAX_POSTINGS,
-                 clock=time.perf_counter) -> None:
+                 clock=time.perf_counter, opener: Callable[[Path], _Build] | None = None) -> None:
         self.index_dir = Path(index_dir)
+        self.opener = opener or _open_build  # opens one build folder (tests wrap it to hold an open)
         self.max_postings = max_postings  # postings one pass of matching may use (search/match.py)
         self.clock = clock  # seconds, for a request's deadline and its took_ms
         self.recency_weight = recency_weight
         self.half_life_days = half_life_days
         self._build: _Build | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held only for moments: to lend, take back and publish
+        self._opening = threading.Lock()  # held by the one thread opening a new build
         self._open: list = []  # every searcher opened and not closed yet, idle or lent
         # A finalizer, not __del__: it holds the searchers itself, so when a
         # collected app takes the engine with it, the files are closed before
@@ -90,25 +94,51 @@ class Engine:
     # ---- opening --------------------------------------------------------
 
     def current(self) -> _Build:
-        """Return the live build, opening it when it is new."""
-        path = live_build(self.index_dir)
-        if path is None:
-            raise IndexMissingError(f"no index at {self.index_dir}")
-        build = self._build
-        if build is None or build.path != path:
-            with self._lock:
-                if self._build is None or self._build.path != path:
-                    try:
-                        opened = _open_build(path)
-                    except Exception as exc:
-                        raise IndexUnreadableError(
-                            f"cannot read the index at {self.index_dir} ({type(exc).__name__}); it needs a rebuild"
-                        ) from exc
-                    if self._build is not None:
-                        self._retire(self._build)
-                    self._build = opened
+        """Return the live build, opening it when it is new.
+
+        While one thread opens a new build the others get the build before it,
+        and wait only when there is none yet.
+        """
+        for _ in range(3):  # a build pruned between reading the link and holding it: read the link again
+            path = live_build(self.index_dir)
+            if path is None:
+                raise IndexMissingError(f"no index at {self.index_dir}")
+            build = self._build
+            if build is not None and build.path == path:
+                return build
+            if not self._opening.acquire(blocking=build is None):
+                return build
+            try:
                 build = self._build
-        return build
+                if build is None or build.path != path:  # not opened by another thread meanwhile
+                    build = self._publish(path)
+            finally:
+                self._opening.release()
+            if build is not None:
+                return build
+        raise IndexMissingError(f"no index at {self.index_dir} (its builds were removed while opening)")
+
+    def _publish(self, path: Path) -> _Build | None:
+        """Open a build, held against pruning, and make it the live one; None when it was removed first."""
+        hold = hold_build(path)
+        if hold is None:
+            return None
+        try:
+            opened = self.opener(path)
+        except Exception as exc:
+            os.close(hold)
+            raise IndexUnreadableError(
+                f"cannot read the index at {self.index_dir} ({type(exc).__name__}); it needs a rebuild"
+            ) from exc
+        opened.release = weakref.finalize(opened, os.close, hold)
+        cols = opened.columns
+        if cols.story is not None:
+            opened.stories = StoryIndex(cols.story, len(cols.story_keys))
+        with self._lock:
+            old, self._build = self._build, opened
+            if old is not None:
+                self._retire(old)
+        return opened
 
     def _retire(self, build: _Build) -> None:
         """Close a replaced build's idle searchers (call under the lock); borrowed ones close on return."""
@@ -116,28 +146,38 @@ class Engine:
             self._open.remove(searcher)
             searcher.close()
         build.idle.clear()
+        if not build.lent:
+            build.release()
 
     @contextmanager
     def borrowed(self, build: _Build):
-        """Lend one searcher of a build for one answer; it goes back to the build's idle list after."""
+        """Lend one searcher of a build for one answer; it goes back to the build's idle list after.
+
+        A new searcher opens its files outside the lock: other requests go on meanwhile.
+        """
         with self._lock:
-            if build.idle:
-                searcher = build.idle.pop()
-            else:
-                searcher = build.ix.searcher()
-                self._open.append(searcher)
+            searcher = build.idle.pop() if build.idle else None
+            build.lent += 1
         try:
+            if searcher is None:
+                searcher = build.ix.searcher()
+                with self._lock:
+                    self._open.append(searcher)
             yield searcher
         finally:
             with self._lock:
-                mine = searcher in self._open  # not when the engine was closed meanwhile
+                build.lent -= 1
+                mine = searcher is not None and searcher in self._open  # not when the engine was closed meanwhile
                 keep = mine and self._build is build
                 if keep:
                     build.idle.append(searcher)
                 elif mine:
                     self._open.remove(searcher)
+                done = self._build is not build and not build.lent
             if mine and not keep:
                 searcher.close()
+            if done:
+                build.release()
 
     def open_searchers(self) -> int:
         """Return how many searchers this engine holds open (idle or lent)."""
@@ -149,6 +189,7 @@ class Engine:
         _close_all(self._open, self._lock)
         if self._build is not None:
             self._build.idle.clear()
+            self._build.release()
 
     # ---- answers --------------------------------------------------------
 
@@ -158,18 +199,24 @@ class Engine:
         now = now_epoch() if now is None else now
         build = self.current()
         with self.borrowed(build) as searcher:  # the deadline counts from here: opening a new build is not matching
-            matcher = Matcher(searcher, build.cache, build.lengths, build.columns.published, build.windows,
-                              self.max_postings, self.clock() + MATCH_SECONDS, self.clock)
-            return self._answer(build, matcher, request, now, started)
+            return self._answer(build, self._matcher(build, searcher), request, now, started)
+
+    def _matcher(self, build: _Build, searcher) -> Matcher:
+        """Return a matcher for one request, its deadline counting from now."""
+        return Matcher(searcher, build.cache, build.lengths, build.columns.published, build.windows,
+                       self.max_postings, self.clock() + MATCH_SECONDS, self.clock)
 
     def _answer(self, build: _Build, matcher: Matcher, request: SearchRequest, now: int, started: float) -> dict:
         parsed = parse_query(request.q)
         warnings = [*build.warnings, *parsed.warnings]
         if request.story is not None:
-            hits = self._story_hits(build, request.story)
+            docs = story_members(build, int(request.story, 16), matcher.work)
+            hits = Hits(docs, np.zeros(len(docs)))
             searchable = True
             if not len(hits.docs):
                 warnings.append("没有这个新闻（可能已被删除或索引已重建）")
+            if "story" in matcher.work.capped:
+                warnings.append(STORY_CAPPED.format(cap=len(docs)))  # as many as the cap
             request = replace(request, sort="oldest", collapse=False)
         else:
             hits = matcher.query(parsed)
@@ -202,18 +249,10 @@ class Engine:
         # Spelling repairs are tried only in the time the matching left (a late try ends them).
         few = searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0
         if few and request.story is None:
-            capped, passes = list(matcher.work.capped), matcher.work.passes
             answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs))
-            # The tries' postings and reads count; their passes and any cap they hit are not this answer's.
-            matcher.work.capped, matcher.work.searched, matcher.work.passes = capped, 1.0, passes
         answer["work"] = matcher.work.as_dict()
         answer["took_ms"] = round((self.clock() - started) * 1000, 2)
         return answer
-
-    def _story_hits(self, build: _Build, story: str) -> Hits:
-        """Return every live copy of a story (by its id), unscored."""
-        docs = story_members(build, int(story, 16))
-        return Hits(docs, np.zeros(len(docs)))
 
     def _story_of(self, build: _Build, doc: int) -> dict | None:
         cols = build.columns
@@ -271,25 +310,22 @@ class Engine:
     def article(self, doc_id: str, q: str = "", around: bool = True) -> dict | None:
         """Return one document with its body, its query matches marked, or None.
 
-        around: also the other copies of its story and similar articles of other stories.
+        around: also the other copies of its story and similar articles of
+        other stories, each path capped and under the request's deadline (work says which cut it).
         """
         build = self.current()
         with self.borrowed(build) as searcher:
             docnum = searcher.document_number(**{ID_FIELD: doc_id})
             if docnum is None:
                 return None
+            matcher = self._matcher(build, searcher)
             stored = searcher.stored_fields(docnum)
             story = self._story_of(build, docnum)
             copies, alike = [], []
             if around and story is not None and story["size"] > 1:
-                others = story_members(build, int(story["id"], 16))
-                others = others[others != docnum]
-                others = others[np.lexsort((others, build.columns.published[others]))][:MAX_COPIES]
-                copies = [_copy_data(searcher.stored_fields(int(d))) for d in others]
+                copies = copies_of(matcher, build, docnum, int(story["id"], 16))
             if around:
-                matcher = Matcher(searcher, build.cache, build.lengths, build.columns.published)
-                alike = [_copy_data(searcher.stored_fields(d))
-                         for d in self._more_like_this(build, matcher, docnum, stored)]
+                alike = more_like_this(matcher, build, docnum, stored)
         needles = needles_of(parse_query(q)) if q else []
         data = hit_data(stored, needles, None)
         data.update({
@@ -299,58 +335,19 @@ class Engine:
             "related": json.loads(stored.get("related") or "[]"),
             "parent": stored.get("parent") or None,
             "story": story,
-            "copies": copies,
-            "more_like_this": alike,
+            "copies": [_copy_data(c) for c in copies],
+            "more_like_this": [_copy_data(c) for c in alike],
+            "work": matcher.work.as_dict(),
         })
         return data
 
-    def _more_like_this(self, build: _Build, matcher: Matcher, docnum: int, stored: dict) -> list[int]:
-        """Return up to MORE_LIKE_THIS documents of other stories that share an article's distinctive words.
-
-        The article's words are weighed by count × idf; the MLT_TERMS best that
-        other documents hold (but not more than MLT_MAX_SHARE of them) are
-        matched as an OR by their word postings, scored with BM25 as a search is.
-        """
-        text = analysis.normalize(f"{stored.get(TITLE, '')}\n{stored.get(BODY, '')}")
-        counts: dict[str, int] = {}
-        for word, *_ in analysis.iter_words(text):
-            if len(word) > 1 and not word.isdigit():
-                counts[word] = counts.get(word, 0) + 1
-        if not counts:
-            return []
-        words = list(counts)
-        frequency = build.cache.counts(matcher.searcher, BODY, words)
-        most = MLT_MAX_SHARE * matcher.doc_count
-        weighed = sorted(((counts[w] * matcher.idf(df), w) for w, df in zip(words, frequency) if 1 < df <= most),
-                         reverse=True)[:MLT_TERMS]
-        hits = Hits.none()
-        for _, word in weighed:
-            for name in (TITLE, BODY):
-                docs, freqs = matcher.postings(name, word)
-                if len(docs):
-                    hits = hits.either(Hits(docs, WORD_BOOST[name] * matcher._bm25(name, docs, freqs, len(docs))))
-        cols = build.columns
-        keep = hits.docs != docnum
-        if cols.story is not None:
-            keep &= cols.story[hits.docs] != cols.story[docnum]
-        docs, scores = hits.docs[keep], hits.scores[keep]  # (the cache's lists hold live documents only)
-        chosen: list[int] = []
-        seen: set[int] = set()
-        for i in np.argsort(-scores, kind="stable").tolist():  # one document per story
-            story = int(cols.story[docs[i]]) if cols.story is not None else int(docs[i])
-            if story not in seen:
-                seen.add(story)
-                chosen.append(int(docs[i]))
-                if len(chosen) == MORE_LIKE_THIS:
-                    break
-        return chosen
-
-    def complete(self, prefix: str, limit: int = 8) -> list[str]:
-        """Return completions for what a user has typed so far: frequent words, then titles."""
+    def complete(self, prefix: str, limit: int = 8) -> dict:
+        """Return completions for what a user has typed so far (frequent words, then titles) and the work read."""
         build = self.current()  # one build for the words and the dates, even while a swap happens
         with self.borrowed(build) as searcher:
-            return spelling.complete(Matcher(searcher, build.cache, build.lengths), build.columns.published,
-                                     prefix, limit)
+            matcher = self._matcher(build, searcher)
+            found = spelling.complete(matcher, build.columns.published, prefix, limit, build.windows)
+        return {"suggestions": found, "work": matcher.work.as_dict()}
 
     def stats(self) -> dict:
         """Return what the live build holds."""
@@ -403,20 +400,6 @@ def _open_build(path: Path) -> _Build:
 def story_id(key: int) -> str:
     """Return the id of a story key as the API shows it: 16 hexadecimal digits."""
     return f"{key:016x}"
-
-
-def story_members(build: _Build, key: int) -> np.ndarray:
-    """Return the live documents of the story with that key, in document order."""
-    cols = build.columns
-    if cols.story is None or not len(cols.story_keys):
-        return EMPTY_DOCS
-    code = int(np.searchsorted(cols.story_keys, np.uint64(key)))
-    if code >= len(cols.story_keys) or int(cols.story_keys[code]) != key:
-        return EMPTY_DOCS
-    docs = np.flatnonzero(cols.story == code)
-    if build.cache.deleted is not None:
-        docs = docs[~member(docs, build.cache.deleted)]
-    return docs
 
 
 def _distinct_count(codes: np.ndarray, count: int) -> int:

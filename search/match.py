@@ -81,7 +81,12 @@ CAPPED = {
 
 @dataclass
 class Work:
-    """What one request has read: postings, position lists, stored documents; and the caps it hit."""
+    """What one request has read: postings, position lists, stored documents; and the caps it hit.
+
+    capped names matching's caps (CAPPED: stored, positions, postings, time)
+    and those of the paths beside it: proximity (search/ranking.py), story and
+    similar (search/around.py), lexicon, repairs and completion (search/spelling.py).
+    """
 
     postings: int = 0
     positions: int = 0
@@ -90,11 +95,16 @@ class Work:
     searched: float = 1.0  # the share of the archive's documents matching covered
     passes: int = 0  # passes of matching (more than one when the postings cap cut the search)
 
+    def cap(self, kind: str) -> None:
+        """Note that a cap was hit (once, in the order hit)."""
+        if kind not in self.capped:
+            self.capped.append(kind)
+
     def warnings(self) -> list[str]:
-        """Return what the answer must say about the caps hit."""
+        """Return what the answer must say about matching's caps hit (the other paths' caps say their own)."""
         share = f"{self.searched:.1%}" if self.searched >= 0.001 else f"{self.searched:.2%}"
-        shown = [k for k in self.capped if not (k == "postings" and "time" in self.capped)]  # one share, said once
-        return [CAPPED[kind].format(cap=MAX_STORED, share=share) for kind in shown]
+        shown = [k for k in self.capped if k in CAPPED and not (k == "postings" and "time" in self.capped)]
+        return [CAPPED[kind].format(cap=MAX_STORED, share=share) for kind in shown]  # one share, said once
 
     def as_dict(self) -> dict:
         """Return the counts as plain data."""
@@ -304,15 +314,20 @@ class PostingCache:
         self.lock = threading.Lock()
 
     def counts(self, searcher, field: str, terms: list[str]) -> list[int]:
-        """Return the lengths of terms' lists without reading them (cached lists: their live length)."""
-        with self.lock:
-            known = {t: len(found[0]) for t in terms if (found := self.items.get((field, t))) is not None}
-        rest = [t for t in terms if t not in known]
-        if rest and self.arrays is not None and field in ARRAY_FIELDS:
-            known.update(zip(rest, self.arrays.counts(field, rest)))
-        elif rest:
-            known.update((t, searcher.doc_frequency(field, t)) for t in rest)
-        return [known[t] for t in terms]
+        """Return the lengths of terms' lists without reading them, deleted documents included.
+
+        Every list is counted the same way, cached or not, so idf, BM25 and the
+        order of terms never depend on what earlier requests left in the cache.
+        A list's live length is known only by reading it or probing it at every
+        deleted document (a page of the list each, from disk when cold); its
+        length with deleted documents is one look-up in the term table, the
+        count Whoosh's doc_frequency (and Lucene's docFreq) gives. The two differ
+        by at most the deleted share of a segment, which an update keeps under
+        indexer/update.py's MAX_DELETED by rewriting the segment.
+        """
+        if self.arrays is not None and field in ARRAY_FIELDS:
+            return self.arrays.counts(field, terms)
+        return [searcher.doc_frequency(field, t) for t in terms]
 
     def get_within(self, searcher, field: str, term: str, ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return a term's (document numbers, frequencies) inside [start, end) ranges, not kept in the cache."""
@@ -514,7 +529,7 @@ class Matcher:
         self.lengths = lengths
         self.published = published  # publish times by document: which candidates a capped check covers
         self.windows = windows  # the archive's blocks newest first; None: the postings cap is not applied
-        self.doc_count = max(searcher.doc_count(), 1)
+        self.doc_count = max(searcher.doc_count_all(), 1)  # deleted documents count, as in list lengths
         self.avg = {f: max(float(lengths[f].mean()), 1.0) if len(lengths[f]) else 1.0 for f in lengths}
         self.counted: dict[tuple[str, str], int] = {}  # list lengths over the archive, looked up once
         self.work = Work()

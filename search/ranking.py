@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from indexer.schema import BODY, GRAMS_OF, TITLE
-from search.match import Matcher
+from search.match import MAX_POSITIONS, Matcher
 from search.query import ParsedQuery
 
 RECENCY_WEIGHT = 0.15
@@ -39,6 +39,7 @@ HEADLINE_WEIGHT = 0.7
 RERANK_WINDOW = 50
 PROXIMITY_BONUS = {TITLE: 1.5, BODY: 0.6}  # times the words' mean idf
 PROXIMITY_SLOP = {TITLE: 10, BODY: 20}  # characters between neighbouring terms
+PROXIMITY_POSITIONS = 1_000  # positions of all the terms together looked at in one document and field: its first
 
 
 def recency(published: np.ndarray, now: int, weight: float, half_life_days: float) -> np.ndarray:
@@ -89,22 +90,46 @@ def _min_span(lists: list[list[int]]) -> int | None:
     return best
 
 
+def late(matcher: Matcher) -> bool:
+    """Tell whether the matcher's deadline has passed: the paths beside matching stop there too."""
+    return matcher.deadline is not None and matcher.clock() > matcher.deadline
+
+
 def proximity(matcher: Matcher, parsed: ParsedQuery, docs: np.ndarray) -> np.ndarray:
-    """Return the closeness bonus of each of the given documents (zeros when it does not apply)."""
+    """Return the closeness bonus of each of the given documents, best ranked first (zeros when it does not apply).
+
+    Bounded by counts: the documents whose position lists still fit the
+    request's MAX_POSITIONS (the best ranked first), and in each document and
+    field the first PROXIMITY_POSITIONS positions of the terms together. A
+    field whose lists would be read after the deadline adds nothing. Any of
+    these cuts is named "proximity" in the answer's work.
+    """
     words = [w for c in parsed.clauses if not (c.negated or c.field or c.alternatives or c.phrase) for w in c.words()]
     anchors = [w[:2] for w in words if len(w) > 1 and w[:2].isalnum()]
     bonus = np.zeros(len(docs))
     if len(anchors) < 2 or len(anchors) > 8 or not len(docs):
         return bonus
+    room = max(0, MAX_POSITIONS - matcher.work.positions) // (2 * len(anchors))
+    if room < len(docs):
+        matcher.work.cap("proximity")
+        docs = docs[:room]
     order_ = np.sort(docs)
     weight = float(np.mean([matcher.word_idf(w) for w in words]))
+    each = PROXIMITY_POSITIONS // len(anchors)
     for field in (TITLE, BODY):
-        found = [matcher.positions(GRAMS_OF[field], a, order_) for a in anchors]
+        found = []
+        for anchor in anchors:
+            if late(matcher):
+                matcher.work.cap("proximity")
+                return bonus
+            found.append(matcher.positions(GRAMS_OF[field], anchor, order_))
         limit = PROXIMITY_SLOP[field] * (len(anchors) - 1)
         for i, doc in enumerate(docs.tolist()):
             lists = [f.get(doc) for f in found]
             if all(lists):
-                span = _min_span(lists)
+                if any(len(positions) > each for positions in lists):
+                    matcher.work.cap("proximity")
+                span = _min_span([positions[:each] for positions in lists])  # positions come in order
                 if span is not None and span <= limit:
                     bonus[i] += PROXIMITY_BONUS[field] * weight
     return bonus

@@ -23,8 +23,9 @@ from whoosh.reading import MultiReader
 
 from indexer.analysis import normalize, word_runs
 from indexer.schema import BODY, TITLE
-from search.match import OutOfTime
+from search.match import OutOfTime, Windows
 from search.query import Clause, ParsedQuery
+from search.ranking import late
 
 FEW_HITS = 3
 MAX_CANDIDATES = 5  # corrections per unknown piece
@@ -32,6 +33,7 @@ MAX_SCAN = 3000  # lexicon words looked at per first character and field
 MAX_TRIES = 4  # repaired queries run, most promising first
 MAX_CLAUSES_FOUND = 2  # terms of a query that found something and is still second-guessed
 LEXICON_DOCS = 30_000  # documents whose words are scanned: the largest segments', and as many the newest's
+COMPLETE_POSTINGS = 100_000  # postings completion's title search may read: past it, the newest titles only
 
 
 def _doc_frequency(matcher, word: str) -> int:
@@ -76,19 +78,26 @@ def _lexicon(reader):
     return picked[0] if len(picked) == 1 else MultiReader(picked)
 
 
+def _scan(matcher, field: str, prefix: str) -> list[str]:
+    """Return the lexicon's words that start with prefix, at most MAX_SCAN (more: "lexicon" is capped)."""
+    words = [raw.decode("utf-8") if isinstance(raw, bytes) else raw for raw in
+             itertools.islice(_lexicon(matcher.searcher.reader()).expand_prefix(field, prefix), MAX_SCAN + 1)]
+    if len(words) > MAX_SCAN:
+        matcher.work.cap("lexicon")
+    return words[:MAX_SCAN]
+
+
 def _corrections(matcher, text: str) -> list[tuple[int, str]]:
-    """Return (documents, word) for known words one edit from text, most frequent first.
+    """Return (documents, word) for known words one edit from text, most frequent first (MAX_CANDIDATES).
 
     The words come from the lexicon (at most MAX_SCAN of them) and are counted
     in the index's arrays all at once, not through every segment's term file.
     """
     if len(text) < 2 or len(text) > 12:
         return []
-    found = []
-    for raw in itertools.islice(_lexicon(matcher.searcher.reader()).expand_prefix(BODY, text[0]), MAX_SCAN):
-        word = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        if abs(len(word) - len(text)) <= 1 and _within_one_edit(text, word):
-            found.append(word)
+    found = [w for w in _scan(matcher, BODY, text[0]) if abs(len(w) - len(text)) <= 1 and _within_one_edit(text, w)]
+    if len(found) > MAX_CANDIDATES:
+        matcher.work.cap("repairs")
     return sorted(zip(matcher.counts(BODY, found), found), reverse=True)[:MAX_CANDIDATES]
 
 
@@ -148,45 +157,76 @@ def suggest(matcher, parsed: ParsedQuery, hits: int) -> str | None:
     """Return a better query than the one that found few hits, or None.
 
     Repairs of pieces inside a term (the costly part) are tried only when the
-    query found nothing; tries stop at the matcher's deadline.
+    query found nothing; tries stop at the matcher's deadline. The tries'
+    postings and reads count in the matcher's work, their passes and caps do
+    not (they are not the answer's); "repairs" is capped when not every
+    repair was tried, "lexicon" when the words scanned were cut.
     """
     best, best_hits = None, hits
     if hits and len(parsed.clauses) > MAX_CLAUSES_FOUND:
         return None
-    for clauses in _candidates(matcher, parsed, pieces=hits == 0)[:MAX_TRIES]:
-        try:
-            found = matcher.query(ParsedQuery(clauses, []), late_passes=False)
-        except OutOfTime:
-            break
-        count = 0 if found is None else len(found.docs)
-        if count > best_hits and (hits == 0 or count >= max(2 * FEW_HITS, 5 * hits)):
-            best, best_hits = render(clauses), count
+    work = matcher.work
+    capped, searched, passes = list(work.capped), work.searched, work.passes
+    candidates = _candidates(matcher, parsed, pieces=hits == 0)
+    own = [k for k in work.capped if k not in capped]  # lexicon, repairs
+    if len(candidates) > MAX_TRIES:
+        own.append("repairs")
+    try:
+        for clauses in candidates[:MAX_TRIES]:
+            try:
+                found = matcher.query(ParsedQuery(clauses, []), late_passes=False)
+            except OutOfTime:
+                own.append("repairs")
+                break
+            count = 0 if found is None else len(found.docs)
+            if count > best_hits and (hits == 0 or count >= max(2 * FEW_HITS, 5 * hits)):
+                best, best_hits = render(clauses), count
+    finally:
+        work.capped, work.searched, work.passes = capped, searched, passes
+        for kind in own:
+            work.cap(kind)
     return best
 
 
-def complete(matcher, published: np.ndarray, prefix: str, limit: int = 8) -> list[str]:
+def complete(matcher, published: np.ndarray, prefix: str, limit: int = 8, windows: Windows | None = None) -> list[str]:
     """Return up to limit completions: frequent title words, then the newest titles holding the text.
 
     The words come from the lexicon corrections use (at most MAX_SCAN of them)
     and are counted in the index's arrays all at once: a common first character
     has hundreds of title words, and counting each through every segment's
-    term file took seconds at a million documents (fifty segments).
+    term file took seconds at a million documents (fifty segments). Titles are
+    searched in the newest part of the archive whose lists fit
+    COMPLETE_POSTINGS (given windows), and read until the matcher's deadline;
+    either cut is named "completion" in the matcher's work.
     """
     folded = normalize(prefix.strip())
     if not folded:
         return []
-    found = []
-    for raw in itertools.islice(_lexicon(matcher.searcher.reader()).expand_prefix(TITLE, folded), MAX_SCAN):
-        word = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        if word != folded:
-            found.append(word)
+    found = [w for w in _scan(matcher, TITLE, folded) if w != folded]
     words = sorted(zip(matcher.counts(TITLE, found), found), key=lambda item: (-item[0], item[1]))
     out = [w for _, w in words[: limit // 2]]
-    docs = matcher.substring(TITLE, folded)
-    for doc in docs[np.argsort(-published[docs], kind="stable")][: limit * 2].tolist():
+    docs = _titles_holding(matcher, folded, windows)
+    newest = docs[np.argsort(-published[docs], kind="stable")[: limit * 2]] if len(docs) else docs
+    for doc in newest.tolist():
+        if late(matcher):
+            matcher.work.cap("completion")
+            break
         title = matcher.searcher.stored_fields(doc).get(TITLE, "")
+        matcher.work.stored += 1
         if title and title not in out:
             out.append(title)
         if len(out) >= limit:
             break
     return out[:limit]
+
+
+def _titles_holding(matcher, folded: str, windows: Windows | None) -> np.ndarray:
+    """Return the documents whose title holds the text, searched in the newest part whose lists fit the cap."""
+    if late(matcher):
+        matcher.work.cap("completion")
+        return np.zeros(0, dtype=np.int64)
+    bound = matcher.chars_count(TITLE, folded)
+    if windows is not None and bound > COMPLETE_POSTINGS:
+        matcher.work.cap("completion")
+        matcher.window = windows.ranges(max(COMPLETE_POSTINGS / bound, 1 / len(windows.order)))[0]
+    return matcher.substring(TITLE, folded)

@@ -130,9 +130,18 @@ def test_query_probe_is_never_raw(client):
         response = client.get(url)
         text = response.get_data(as_text=True)
         assert "<" not in text and ">" not in text, text
-    assert get_json(client, "/api/suggest", query_string={"q": PROBE}) == {"ok": True, "q": PROBE, "suggestions": []}
+    assert get_json(client, "/api/suggest", query_string={"q": PROBE}) == {"ok": True, "q": PROBE, "suggestions": [],
+                                                                          "work": NOTHING_READ}
     body = get_json(client, "/api/search", status=400, query_string={"q": "x", PROBE: "1"})
     assert body["errors"][0]["param"] == PROBE
+
+
+NOTHING_READ = {"postings": 0, "positions": 0, "stored": 0, "capped": [], "searched": 1.0, "passes": 0}
+
+
+def read(**counts) -> dict:
+    """Return the work of an answer that read these counts and hit no cap."""
+    return {**NOTHING_READ, **counts}
 
 
 # ---- /api/article -----------------------------------------------------------------
@@ -159,6 +168,7 @@ def test_article_is_its_data(client):
         "story": {"id": f"{key_of(WINTER_DRIVING):016x}", "size": 1},  # a story of its own
         "copies": [],
         "more_like_this": [],  # the seed index is too small for a word to be distinctive and shared
+        "work": NOTHING_READ,  # a story of one and no distinctive word: no list and no other article read
     }
 
 
@@ -188,15 +198,16 @@ def test_article_refuses_unknown_parameters(client):
 
 def test_suggest_completes_a_prefix(client):
     assert get_json(client, "/api/suggest?q=衢") == {
-        "ok": True, "q": "衢", "suggestions": ["衢州", "衢州新能源汽车产业链加速成形 多个电池项目年内投产"]}
+        "ok": True, "q": "衢", "suggestions": ["衢州", "衢州新能源汽车产业链加速成形 多个电池项目年内投产"],
+        "work": read(postings=1, stored=1)}  # 衢's title list, one title read
 
 
 def test_suggest_limit_and_no_match(seed_index):
     client = create_app({"TESTING": True, "INDEX_DIR": str(seed_index), "SUGGEST_LIMIT": 2}).test_client()
     assert len(get_json(client, "/api/suggest?q=新")["suggestions"]) == 2
-    assert get_json(client, "/api/suggest?q=技术中等") == {"ok": True, "q": "技术中等", "suggestions": []}
-    assert get_json(client, "/api/suggest?q=") == {"ok": True, "q": "", "suggestions": []}
-    assert get_json(client, "/api/suggest") == {"ok": True, "q": "", "suggestions": []}
+    assert get_json(client, "/api/suggest?q=技术中等")["suggestions"] == []
+    assert get_json(client, "/api/suggest?q=") == {"ok": True, "q": "", "suggestions": [], "work": NOTHING_READ}
+    assert get_json(client, "/api/suggest") == {"ok": True, "q": "", "suggestions": [], "work": NOTHING_READ}
 
 
 def test_suggest_refuses_unknown_parameters(client):

@@ -28,6 +28,7 @@ from indexer import segment
 from indexer.store import live_build
 from indexer.writer import build_index
 from search import Engine, SearchRequest
+from search.engine import _open_build
 from conftest import SEEDS, corpus_lines
 
 QUERIES = ["中国", "经济 发展", '"改革开放"', "习近平", "会议", "农业", "-中国 北京", "国务院 OR 人大", "创新驱动"]
@@ -184,7 +185,7 @@ def test_autocomplete_reads_one_build_while_builds_swap(tmp_path):
     for build in (big, small):
         flip(index, build)
         engine = Engine(index)
-        expected[build] = engine.complete("中")
+        expected[build] = engine.complete("中")["suggestions"]
         engine.close()
     assert expected[big] != expected[small] and expected[big] and "衢州" not in " ".join(expected[big])
     engine = Engine(index)
@@ -199,13 +200,78 @@ def test_autocomplete_reads_one_build_while_builds_swap(tmp_path):
     flipper = threading.Thread(target=flipping)
     flipper.start()
     try:
-        answers = [engine.complete("中") for _ in range(300)]
+        answers = [engine.complete("中")["suggestions"] for _ in range(300)]
     finally:
         stop.set()
         flipper.join()
         engine.close()
     assert all(answer in expected.values() for answer in answers)
     assert {tuple(a) for a in answers} == {tuple(a) for a in expected.values()}  # both builds were read
+
+
+def test_requests_are_answered_from_the_old_build_while_a_new_one_opens(tmp_path):
+    """The open of a new build runs outside the engine's lock: held in it, one thread waits and others answer."""
+    index = tmp_path / "index"
+    old = Path(build_index([str(SEEDS)], index, jobs=1)["build"])
+    holding, entered, go = threading.Event(), threading.Event(), threading.Event()
+
+    def held_open(path: Path):
+        if holding.is_set():
+            entered.set()
+            assert go.wait(60)
+        return _open_build(path)
+
+    engine = Engine(index, opener=held_open)
+    opened: list[dict] = []
+    during: list[tuple[dict, str]] = []
+    try:
+        before = engine.search(SearchRequest(q="衢州"))
+        source = tmp_path / "sample.jsonl"
+        source.write_text("".join(corpus_lines(200)), encoding="utf-8")
+        new = Path(build_index([str(source)], index, jobs=1)["build"])
+        holding.set()
+        opener = threading.Thread(target=lambda: opened.append(engine.search(SearchRequest(q="衢州"))))
+        opener.start()
+        assert entered.wait(60)
+        others = [threading.Thread(target=lambda: during.append((engine.search(SearchRequest(q="衢州")),
+                                                                engine.stats()["build"]))) for _ in range(4)]
+        for thread in others:
+            thread.start()
+        for thread in others:
+            thread.join(60)
+        assert not any(thread.is_alive() for thread in others) and opener.is_alive()  # answered, the open still held
+        go.set()
+        opener.join(60)
+        after = engine.search(SearchRequest(q="衢州"))
+    finally:
+        go.set()
+        engine.close()
+    assert before["total"] > 0 and len(during) == 4
+    assert all(answer == {**before, "took_ms": answer["took_ms"]} and build == str(old) for answer, build in during)
+    assert opened[0]["total"] == after["total"] == 0  # the new build (corpus items) has no 衢州
+    assert engine.stats()["build"] == str(new)
+
+
+def test_a_build_an_engine_holds_is_not_pruned(tmp_path):
+    """Two swaps while a request reads the old build leave it in place; once no engine uses it, it goes."""
+    index = tmp_path / "index"
+    first = Path(build_index([str(SEEDS)], index, jobs=1)["build"])
+    engine = Engine(index)
+    try:
+        build = engine.current()
+        with engine.borrowed(build) as searcher:
+            second = Path(build_index([str(SEEDS)], index, jobs=1)["build"])
+            third = Path(build_index([str(SEEDS)], index, jobs=1)["build"])
+            assert first.is_dir() and second.is_dir()  # the newest two by age, and the held one
+            with engine.borrowed(build) as another:  # a new searcher opens the held build's files
+                assert another is not searcher and another.doc_count() == searcher.doc_count() > 0
+            assert searcher.document_number(id=searcher.stored_fields(0)["id"]) == 0
+        assert engine.search(SearchRequest(q="衢州"))["total"] > 0 and engine.current().path == third
+        fourth = Path(build_index([str(SEEDS)], index, jobs=1)["build"])
+        assert not first.exists() and not second.exists()  # no longer held: pruned by age
+        assert third.is_dir() and fourth.is_dir()
+    finally:
+        engine.close()
 
 
 def flip(index: Path, build: Path) -> None:
@@ -233,7 +299,7 @@ def test_completions_and_repairs_count_words_in_the_arrays_not_the_term_files(ma
     try:
         word = engine.search(SearchRequest(q="习近平"))
         monkeypatch.setattr(SegmentReader, "doc_frequency", counted)
-        completions = engine.complete("中")
+        completions = engine.complete("中")["suggestions"]
         missing = engine.search(SearchRequest(q="习近平总书计"))
         found = engine.search(SearchRequest(q="习近平总书记"))
     finally:

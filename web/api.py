@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, request
 
 from search import IndexMissingError, RequestError, parse_request
+from search.match import Work
 from web import get_article, get_engine, get_now
 
 bp = Blueprint("api", __name__)
@@ -59,8 +60,9 @@ def suggest():
     check_params("q")
     q = request.args.get("q", "")
     limit = int(current_app.config["SUGGEST_LIMIT"])
-    wanted = q.strip() and len(q) <= MAX_PREFIX
-    return {"ok": True, "q": q, "suggestions": get_engine().complete(q, limit=limit) if wanted else []}
+    if q.strip() and len(q) <= MAX_PREFIX:
+        return {"ok": True, "q": q, **get_engine().complete(q, limit=limit)}
+    return {"ok": True, "q": q, "suggestions": [], "work": Work().as_dict()}  # nothing to complete: nothing read
 
 
 @bp.get("/healthz")
