@@ -92,12 +92,12 @@ def more_like_this(matcher: Matcher, build, docnum: int, stored: dict) -> list[d
     scored with BM25 as a search is: no more than MLT_POSTINGS postings (a word
     whose lists do not fit is left out, the most distinctive first kept), no list read after the deadline.
     """
-    text = analysis.normalize(f"{stored.get(TITLE, '')}\n{stored.get(BODY, '')}")
-    if len(text) > MLT_TEXT:
+    original = f"{stored.get(TITLE, '')}\n{stored.get(BODY, '')}"
+    if len(original) > MLT_TEXT:
         matcher.work.cap("similar")
-        text = text[:MLT_TEXT]
+        original = original[:MLT_TEXT]
     counts: dict[str, int] = {}
-    for word, *_ in analysis.iter_words(text):
+    for word, *_ in analysis.iter_words(analysis.normalize(original), original):  # as indexed: IT is a word
         if len(word) > 1 and not word.isdigit():
             counts[word] = counts.get(word, 0) + 1
     words = list(counts)
