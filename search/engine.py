@@ -22,13 +22,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from whoosh import index as whoosh_index
 
 from indexer import analysis
 from indexer.schema import ARTICLE, BODY, ID_FIELD, LENGTH_OF, TITLE
 from indexer.columns import load_columns
-from indexer.segment import PostingArrays
-from indexer.store import USERDICT_FILE, live_build, read_meta
+from indexer.segment import open_index
+from indexer.store import USERDICT_FILE, DamagedFileError, live_build, read_meta
 from search import facets, highlight, ranking, spelling
 from search.match import (
     EMPTY as EMPTY_DOCS, MATCH_SECONDS, MAX_POSTINGS, WORD_BOOST, Hits, Matcher, PostingCache, Windows, firsts, member,
@@ -101,9 +100,9 @@ class Engine:
                     try:
                         opened = _open_build(path)
                     except Exception as exc:
+                        why = f": {exc}" if isinstance(exc, DamagedFileError) else f" ({type(exc).__name__})"
                         raise IndexUnreadableError(
-                            f"cannot read the index at {self.index_dir} ({type(exc).__name__}); it needs a rebuild"
-                        ) from exc
+                            f"cannot read the index at {self.index_dir}{why}; it needs a rebuild") from exc
                     if self._build is not None:
                         self._retire(self._build)
                     self._build = opened
@@ -145,10 +144,14 @@ class Engine:
             return len(self._open)
 
     def close(self) -> None:
-        """Close every searcher this engine opened (its files stay open until then)."""
+        """Close every searcher this engine opened and unmap its build's arrays (its files stay open until then)."""
         _close_all(self._open, self._lock)
-        if self._build is not None:
-            self._build.idle.clear()
+        with self._lock:
+            build, self._build = self._build, None
+        if build is not None:
+            build.idle.clear()
+            if build.cache.arrays is not None:
+                build.cache.arrays.close()
 
     # ---- answers --------------------------------------------------------
 
@@ -389,12 +392,11 @@ def _open_build(path: Path) -> _Build:
         warnings.append("索引使用的用户词典与本进程已加载的不同，查询切分可能不一致")
     if meta.get("analyzer_version") != analysis.ANALYZER_VERSION or meta.get("dict_hash") != segmenter.dict_hash:
         warnings.append("索引由另一版本的分析器或词典构建，需要重建（newsearch rebuild）")
-    ix = whoosh_index.open_dir(str(path))
+    ix, postings = open_index(path)
     with ix.reader() as reader:
         arrays = load_columns(path, reader)
     lengths = {f: arrays[c].astype(np.float32) for f, c in LENGTH_OF.items()}
     deleted = arrays["deleted"] if len(arrays["deleted"]) else None
-    postings = PostingArrays.open(path, ix._segments())
     columns = facets.load_columns(arrays)
     return _Build(path, ix, columns, lengths, arrays["headlines"], meta, warnings,
                   PostingCache(deleted, arrays=postings), windows=Windows(columns.published))
