@@ -140,7 +140,13 @@ def stats(index_dir, as_json):
 
         newsearch stats --index index
     """
-    data = index_stats(Path(index_dir))
+    from indexer.store import DamagedFileError
+
+    try:
+        data = index_stats(Path(index_dir))
+    except DamagedFileError as exc:
+        raise click.ClickException(f"cannot read the index at {index_dir}: {exc}; "
+                                   f"run: newsearch rebuild --index {index_dir}") from None
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -162,9 +168,9 @@ def index_stats(index_dir: Path) -> dict:
     from datetime import datetime, timezone
 
     import numpy as np
-    from whoosh import index as whoosh_index
 
     from indexer.columns import load_columns
+    from indexer.segment import open_index
     from indexer.schema import ARTICLE, CATEGORY, HEADLINE, PUBLISHED, SOURCE
     from indexer.store import dir_size, live_build, read_meta
 
@@ -172,7 +178,10 @@ def index_stats(index_dir: Path) -> dict:
     if build is None:
         raise click.ClickException(f"no index at {index_dir}; run: newsearch rebuild --index {index_dir}")
     meta = read_meta(build)
-    with whoosh_index.open_dir(str(build)).reader() as reader:
+    ix, arrays = open_index(build)  # reads every file a search reads first: a damaged one is named here
+    if arrays is not None:
+        arrays.close()
+    with ix.reader() as reader:
         cols = load_columns(build, reader)
     live = np.ones(len(cols[PUBLISHED]), dtype=bool)
     live[cols["deleted"]] = False

@@ -17,6 +17,8 @@ A build without the file (written by other tools) is read the slow way.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
-from indexer import stories
+from indexer import store, stories
 from indexer.segment import INDEX_NAME, keys_file
 from indexer.schema import BODY_LEN, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE, TITLE_LEN
 
@@ -62,7 +64,7 @@ def write_columns(build: Path) -> None:
     else:  # segments written by other tools
         with whoosh_index.open_dir(str(build)).reader() as reader:
             arrays = read_columns(reader)
-    with open(Path(build) / COLUMNS_FILE, "wb") as f:
+    with store.create_file(Path(build) / COLUMNS_FILE) as f:
         np.savez(f, **arrays)
 
 
@@ -111,11 +113,17 @@ def story_columns(build: Path, id_keys: np.ndarray, deleted: np.ndarray) -> dict
 
 
 def load_columns(build: Path, reader) -> dict[str, np.ndarray]:
-    """Return the arrays of a build: from its columns.npz, else read from the index."""
+    """Return the arrays of a build: from its columns.npz, else read from the index.
+
+    :raises store.DamagedFileError: when its columns.npz cannot be read.
+    """
     path = Path(build) / COLUMNS_FILE
     if path.is_file():
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
+        try:
+            with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as data:  # closed if not a zip
+                arrays = {name: data[name] for name in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise store.DamagedFileError(path, f"unreadable ({type(exc).__name__}: {exc})") from None
         if set(arrays) >= NAMES:
             return arrays
     return read_columns(reader)

@@ -24,25 +24,30 @@ process's memory does not grow with the archive.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import mmap
+import os
 import struct
 import threading
+import weakref
 import zlib
 from array import array
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
 from pickle import dumps
 
 import numpy as np
+from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3TermInfo
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, clean_files
 from whoosh.system import pack_ushort
 from whoosh.util.numeric import length_to_byte
 
-from indexer import stories
+from indexer import store, stories
 from indexer.analysis import WORD_RUN, iter_bigrams, iter_chars, iter_words, normalize
 from indexer.schema import (
     BODY, BODY_CHARS, BODY_GRAMS, BODY_LEN, CATEGORY, HEADLINE, LENGTH_OF, PUBLISHED, SOURCE, TITLE, TITLE_CHARS,
@@ -330,10 +335,10 @@ class PostingArraysWriter:
 
     def __init__(self, folder: Path, seg) -> None:
         self.names = {part: folder / name for part, name in array_files(seg).items()}
-        self.docs = open(self.names["pdocs"].with_suffix(".raw"), "wb")
-        self.freqs = open(self.names["pfreqs"].with_suffix(".raw"), "wb")
-        self.vals = open(self.names["pvals"].with_suffix(".raw"), "wb")
-        self.offs = open(self.names["pvoffs"].with_suffix(".raw"), "wb")
+        self.docs = store.create_file(self.names["pdocs"].with_suffix(".raw"))
+        self.freqs = store.create_file(self.names["pfreqs"].with_suffix(".raw"))
+        self.vals = store.create_file(self.names["pvals"].with_suffix(".raw"))
+        self.offs = store.create_file(self.names["pvoffs"].with_suffix(".raw"))
         self.keys = array("Q")
         self.spans = array("q")
         self.vterm = array("q")
@@ -403,28 +408,81 @@ class PostingArraysWriter:
             self.names[name].with_suffix(".raw").unlink()
 
 
-def _mapped_raw(path: Path, dtype) -> tuple[mmap.mmap | None, np.ndarray]:
+def _mapped_raw(path: Path, dtype) -> tuple[Mapping | None, np.ndarray]:
     """Map a file of raw values read-only: (the map, the array over it)."""
     return _map(path, np.dtype(dtype), (path.stat().st_size // np.dtype(dtype).itemsize,), 0)
 
 
-def _mapped(path: Path) -> tuple[mmap.mmap | None, np.ndarray]:
-    """Map a .npy file read-only: (the map, to let go of its pages or advise it; the array over it)."""
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read(f)
-        start = f.tell()
+def _mapped(path: Path) -> tuple[Mapping | None, np.ndarray]:
+    """Map a .npy file read-only: (the map, to let go of its pages or advise it; the array over it).
+
+    :raises store.DamagedFileError: when it is missing, not a .npy file, or shorter than its header says.
+    """
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f)
+            start = f.tell()
+            size = os.fstat(f.fileno()).st_size
+    except (OSError, ValueError) as exc:
+        raise store.DamagedFileError(path, f"not a readable array ({type(exc).__name__}: {exc})") from None
+    needed = start + int(np.prod(shape)) * dtype.itemsize
+    if size < needed:
+        raise store.DamagedFileError(path, f"cut short: {size:,} bytes of {needed:,}")
     return _map(path, dtype, shape, start)
 
 
-def _map(path: Path, dtype: np.dtype, shape: tuple, start: int) -> tuple[mmap.mmap | None, np.ndarray]:
+def _map(path: Path, dtype: np.dtype, shape: tuple, start: int) -> tuple[Mapping | None, np.ndarray]:
     count = int(np.prod(shape))
     if not count:
         return None, np.zeros(shape, dtype=dtype)
-    with open(path, "rb") as f:
-        m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    return m, np.frombuffer(m, dtype=dtype, count=count, offset=start).reshape(shape)
+    m = Mapping(path)
+    found = np.frombuffer(m.pages, dtype=dtype, count=count, offset=start).reshape(shape)
+    found.flags.writeable = False  # the pages are mapped read-only: a write would crash the process
+    return m, found
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+_libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+_libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+class Mapping:
+    """A whole file mapped read-only, holding no file descriptor; unmapped when no array over it is left.
+
+    Python's mmap keeps a duplicate of the file's descriptor as long as the map
+    lives (before 3.13's trackfd): seven per segment, so an index of ~146
+    segments would reach a limit of 1,024 descriptors. A mapping needs no open
+    descriptor, so the file is closed at once. pages (a ctypes array over the
+    mapping) is what arrays are made over: numpy keeps it alive as their base,
+    and the pages are unmapped when it is collected, never under a live array.
+    """
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            self.size = os.fstat(fd).st_size
+            address = _libc.mmap(None, self.size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        finally:
+            os.close(fd)
+        if address in (None, _MAP_FAILED):
+            error = ctypes.get_errno()
+            raise OSError(error, f"cannot map {path}: {os.strerror(error)}")
+        self.address = address
+        self.pages = (ctypes.c_ubyte * self.size).from_address(address)
+        unmap = weakref.finalize(self.pages, _libc.munmap, address, self.size)
+        unmap.atexit = False  # the process's end unmaps it; at exit other threads may still read it
+
+    def advise(self, advice: int, start: int = 0, length: int | None = None) -> None:
+        """Advise the kernel about bytes [start, start + length) (page-aligned start) of the map."""
+        length = self.size - start if length is None else min(length, self.size - start)
+        if length > 0 and _libc.madvise(self.address + start, length, advice) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
 
 
 def runs(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -446,7 +504,7 @@ def _raw_to_npy(raw: Path, target: Path, dtype, width: int = 1) -> None:
     """Turn a file of raw values into a .npy file, streaming (the header goes first); width > 1: rows of it."""
     count = raw.stat().st_size // np.dtype(dtype).itemsize
     shape = (count,) if width == 1 else (count // width, width)
-    with open(target, "wb") as out, open(raw, "rb") as source:
+    with store.create_file(target) as out, open(raw, "rb") as source:
         np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
                                                    "fortran_order": False, "shape": shape})
         while chunk := source.read(1 << 24):
@@ -490,8 +548,8 @@ def join_arrays(folder: str | Path, segments: list) -> bool:
         offset += seg.doc_count_all()
     _copy_lists(parts, maps, {**{part: folder / name for part, name in whole_files().items()},
                               "pskip": folder / SKIP_FILE})
-    (folder / WHOLE_FILE).write_text(json.dumps({"segments": [seg.segment_id() for seg in segments],
-                                                 "documents": offset}))
+    with store.create_file(folder / WHOLE_FILE) as stream:
+        stream.write(json.dumps({"segments": [seg.segment_id() for seg in segments], "documents": offset}).encode())
     return True
 
 
@@ -515,7 +573,7 @@ def _copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targ
     ranges = max(1, -(-postings // JOIN_POSTINGS), -(-nbytes // (4 * JOIN_POSTINGS)))
     edges = np.array([(k << 64) // ranges for k in range(1, ranges)], dtype=np.uint64)
     cuts = [np.concatenate(([0], np.searchsorted(a["pkeys"], edges), [len(a["pkeys"])])) for _, a in parts]
-    raw = {part: open(path.with_suffix(".joining"), "wb") for part, path in target.items()}
+    raw = {part: store.create_file(path.with_suffix(".joining")) for part, path in target.items()}
     at = vat = vbytes = 0
     try:
         for r in range(ranges):
@@ -567,7 +625,7 @@ def _copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targ
             at, vat, vbytes = at + len(docs), vat + len(vlen), vbytes + len(vals)
             for m in maps:
                 if m is not None and ADVICE:
-                    m.madvise(mmap.MADV_DONTNEED)  # the pages stay cached; this process lets go of them
+                    m.advise(mmap.MADV_DONTNEED)  # the pages stay cached; this process lets go of them
         np.array([vbytes], dtype=offs_type).tofile(raw["pvoffs"])
     finally:
         for stream in raw.values():
@@ -578,14 +636,21 @@ def _copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targ
         _raw_to_npy(path.with_suffix(".joining"), path, dtypes[part], width=2 if part == "pspans" else 1)
 
 
-def keep_joined(folder: str | Path, segments: list) -> None:
-    """After an update: join the segments' arrays again when the joined set no longer covers the first
-    segments as they are (a merge rewrote one of them), or there was none."""
+def rejoin(folder: str | Path, segments: list) -> bool:
+    """Join these segments' arrays anew in place of the build's joined set (see join_arrays)."""
     folder = Path(folder)
-    if _covered(folder, segments) is None:
-        for name in (*whole_files().values(), SKIP_FILE, WHOLE_FILE):
-            (folder / name).unlink(missing_ok=True)  # links to the live build's: that one keeps its own
-        join_arrays(folder, segments)
+    for name in (*whole_files().values(), SKIP_FILE, WHOLE_FILE):
+        (folder / name).unlink(missing_ok=True)  # links to the live build's: that one keeps its own
+    return join_arrays(folder, segments)
+
+
+def joined_ids(folder: str | Path) -> list[str]:
+    """Return the ids of the segments the build's joined set was made of (none when it has none)."""
+    try:
+        covers = json.loads((Path(folder) / WHOLE_FILE).read_text())["segments"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return covers if isinstance(covers, list) else []
 
 
 def _joined(folder: Path, segments: list) -> tuple[int, dict[str, np.ndarray], dict[str, ExactReads]] | None:
@@ -594,7 +659,7 @@ def _joined(folder: Path, segments: list) -> tuple[int, dict[str, np.ndarray], d
 
     Its arrays hold "pskip" (see SKIP) when the set has a file of the right length.
     """
-    covered = _covered(folder, segments)
+    covered = covered_count(folder, segments, check=True)
     if covered is None:
         return None
     arrays, reads = {}, {}
@@ -611,17 +676,28 @@ def _joined(folder: Path, segments: list) -> tuple[int, dict[str, np.ndarray], d
     return covered, arrays, reads
 
 
-def _covered(folder: Path, segments: list) -> int | None:
+def covered_count(folder: str | Path, segments: list, check: bool = False) -> int | None:
     """Return how many of the first segments the build's joined set covers; None when it has none, or it
-    does not cover the first segments as they are."""
-    try:
-        covers = json.loads((folder / WHOLE_FILE).read_text())["segments"]
-    except (OSError, ValueError, KeyError, TypeError):
+    does not cover the first segments as they are (an update rewrote one of them).
+
+    :raises store.DamagedFileError: with check, when whole.json cannot be read or a file of the set is missing.
+    """
+    folder = Path(folder)
+    path = folder / WHOLE_FILE
+    if not path.is_file():
+        return None
+    covers = joined_ids(folder)
+    if not covers:
+        if check:
+            raise store.DamagedFileError(path, "not the list of segments the joined arrays cover")
         return None
     if covers != [seg.segment_id() for seg in segments[:len(covers)]]:
         return None
-    if not all((folder / name).is_file() for name in whole_files().values()):
-        return None
+    for name in whole_files().values():
+        if not (folder / name).is_file():
+            if check:
+                raise store.DamagedFileError(folder / name, f"missing (the joined arrays {WHOLE_FILE} names)")
+            return None
     return len(covers)
 
 
@@ -641,11 +717,11 @@ class ExactReads:
     fault after another.
     """
 
-    def __init__(self, mapped: mmap.mmap, array: np.ndarray) -> None:
+    def __init__(self, mapped: Mapping, array: np.ndarray) -> None:
         self.mapped = mapped
-        self.start = array.ctypes.data - np.frombuffer(mapped, dtype=np.uint8).ctypes.data
+        self.start = array.ctypes.data - mapped.address
         self.itemsize = array.dtype.itemsize * (array.shape[1] if array.ndim > 1 else 1)
-        mapped.madvise(mmap.MADV_RANDOM)
+        mapped.advise(mmap.MADV_RANDOM)
 
     def ask(self, starts, ends) -> None:
         """Ask for items [starts[i], ends[i]) of the array (numbers or arrays of them)."""
@@ -653,7 +729,7 @@ class ExactReads:
         last = self.start + np.atleast_1d(np.asarray(ends, dtype=np.int64)) * self.itemsize
         try:
             for a, b in page_runs(first, last):
-                self.mapped.madvise(mmap.MADV_WILLNEED, a * mmap.PAGESIZE, (b - a) * mmap.PAGESIZE)
+                self.mapped.advise(mmap.MADV_WILLNEED, a * mmap.PAGESIZE, (b - a) * mmap.PAGESIZE)
         except (OSError, ValueError):  # advice only: the reads fault the pages in anyway
             pass
 
@@ -702,11 +778,17 @@ class PostingArrays:
                 return None
             present = {part: name for part, name in names.items() if (folder / name).is_file()}
             positional = positional and len(present) == len(names)
-            # Plain arrays over the mapped files: np.memmap's indexing costs microseconds a call.
-            parts.append((offset, {part: np.asarray(np.load(folder / name, mmap_mode="r"))
-                                   for part, name in present.items()}))
+            parts.append((offset, {part: _mapped(folder / name)[1] for part, name in present.items()}))
             offset += seg.doc_count_all()
         return cls(parts, positional, offset, reads if joined is not None else None)
+
+    def close(self) -> None:
+        """Let go of the mapped arrays: each file is unmapped once no array over it is left (call when
+        no request reads them any more)."""
+        with self.lock:
+            self.parts, self.reads = [], {}
+            self.located.clear()
+            self.located_rows = 0
 
     def ask(self, i: int, part: str, starts, ends) -> None:
         """Ask for items [starts, ends) of a part's array in part i, before reading them (the joined set's only)."""
@@ -939,6 +1021,65 @@ class PostingArrays:
         return np.concatenate(docs), np.concatenate(freqs)
 
 
+def open_index(folder: str | Path) -> tuple[object, PostingArrays | None]:
+    """Open a build's Whoosh index and map its posting arrays, checking first that its table of contents,
+    each segment's term table and each segment's last stored document can be read.
+
+    :raises store.DamagedFileError: naming the first file that cannot be read (cut short, of another
+        version, missing).
+    """
+    folder = Path(folder)
+    storage = _CheckedStorage(str(folder))
+    generation = TOC._latest_generation(storage, INDEX_NAME)
+    if generation < 0:
+        raise store.DamagedFileError(folder / TOC._filename(INDEX_NAME, "*"), "missing: no table of contents")
+    with _reading(storage, folder / TOC._filename(INDEX_NAME, generation)):
+        ix = whoosh_index.FileIndex(storage, indexname=INDEX_NAME)
+        segments = ix._segments()
+    codec = W3Codec()
+    for seg in segments:
+        names = (folder / seg.make_filename(W3Codec.TERMS_EXT), folder / seg.make_filename(W3Codec.POSTS_EXT))
+        with _reading(storage, *names):
+            codec.terms_reader(storage, seg).close()
+        if seg.doc_count_all():
+            with _reading(storage, folder / W3Codec.column_filename(seg, "_stored")):
+                reader = codec.per_document_reader(storage, seg)
+                try:
+                    reader.stored_fields(seg.doc_count_all() - 1)
+                finally:
+                    reader.close()
+    return ix, PostingArrays.open(folder, segments)
+
+
+class _CheckedStorage(FileStorage):
+    """A FileStorage that, while a check reads through it, keeps the files it opens: Whoosh leaves them
+    open when a read fails half-way, and the check closes them."""
+
+    opened: list | None = None
+
+    def open_file(self, name, *args, **kwargs):
+        stream = super().open_file(name, *args, **kwargs)
+        if self.opened is not None:
+            self.opened.append(stream)
+        return stream
+
+
+@contextmanager
+def _reading(storage: _CheckedStorage, *names: Path):
+    """Turn a failure of Whoosh reading these files into a DamagedFileError naming the missing one, else the first."""
+    storage.opened = []
+    try:
+        yield
+    except Exception as exc:  # Whoosh's pickles and structs, cut short or of another version, raise anything
+        for stream in storage.opened:
+            if not stream.is_closed:
+                stream.close()
+        culprit = next((name for name in names if not name.is_file()), names[0])
+        raise store.DamagedFileError(culprit, f"unreadable ({type(exc).__name__}: {exc})") from None
+    finally:
+        storage.opened = None
+
+
 def indexes_in(docs: np.ndarray, ranges: np.ndarray) -> np.ndarray:
     """Return the indexes of the sorted docs that fall in sorted, disjoint [start, end) rows."""
     bounds = np.clip(ranges, 0, np.iinfo(np.uint32).max).astype(np.uint32)
@@ -1007,7 +1148,7 @@ class _Keys:
         for name, codes in self.codes.items():
             arrays[f"{name}_labels"] = np.array(list(self.labels[name]) or [""], dtype=str)
             arrays[name] = np.array(codes, dtype=np.int32)
-        with open(path, "wb") as stream:
+        with store.create_file(path) as stream:
             np.savez(stream, **arrays)
 
 

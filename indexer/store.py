@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -37,6 +38,14 @@ class IndexBusyError(RuntimeError):
     """Another writer holds the index."""
 
 
+class DamagedFileError(RuntimeError):
+    """A file of a build is missing, cut short or not what it should be: the build must be rebuilt."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+
+
 def builds_dir(index_dir: Path) -> Path:
     """Return the folder that holds an index path's builds."""
     index_dir = Path(index_dir)
@@ -52,8 +61,40 @@ def live_build(index_dir: Path) -> Path | None:
 
 
 def read_meta(build: Path) -> dict:
-    """Return the newsearch.json of a build folder."""
-    return json.loads((Path(build) / META_FILE).read_text(encoding="utf-8"))
+    """Return the newsearch.json of a build folder.
+
+    :raises DamagedFileError: when it is not a JSON object.
+    """
+    path = Path(build) / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise DamagedFileError(path, f"unreadable ({type(exc).__name__})") from None
+    if not isinstance(meta, dict):
+        raise DamagedFileError(path, "not a JSON object")
+    return meta
+
+
+def create_file(path: Path):
+    """Open a new file of a build for writing, never an existing one: that may be a live build's (a hard link)."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    return open(path, "xb")
+
+
+def sync_build(folder: Path) -> None:
+    """Flush every file a build folder's writer wrote, then the folder itself, to the disk (before it is published).
+
+    A file with more than one link is an earlier build's, linked in by an update:
+    it was flushed before that build was published, and the folder's flush makes
+    the new link durable.
+    """
+    folder = Path(folder)
+    for path in sorted(folder.iterdir()):
+        st = path.lstat()
+        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+            _fsync_dir(path)  # a file opened read-only is flushed as a folder is
+    _fsync_dir(folder)
 
 
 @contextmanager
@@ -145,8 +186,13 @@ def clean_stale(folder: Path, live: Path | None = None) -> None:
 
 
 def swap_in(index_dir: Path, tmp_build: Path) -> Path:
-    """Publish a finished build as the live index with one atomic rename; return its folder."""
+    """Publish a finished build as the live index with one atomic rename; return its folder.
+
+    Nothing is published before it is on the disk: the build's files and folder
+    are flushed first, then the rename and the link, each folder after its change.
+    """
     index_dir = Path(index_dir)
+    sync_build(tmp_build)
     final = tmp_build.with_suffix("")
     os.rename(tmp_build, final)
     _fsync_dir(final.parent)

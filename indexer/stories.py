@@ -39,6 +39,7 @@ from datasketch import MinHash
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from indexer import store
 from indexer.analysis import WORD_RUN, normalize
 
 STORIES_FILE = "stories.npz"
@@ -266,7 +267,7 @@ def save(build: Path, members: dict[int, int]) -> None:
     ids = np.fromiter(members.keys(), dtype=np.uint64, count=len(members))
     stories = np.fromiter(members.values(), dtype=np.uint64, count=len(members))
     order = np.argsort(ids)
-    with open(Path(build) / STORIES_FILE, "wb") as stream:
+    with store.create_file(Path(build) / STORIES_FILE) as stream:
         np.savez(stream, id_key=ids[order], story=stories[order])
 
 

@@ -12,13 +12,20 @@ Merges (plan_merges) re-index the live documents of some segments from their
 stored fields, so deleted documents are dropped there:
 
 - a segment with more than MAX_DELETED of its documents deleted is rewritten;
-- when MERGE_FACTOR or more small segments (under MERGE_DOCS / 2 live
-  documents) have piled up, the smallest of them are merged into one, as many
-  as fit in MERGE_DOCS;
+- small segments (under MERGE_DOCS / 2 live documents) outside the joined
+  arrays fall in tiers by size: tier 0 holds fewer than MERGE_FACTOR
+  documents, tier 1 fewer than MERGE_FACTOR², and so on. When a tier holds
+  MERGE_FACTOR segments, the smallest of them (as many as fit in MERGE_DOCS)
+  are merged into one, which falls in a tier above: merged segments merge again;
 - one update merges at most MERGE_DOCS live documents per worker process
   (the merges run in parallel); what is left waits for the next update.
 
-So a small update never rewrites most of the index, and a rebuild's large
+Then the joined arrays (plan_join): when MERGE_FACTOR large segments lie outside
+them, or a merge rewrote a segment they cover, they are joined again from the
+segments they covered and every large one; small segments stay outside, to be
+merged. So a term look-up reads at most the joined set, MERGE_FACTOR - 1 large
+segments and about MERGE_FACTOR per tier (parts_bound), however many updates
+came; a small update never rewrites most of the index, and a rebuild's large
 segments are only rewritten when many of their documents are gone.
 """
 
@@ -82,9 +89,12 @@ def update_index(sources: Iterable[str], index_dir, jobs: int | None = None, del
             store.crash_point("writing")
             for row in gone:
                 existing.segments[existing.seg[row]].delete_document(int(existing.docnum[row]))
-            segments, merged = merge(tmp, existing.segments + new, jobs)
+            frozen = segment.covered_count(tmp, existing.segments) or 0
+            segments, merged = merge(tmp, existing.segments + new, jobs, frozen)
+            segments, joining = plan_join(tmp, segments)
             segment.write_toc(str(tmp), segments)
-            segment.keep_joined(tmp, segments)
+            if joining is not None:
+                segment.rejoin(tmp, segments[:joining])
             written = np.array([key_of(found.ids[int(g)]) for g in groups], dtype=np.uint64)
             grouped = stories.assign(tmp, segments, previous=live, fresh_ids=written)
             columns.write_columns(tmp)
@@ -261,8 +271,27 @@ def _deleted_share(seg) -> float:
     return seg.deleted_count() / seg.doc_count_all() if seg.doc_count_all() else 0.0
 
 
-def plan_merges(segments: list, jobs: int) -> list[list]:
-    """Return the groups of segments to merge, each group into new segments (see the module's docstring)."""
+def tier_of(docs: int) -> int:
+    """Return the tier of a small segment of so many live documents: 0 below MERGE_FACTOR, 1 below its square..."""
+    tier, top = 0, MERGE_FACTOR
+    while docs >= top:
+        tier, top = tier + 1, top * MERGE_FACTOR
+    return tier
+
+
+def parts_bound() -> int:
+    """Return the most parts a term look-up reads after an update: the joined set, the large segments
+    outside it (fewer than MERGE_FACTOR) and MERGE_FACTOR a tier (a tier merged into fills the one above
+    until the next update merges it)."""
+    tiers = tier_of(MERGE_DOCS // 2 - 1) + 1
+    return 1 + (MERGE_FACTOR - 1) + tiers * MERGE_FACTOR
+
+
+def plan_merges(segments: list, jobs: int, frozen: int = 0) -> list[list]:
+    """Return the groups of segments to merge, each group into new segments (see the module's docstring).
+
+    The first `frozen` segments (those the joined arrays cover) are rewritten for their deletions only.
+    """
     budget = MERGE_DOCS * max(1, jobs)
     groups: list[list] = []
     work = 0
@@ -271,23 +300,40 @@ def plan_merges(segments: list, jobs: int) -> list[list]:
             groups.append([seg])
             work += seg.doc_count()
     chosen = {id(s) for group in groups for s in group}
-    small = sorted((s for s in segments if id(s) not in chosen and s.doc_count() < MERGE_DOCS // 2),
-                   key=lambda s: s.doc_count())
-    while len(small) >= MERGE_FACTOR:
-        group = []
-        while small and len(group) < MERGE_FACTOR and sum(s.doc_count() for s in group) + small[0].doc_count() <= MERGE_DOCS:
-            group.append(small.pop(0))
-        size = sum(s.doc_count() for s in group)
-        if len(group) < 2 or work + size > budget:
-            break
-        groups.append(group)
-        work += size
+    tiers: dict[int, list] = {}
+    for seg in segments[frozen:]:
+        if id(seg) not in chosen and seg.doc_count() < MERGE_DOCS // 2:
+            tiers.setdefault(tier_of(seg.doc_count()), []).append(seg)
+    for tier in sorted(tiers):
+        small = sorted(tiers[tier], key=lambda s: s.doc_count())
+        while len(small) >= MERGE_FACTOR:
+            group = []
+            while small and len(group) < MERGE_FACTOR and sum(s.doc_count() for s in group) + small[0].doc_count() <= MERGE_DOCS:
+                group.append(small.pop(0))
+            size = sum(s.doc_count() for s in group)
+            if len(group) < 2 or work + size > budget:
+                break
+            groups.append(group)
+            work += size
     return groups
 
 
-def merge(build: Path, segments: list, jobs: int) -> tuple[list, int]:
+def plan_join(folder: Path, segments: list) -> tuple[list, int | None]:
+    """Return the segments in their new order and how many of the first the joined arrays must cover anew
+    (None: they stay as they are). Those are the segments they covered and every large one."""
+    covered = segment.covered_count(folder, segments)
+    large = [s for s in segments[covered or 0:] if s.doc_count() >= MERGE_DOCS // 2]
+    if covered is not None and len(large) < MERGE_FACTOR:
+        return segments, None
+    joined = set(segment.joined_ids(folder))
+    head = [s for s in segments if s.segment_id() in joined or s.doc_count() >= MERGE_DOCS // 2]
+    chosen = {id(s) for s in head}
+    return head + [s for s in segments if id(s) not in chosen], len(head)
+
+
+def merge(build: Path, segments: list, jobs: int, frozen: int = 0) -> tuple[list, int]:
     """Merge by plan_merges; return the segments after it and how many documents were re-indexed."""
-    groups = plan_merges(segments, jobs)
+    groups = plan_merges(segments, jobs, frozen)
     if not groups:
         return segments, 0
     tasks = _merge_tasks(groups)

@@ -26,13 +26,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from whoosh import index as whoosh_index
 
 from indexer import analysis
 from indexer.schema import ARTICLE, BODY, ID_FIELD, LENGTH_OF, TITLE
 from indexer.columns import load_columns
-from indexer.segment import PostingArrays
-from indexer.store import USERDICT_FILE, hold_build, live_build, read_meta
+from indexer.segment import open_index
+from indexer.store import USERDICT_FILE, DamagedFileError, hold_build, live_build, read_meta
 from search import facets, highlight, ranking, spelling
 from search.around import StoryIndex, copies_of, more_like_this, story_members
 from search.match import MATCH_SECONDS, MAX_POSTINGS, Hits, Matcher, PostingCache, Windows, firsts, member
@@ -127,9 +126,8 @@ class Engine:
             opened = self.opener(path)
         except Exception as exc:
             os.close(hold)
-            raise IndexUnreadableError(
-                f"cannot read the index at {self.index_dir} ({type(exc).__name__}); it needs a rebuild"
-            ) from exc
+            why = f": {exc}" if isinstance(exc, DamagedFileError) else f" ({type(exc).__name__})"
+            raise IndexUnreadableError(f"cannot read the index at {self.index_dir}{why}; it needs a rebuild") from exc
         opened.release = weakref.finalize(opened, os.close, hold)
         cols = opened.columns
         if cols.story is not None:
@@ -185,11 +183,15 @@ class Engine:
             return len(self._open)
 
     def close(self) -> None:
-        """Close every searcher this engine opened (its files stay open until then)."""
+        """Close every searcher this engine opened and unmap its build's arrays (its files stay open until then)."""
         _close_all(self._open, self._lock)
-        if self._build is not None:
-            self._build.idle.clear()
-            self._build.release()
+        with self._lock:
+            build, self._build = self._build, None
+        if build is not None:
+            build.idle.clear()
+            build.release()
+            if build.cache.arrays is not None:
+                build.cache.arrays.close()
 
     # ---- answers --------------------------------------------------------
 
@@ -386,12 +388,11 @@ def _open_build(path: Path) -> _Build:
         warnings.append("索引使用的用户词典与本进程已加载的不同，查询切分可能不一致")
     if meta.get("analyzer_version") != analysis.ANALYZER_VERSION or meta.get("dict_hash") != segmenter.dict_hash:
         warnings.append("索引由另一版本的分析器或词典构建，需要重建（newsearch rebuild）")
-    ix = whoosh_index.open_dir(str(path))
+    ix, postings = open_index(path)
     with ix.reader() as reader:
         arrays = load_columns(path, reader)
     lengths = {f: arrays[c].astype(np.float32) for f, c in LENGTH_OF.items()}
     deleted = arrays["deleted"] if len(arrays["deleted"]) else None
-    postings = PostingArrays.open(path, ix._segments())
     columns = facets.load_columns(arrays)
     return _Build(path, ix, columns, lengths, arrays["headlines"], meta, warnings,
                   PostingCache(deleted, arrays=postings), windows=Windows(columns.published))

@@ -247,8 +247,8 @@ def test_unreadable_index_is_json_503_asking_for_a_rebuild(tmp_path):
     client = create_app({"INDEX_DIR": str(tmp_path / "index"), "PROPAGATE_EXCEPTIONS": False}).test_client()
     assert get_json(client, "/api/search?q=衢州", status=503) == {
         "ok": False, "errors": [], "status": 503,
-        "error": f"cannot read the index at {tmp_path / 'index'} (EmptyIndexError); it needs a rebuild; "
-                 "run: newsearch rebuild"}
+        "error": f"cannot read the index at {tmp_path / 'index'}: {tmp_path / 'index' / '_MAIN_*.toc'}: missing: "
+                 "no table of contents; it needs a rebuild; run: newsearch rebuild"}
 
 
 def test_json_carries_security_headers(client):
