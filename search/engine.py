@@ -177,6 +177,20 @@ class Engine:
             if done:
                 build.release()
 
+    def preload(self) -> None:
+        """Load the live build's segmenter and the folding tables now, not at the first request.
+
+        A server that forks its workers after loading the app (gunicorn
+        --preload) then shares them; the index files are opened by each worker.
+        """
+        path = live_build(self.index_dir)
+        userdict = path / USERDICT_FILE if path is not None else None
+        try:
+            analysis.load_segmenter(str(userdict) if userdict is not None and userdict.is_file() else None)
+        except RuntimeError:  # another user dictionary is loaded: the open says so in its warnings
+            pass
+        analysis.normalize("國")  # traditional -> simplified loads OpenCC's table
+
     def open_searchers(self) -> int:
         """Return how many searchers this engine holds open (idle or lent)."""
         with self._lock:

@@ -6,6 +6,8 @@ NEWSEARCH_INDEX_DIR), then create_app's test_config. The engine gets the index
 path and the recency settings.
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,20 @@ def test_test_config_wins(monkeypatch, seed_index):
     app = create_app({"INDEX_DIR": str(seed_index), "SUGGEST_LIMIT": 1})
     assert app.config["SUGGEST_LIMIT"] == 1
     assert len(app.test_client().get("/api/suggest?q=新").get_json()["suggestions"]) == 1
+
+
+def test_create_app_loads_the_segmenter_before_any_request(seed_index):
+    # In a fresh process, as gunicorn --preload's master: the app is created, no request is made.
+    script = (
+        "import sys; from web import create_app; from indexer import analysis; "
+        "app = create_app({'INDEX_DIR': sys.argv[1]}); "
+        "print(analysis._segmenter is not None, analysis._FOLD._t2s is not None, "
+        "app.extensions['newsearch']._build is None)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(seed_index)], capture_output=True, text=True,
+                          cwd=Path(__file__).parent.parent, check=True)
+    assert done.stdout.split() == ["True", "True", "True"]  # loaded; the index files are not opened yet
+    bare = "from indexer import analysis; print(analysis._segmenter is None, analysis._FOLD._t2s is None)"
+    done = subprocess.run([sys.executable, "-c", bare], capture_output=True, text=True,
+                          cwd=Path(__file__).parent.parent, check=True)
+    assert done.stdout.split() == ["True", "True"]  # importing alone loads neither

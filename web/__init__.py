@@ -67,11 +67,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_prefixed_env("NEWSEARCH")
     if test_config:
         app.config.update(test_config)
-    app.extensions["newsearch"] = Engine(
+    engine = app.extensions["newsearch"] = Engine(
         str(app.config["INDEX_DIR"]),
         recency_weight=float(app.config["RECENCY_WEIGHT"]),
         half_life_days=float(app.config["RECENCY_HALF_LIFE_DAYS"]),
     )
+    engine.preload()  # so that gunicorn --preload shares the segmenter with its workers
 
     from web import api, pages
 
