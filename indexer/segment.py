@@ -201,6 +201,7 @@ class SegmentBuilder:
         self.lengths: dict[str, array] = {name: array("I") for name in self.fields}
         self.keys = _Keys()
         self.docnum = 0
+        self.saturated = 0  # postings of weighted fields whose frequency is past FREQ_MAX
 
     def nbytes(self) -> int:
         """Return an estimate of the memory this segment holds so far."""
@@ -244,9 +245,11 @@ class SegmentBuilder:
         found = bigram_positions(folded) if stream is iter_bigrams else word_positions(folded, original)
         encode = self.schema[name].format.encode if positional else _no_value
         length = 0
+        weighted = TEXT_FIELDS[name][3]
         for text, plist in found.items():
             postings.add(text, docnum, len(plist), encode(plist))
             length += len(plist)
+            self.saturated += weighted and len(plist) > FREQ_MAX
         self.lengths[name].append(length)
         return length
 
@@ -311,6 +314,11 @@ CACHE_LOCATION_ROWS = 1_000_000
 # per term the index of its first posting's offset (-1: not positional), the offsets, the bytes.
 POSITION_PARTS = ("pvterm", "pvoffs", "pvals")
 WRITE_CHUNK = 1 << 20  # postings converted at a time
+# The posting arrays keep frequencies as uint16: a word more often than this in
+# one document counts as this often (BM25 has long flattened by then). The
+# rebuild's report names such documents (SATURATED).
+FREQ_MAX = 65535
+SATURATED = f"a word occurs over {FREQ_MAX:,} times: its frequency is counted as {FREQ_MAX:,}"
 
 
 def posting_key(field: str, btext: bytes) -> int:
@@ -368,7 +376,7 @@ class PostingArraysWriter:
         for first in range(0, len(docs), WRITE_CHUNK):  # a field holds tens of millions: no full-size temporaries
             count = min(WRITE_CHUNK, len(docs) - first)
             values = np.ones(count, dtype=np.uint16) if freqs is None else \
-                np.minimum(freqs[first:first + count], 65535).astype(np.uint16)
+                np.minimum(freqs[first:first + count], FREQ_MAX).astype(np.uint16)
             self.freqs.write(memoryview(values))
 
     def _add_values(self, data: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> None:
@@ -1258,16 +1266,20 @@ class SegmentStream:
         self.builder: SegmentBuilder | None = None
         self.added = 0
 
-    def add(self, doc: dict) -> None:
+    def add(self, doc: dict) -> bool:
+        """Add one document; return whether a frequency of it saturated (FREQ_MAX)."""
         if self.builder is None:
             self.builder = SegmentBuilder(FileStorage(self.folder))
+        before = self.builder.saturated
         self.builder.add(doc)
+        saturated = self.builder.saturated > before
         self.added += 1
         if self.progress is not None and self.added % 256 == 0:
             self._count(256)
         if self.builder.docnum >= self.max_docs or (self.builder.docnum % 64 == 0 and self.builder.nbytes() >= self.budget):
             self.segments.append(self.builder.finish())
             self.builder = None
+        return saturated
 
     def finish(self) -> list:
         """Write the last segment; return every segment written."""

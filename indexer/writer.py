@@ -402,8 +402,8 @@ def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, pro
                     process.join()
                     if not ok:
                         raise value
-                    written, spool, lost, stopped, position = value
-                    done.append((first, (written, spool, lost)))
+                    written, spool, notes, stopped, position = value
+                    done.append((first, (written, spool, notes)))
                     if stopped < last:
                         start(stopped, last, position)
                 bar.update(counter.value - bar.n)
@@ -417,11 +417,14 @@ def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, pro
             process.kill()
             process.join()
     segments, spools = [], []
-    for _, (written, spool, lost) in sorted(done, key=lambda item: item[0]):
+    for _, (written, spool, notes) in sorted(done, key=lambda item: item[0]):
         segments += written
         spools.append(spool)
-        for path, reason in lost:
-            report.lose(path, reason)
+        for path, reason in notes:
+            if reason == segment.SATURATED:
+                report.warn(path, reason)
+            else:
+                report.lose(path, reason)
         report.articles += sum(s.doc_count_all() for s in written)
     return segments, spools
 
@@ -452,7 +455,7 @@ class Position:
 def _write_part(task) -> tuple[list, str, list, int, Position]:
     """Write plan items first .. last - 1 until one segment is full.
 
-    Return the segments, the spool, losses, where it stopped and where its
+    Return the segments, the spool, notes (inputs lost, or indexed with a warning), where it stopped and where its
     reading stood, so that the next process seeks there instead of reading
     the source again from its first line.
     """
@@ -460,22 +463,23 @@ def _write_part(task) -> tuple[list, str, list, int, Position]:
     plan = _plan
     stream = segment.SegmentStream(folder, progress=_counter)
     spool = HeadlineSpool(Path(folder) / f"headlines.{first}.sqlite")
-    lost = []
+    notes = []  # (path, reason): inputs lost, or indexed with a warning
     at = first
     for group, item in _reread(plan, first, last, position):
         at += 1
         if isinstance(item, SnapshotError):
-            lost.append((item.path, f"changed during the run: {item.reason}"))
+            notes.append((item.path, f"changed during the run: {item.reason}"))
             continue
         key = plan.ids[group]
         related = [related_entry(h, plan.article_of) for h in item.related]
-        stream.add(article_document(key, item, related))
+        if stream.add(article_document(key, item, related)):
+            notes.append((item.path, segment.SATURATED))  # indexed, with a warning
         spool.add(related, key)
         if stream.segments:
             break
     segments = stream.finish()
     spool.close()
-    return segments, str(spool.path), lost, at, position
+    return segments, str(spool.path), notes, at, position
 
 
 def _reread(plan: WritePlan, first: int, last: int, position: Position) -> Iterator[tuple[int, object]]:

@@ -189,3 +189,21 @@ def test_a_killed_rebuild_leaves_the_old_index_and_no_lock(tmp_path):
     build_index([str(SEEDS)], index_dir, jobs=1, wait=1)
     assert list(builds_dir(index_dir).glob("*.tmp")) == []
     assert live_build(index_dir) != before
+
+
+def test_a_frequency_past_the_arrays_cap_is_said_in_the_report(tmp_path):
+    from indexer.segment import FREQ_MAX, SATURATED
+
+    items = [json.loads(line) for line in corpus_lines(3)]
+    long_item = dict(items[0], id="saturated-1", title="同一个词写了很多遍", body="改革" * (FREQ_MAX + 10))
+    lines = tmp_path / "corpus.jsonl"
+    lines.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in [*items, long_item]),
+                     encoding="utf-8")
+    summary = build_index([str(lines)], tmp_path / "index", jobs=1)
+    assert summary["warnings_by_reason"] == {SATURATED: {"count": 1, "paths": [f"{lines}:4"]}}
+    assert summary["articles"] == 4  # indexed all the same
+    hits = Engine(tmp_path / "index").search(SearchRequest(q="改革"))["hits"]
+    assert hits[0]["id"] == "saturated-1"
+    # The same items without the long one: no warning.
+    lines.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    assert build_index([str(lines)], tmp_path / "index2", jobs=1)["warnings"] == 0
