@@ -29,3 +29,30 @@ def test_ci_runs_the_readme_test_command():
     blocks = re.findall(r"```sh\n(.*?)\n```", README, re.DOTALL)
     assert ci in blocks, "the last line of .ci/run must be a command block of the README"
     assert ci.endswith("pytest")
+
+
+def test_the_limits_in_the_readme_are_the_codes():
+    from search import around, match, query, ranking, request, spelling
+
+    text = " ".join(README.split())  # phrases may break over lines
+    said = [
+        f"read up to {query.MAX_QUERY_CHARS} characters and {query.MAX_TERMS} terms",
+        f"reads at most {match.MAX_STORED} articles for that",
+        f"at most {match.MAX_POSITIONS:,} (term, article) pairs",
+        f"one search may take {match.MAX_POSTINGS:,} postings",
+        f"cut into {match.WINDOW_BLOCKS} runs of articles",
+        f"matching may take {match.MATCH_SECONDS} s",
+        f"with {match.LATE_SECONDS} s more",
+        f"results go to page {request.MAX_PAGE:,} and {request.MAX_SIZE} a page",
+        f"first-published {around.MAX_STORY:,} copies at most, and an article page lists {around.MAX_COPIES} other",
+        f"its first {around.MLT_TEXT:,} characters, and read at most {around.MLT_POSTINGS:,} postings",
+        f"the best {ranking.RERANK_WINDOW} hits",
+        f"on the first {ranking.PROXIMITY_POSITIONS:,} positions",
+        f"scan at most {spelling.MAX_SCAN:,} known words",
+        f"at most {spelling.COMPLETE_POSTINGS:,} postings (`completion`)",
+        f"tries {spelling.MAX_CANDIDATES} corrections of a piece and the {spelling.MAX_TRIES} most promising",
+    ]
+    assert [phrase for phrase in said if phrase not in text] == []
+    assert match.LATE_SHARE == 1 / 8 and "the newest eighth of the archive" in text
+    for kind in match.CAPPED:
+        assert f"`{kind}`" in text, kind
