@@ -12,6 +12,8 @@ combined with sorted-array set operations:
 - ``substring`` of a run of characters: one character -> the character field;
   two -> the pair field; more -> documents holding every pair, of which those
   holding the run as a word are certain and the rest are checked by position;
+  a pasted passage (PASSAGE_CHARS+): documents holding a few of its rarest
+  pairs, checked in their stored text, so its length costs nothing;
 - clauses AND together, OR alternatives unite, negated clauses subtract;
 - clauses, and the words of a clause, are matched rarest first (by list
   lengths, known without reading a list); every later one only among the
@@ -23,6 +25,7 @@ combined with sorted-array set operations:
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -55,6 +58,14 @@ TITLE_SHARE = 1.0  # extra lift, times the best score, for a title the text cove
 # would pass a cap covers the newest candidates only, and the answer says so.
 MAX_STORED = 300  # stored documents read to check a phrase's punctuation and spaces
 MAX_POSITIONS = 40_000  # position lists decoded (one term in one document each)
+# A pasted passage (this many letters, digits and ideographs or more: a span of
+# 20 characters has 16 or more) is matched through a few of its rarest pairs and
+# its candidates' stored text (Matcher._passage): the cost follows the
+# candidates, not the passage's length.
+PASSAGE_CHARS = 16
+PASSAGE_FEW = 8  # candidates few enough to stop intersecting pairs
+PASSAGE_PAIRS = 4  # pairs intersected before one that narrows nothing stops it
+PASSAGE_READS = 64  # most candidates whose stored text is read to check a passage
 # Postings one pass of matching may use (each use of a list counts its length).
 # A query that needs more is matched again over the newest part of the archive
 # only, a share of its document blocks small enough to fit, at most MAX_PASSES
@@ -505,6 +516,20 @@ def idf(doc_count: int, df: int) -> float:
     return math.log(1.0 + (doc_count - df + 0.5) / (df + 0.5))
 
 
+def is_passage(text: str) -> bool:
+    """Tell whether text is a pasted passage: PASSAGE_CHARS word characters or more."""
+    return sum(map(len, word_runs(normalize(text)))) >= PASSAGE_CHARS
+
+
+def _spaced(runs: list[tuple[int, str]]) -> str:
+    """Return a pattern of runs at their offsets, any characters between them."""
+    end, parts = runs[0][0], []
+    for off, run in runs:
+        parts.append(f".{{{off - end}}}{re.escape(run)}" if parts else re.escape(run))
+        end = off + len(run)
+    return "".join(parts)
+
+
 def reads_stored(text: str) -> bool:
     """Tell whether checking that text stands in one piece needs the stored text.
 
@@ -534,6 +559,7 @@ class Matcher:
         self.counted: dict[tuple[str, str], int] = {}  # list lengths over the archive, looked up once
         self.work = Work()
         self.texts: dict[tuple[int, str], str] = {}  # (document, field) -> its folded text without spaces
+        self.folded: dict[tuple[int, str], str] = {}  # (document, field) -> its folded text, as indexed
         self.limit_to: np.ndarray | None = None  # only these documents can still be hits
         self.skip_layout = False  # stored text is not read: layout checks keep every candidate
         self.keep_unchecked = False  # a check cut by a cap keeps what it did not cover (to exclude it)
@@ -682,13 +708,27 @@ class Matcher:
         return self.idf_count(self.count(BODY, word))
 
     def substring(self, textfield: str, text: str, within: np.ndarray | None = None) -> np.ndarray:
-        """Return the documents (of within, if given) whose title or body holds text's exact characters."""
+        """Return the documents (of within, if given) whose title or body holds text's exact characters.
+
+        A passage (PASSAGE_CHARS word characters or more) is found through a few
+        of its rarest pairs and its candidates' stored text (_passage); other
+        text run by run, the rarest run first.
+        """
+        if is_passage(text):
+            found = self._passage(textfield, word_runs(normalize(text)), within)
+            if found is not None:
+                return found
+        return self._run_by_run(textfield, word_runs(normalize(text)), within)
+
+    def _run_by_run(self, textfield: str, runs: list[str], within: np.ndarray | None) -> np.ndarray:
+        """Return the documents (of within) holding every run: all its pairs, then checked by position."""
+        runs = sorted(runs, key=lambda run: self.chars_count(textfield, run))
         result = within
-        for run in word_runs(normalize(text)):
+        for run in runs:  # rarest first: the first list read whole is the shortest
             result = self._candidates(textfield, run, result)
         if result is None or not len(result):
             return EMPTY
-        for run in word_runs(normalize(text)):
+        for run in runs:
             result = self._verify_run(textfield, run, result)
         return result
 
@@ -729,6 +769,88 @@ class Matcher:
             found = [self.positions(grams, run[i:i + 2], unsure) for i in range(len(run) - 1)]
             checked = np.array([d for d in unsure.tolist() if _run_starts(found, d)], dtype=np.int64)
         return union(sure, self._checked(checked, unchecked))
+
+    def _passage(self, textfield: str, runs: list[str], within: np.ndarray | None) -> np.ndarray | None:
+        """Return the documents (of within) holding every run of a passage, or None to match it run by run.
+
+        Its candidates hold a few of its rarest pairs (_rare_candidates); each is
+        then checked in its stored text, one read a document whatever the
+        passage's length, where a check by position reads half the passage's
+        pairs in each. Holding a run there is holding it by position: the pairs
+        are indexed from the same folded text. Too many candidates to read
+        (PASSAGE_READS, or the request's MAX_STORED) are checked run by run.
+        """
+        docs = self._rare_candidates(textfield, runs, within)
+        if docs is None:
+            return None
+        if not self._read_all(docs):
+            return self._run_by_run(textfield, runs, docs)
+        keep = [d for d in docs.tolist() if all(run in self.folded[d, textfield] for run in runs)]
+        return np.array(keep, dtype=np.int64)
+
+    def _rare_candidates(self, textfield: str, runs: list[str], within: np.ndarray | None) -> np.ndarray | None:
+        """Return the documents (of within) holding the rarest pairs of a passage's runs, until they are few.
+
+        Pairs far apart in the text are taken first, rarest first: neighbours
+        (衢州, 州锐) narrow down the same documents. Intersecting stops at
+        PASSAGE_FEW candidates, or once PASSAGE_PAIRS pairs are used and one more
+        no longer narrows them (the passage's own copies, or boilerplate, hold
+        every pair). None when the passage has no pair (runs of one character).
+        """
+        grams = GRAMS_OF[textfield]
+        first: dict[str, int] = {}  # each pair at its first place in the runs, as if they were one text
+        taken = 0
+        for run in runs:
+            for i in range(len(run) - 1):
+                first.setdefault(run[i:i + 2], taken + i)
+            taken += len(run)
+        if not first:
+            return None
+        pairs = list(first)
+        order, used = [], set()
+        for pair, _ in sorted(zip(pairs, self.counts(grams, pairs)), key=lambda pc: pc[1]):
+            spread = first[pair] not in used and first[pair] + 1 not in used
+            if spread:
+                used.update((first[pair], first[pair] + 1))
+            order.append((not spread, len(order), pair))
+        docs = within
+        for n, (_, _, pair) in enumerate(sorted(order)):
+            if docs is not None and len(docs) <= PASSAGE_FEW:
+                break
+            before = -1 if docs is None else len(docs)
+            docs = self.postings(grams, pair)[0] if docs is None else self.holding(grams, pair, docs)[0]
+            if n + 1 >= PASSAGE_PAIRS and len(docs) == before:
+                break
+        return docs
+
+    def _read_all(self, docs: np.ndarray) -> bool:
+        """Read the stored text of docs when they are few enough (PASSAGE_READS) and the cap allows; tell if done."""
+        unread = np.array([d for d in docs.tolist() if (d, TITLE) not in self.folded], dtype=np.int64)
+        if len(unread) > min(PASSAGE_READS, MAX_STORED - self.work.stored):
+            return False
+        self.read_texts(unread)
+        return True
+
+    def _in_one_piece(self, textfield: str, text: str, within: np.ndarray | None) -> np.ndarray:
+        """Return the documents (of within) where text stands in one piece: layout() of substring().
+
+        For a passage whose candidates' text was read, the check by position of
+        layout() is made on that text, not on half its pairs' positions in each.
+        """
+        docs = self.substring(textfield, text, within)
+        if not (is_passage(text) and len(docs) and reads_stored(text)) or self.skip_layout or \
+                not all((d, textfield) in self.folded for d in docs.tolist()):
+            return self.layout(textfield, text, docs)
+        folded = normalize(text).strip()
+        core = "".join(folded.split())
+        if self.limit_to is not None:
+            docs = common(docs, self.limit_to)
+        if folded == core:  # as _layout_by_position: each run of 2+ characters where it stands beside the others
+            runs = [(m.start(), m.group()) for m in WORD_RUN.finditer(core) if len(m.group()) > 1]
+            if len(runs) > 1:
+                pattern = re.compile(_spaced(runs), re.S)
+                docs = np.array([d for d in docs.tolist() if pattern.search(self.folded[d, textfield])], dtype=np.int64)
+        return self._read_check(textfield, core, docs)
 
     def word(self, word: str, fields: tuple[str, ...], within: np.ndarray | None = None) -> Hits:
         """Match a word (in within, if given) by its word postings (BM25) or, failing that, its characters.
@@ -811,7 +933,8 @@ class Matcher:
             fields = stored(d)
             self.work.stored += 1
             for name in (TITLE, BODY):
-                self.texts[d, name] = "".join(normalize(fields.get(name, "")).split())
+                self.folded[d, name] = normalize(fields.get(name, ""))
+                self.texts[d, name] = "".join(self.folded[d, name].split())
         return fresh, rest
 
     def _layout_by_position(self, textfield: str, runs: list[tuple[int, str]], docs: np.ndarray) -> np.ndarray:
@@ -836,13 +959,7 @@ class Matcher:
 
     def exact(self, text: str, fields: tuple[str, ...], within: np.ndarray | None = None) -> Hits:
         """Match text's exact characters (in within, if given), scored by how rare they are (chars_count)."""
-        hits = Hits.none()
-        for f in fields:
-            docs = self.layout(f, text, self.substring(f, text, within))
-            if len(docs):
-                rare = PHRASE_BONUS[f] * self.idf_count(self.chars_count(f, text))
-                hits = hits.either(Hits(docs, np.full(len(docs), rare)))
-        return hits
+        return self._holders(text, fields, within)[0]
 
     def _exact_bonus(self, hits: Hits, text: str, words: int, fields: tuple[str, ...]) -> Hits:
         """Lift the hits holding text in one piece above all others: an exact phrase beats scattered terms.
@@ -861,7 +978,7 @@ class Matcher:
         self.ranking = True  # the caps still count; a cut only costs some hits the lift
         try:
             for f in fields:
-                docs = self.layout(f, text, self.substring(f, text, within=best))
+                docs = self._in_one_piece(f, text, best)
                 at = np.searchsorted(hits.docs, docs)
                 whole[at] = True
                 if f == TITLE:
@@ -869,6 +986,51 @@ class Matcher:
         finally:
             self.ranking = False
         return Hits(hits.docs, hits.scores + top * (whole + TITLE_SHARE * share))
+
+    def _as_passage(self, text: str, terms: list[str], fields: tuple[str, ...],
+                    within: np.ndarray | None, words: int) -> Hits | None:
+        """Match an unquoted passage held in one piece somewhere as such; None when no document holds it so.
+
+        The hits are those of its terms' AND, as ever: a document holding the
+        text in one piece holds every term's characters, so the AND is only
+        worked out for the others, rarest term first, and stops once none is
+        left (one list or probe a term until then, not one for each term). The
+        holders score as a quoted phrase (exact) lifted above every other hit
+        as _exact_bonus lifts them (words: the text's words without stop words,
+        for the share of a title it covers); the others score as before.
+        """
+        # Checked as for a bonus: a holder a cap left unchecked is still found by its words, unlifted.
+        whole, title = self._holders(text, fields, within, ranking=True)
+        if not len(whole.docs):
+            return None
+        rest = None
+        for term in sorted(terms, key=lambda w: self.word_count(w, fields)):
+            found = self.word(term, fields, within if rest is None else rest.docs)
+            rest = found.without(whole.docs) if rest is None else rest.both(found)
+            if not len(rest.docs):
+                break
+        top = max(float(whole.scores.max()), float(rest.scores.max()) if len(rest.docs) else 0.0)
+        share = np.zeros(len(whole.docs))
+        at = np.searchsorted(whole.docs, title)
+        share[at] = np.minimum(words / np.maximum(self.lengths[TITLE][title], 1), 1.0)
+        return Hits.sum([rest, Hits(whole.docs, whole.scores + top * (1 + TITLE_SHARE * share))])
+
+    def _holders(self, text: str, fields: tuple[str, ...], within: np.ndarray | None,
+                 ranking: bool = False) -> tuple[Hits, np.ndarray]:
+        """Return the documents (of within) holding text in one piece, scored by how rare its characters are,
+        and those of them holding it in the title; ranking: checked for a ranking bonus (see self.ranking)."""
+        whole, title = Hits.none(), EMPTY
+        before, self.ranking = self.ranking, self.ranking or ranking
+        try:
+            for f in fields:
+                docs = self._in_one_piece(f, text, within)
+                if len(docs):
+                    rare = PHRASE_BONUS[f] * self.idf_count(self.chars_count(f, text))
+                    whole = whole.either(Hits(docs, np.full(len(docs), rare)))
+                    title = docs if f == TITLE else title
+        finally:
+            self.ranking = before
+        return whole, title
 
     def clause(self, clause: Clause, within: np.ndarray | None = None) -> Hits | None:
         """Match one clause with its OR alternatives (in within, if given); None when it has nothing to match."""
@@ -909,6 +1071,10 @@ class Matcher:
         terms = clause.terms()
         if not terms:
             return None
+        if len(terms) > 1 and is_passage(clause.text):  # held in one piece somewhere: matched as such
+            hits = self._as_passage(clause.text, terms, fields, within, max(len(clause.words()), 1))
+            if hits is not None:
+                return hits
         # Rarest first; every later term is looked for among the documents left (probing long lists).
         hits = None
         for word in sorted(terms, key=lambda w: self.word_count(w, fields)):
