@@ -36,7 +36,7 @@ import numpy as np
 from bench import corpus
 from bench.rebuild import Measured, bench_env, dir_size, newsearch_command, run_measured
 from bench.vocabulary import VocabularyGrowth
-from indexer.segment import whole_files
+from indexer.joining import whole_files
 
 DAYS_PER_COPY = 400
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -170,7 +170,7 @@ def index_stats(index_dir: Path) -> dict:
     import numpy as np
 
     from indexer.columns import load_columns
-    from indexer.segment import open_index
+    from indexer.opening import open_index
     from indexer.schema import ARTICLE, CATEGORY, HEADLINE, PUBLISHED, SOURCE
     from indexer.store import dir_size, live_build, read_meta
 

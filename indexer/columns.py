@@ -27,8 +27,9 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
 from indexer import store, stories
-from indexer.segment import INDEX_NAME, keys_file
+from indexer.keys import keys_file
 from indexer.schema import BODY_LEN, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE, TITLE_LEN
+from indexer.segment import INDEX_NAME
 
 COLUMNS_FILE = "columns.npz"
 NAMES = {f"{CATEGORY}_labels", CATEGORY, f"{SOURCE}_labels", SOURCE, PUBLISHED, TITLE_LEN, BODY_LEN,

@@ -41,6 +41,7 @@ from scipy.sparse.csgraph import connected_components
 
 from indexer import store
 from indexer.analysis import WORD_RUN, normalize
+from indexer.keys import key_of, keys_file
 
 STORIES_FILE = "stories.npz"
 SHINGLE = 5  # characters per shingle: rarer than a word pair, common enough to survive small edits
@@ -92,8 +93,6 @@ def title_key(title: str) -> int:
     A headline-only entry joins the story of an article whose title has the same
     key: the same words give or take a 【X】 prefix, punctuation, width and script.
     """
-    from indexer.segment import key_of
-
     text = "".join(WORD_RUN.findall(_BRACKETED_LEAD.sub("", normalize(title or ""))))
     return key_of(text) if text else 0
 
@@ -302,8 +301,6 @@ def rows_of(build: Path, segments: list, fresh_ids: np.ndarray | None = None) ->
     With fresh_ids (an update), band_rows are only the live rows published within the
     window of a fresh one's time (and the fresh rows): no other row can pair with one.
     """
-    from indexer.segment import keys_file
-
     names = ("id_key", "title_key", "kind", "published", "live")
     parts: dict[str, list] = {name: [] for name in names}
     counts = []

@@ -43,11 +43,12 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 from whoosh.reading import SegmentReader
 
-from indexer import analysis, columns, segment, store, stories
+from indexer import analysis, columns, joining, segment, store, stories
 from indexer.documents import Report, write_meta
+from indexer.keys import key_of, keys_file
 from indexer.memory import PeakMemory
 from indexer.schema import build_schema
-from indexer.segment import INDEX_NAME, key_of, keys_file
+from indexer.segment import INDEX_NAME, SegmentKeys
 from indexer.writer import (
     TitleIndex, build_index, default_jobs, plan_writes, scan, write_articles, write_headlines,
 )
@@ -89,12 +90,12 @@ def update_index(sources: Iterable[str], index_dir, jobs: int | None = None, del
             store.crash_point("writing")
             for row in gone:
                 existing.segments[existing.seg[row]].delete_document(int(existing.docnum[row]))
-            frozen = segment.covered_count(tmp, existing.segments) or 0
+            frozen = joining.covered_count(tmp, existing.segments) or 0
             segments, merged = merge(tmp, existing.segments + new, jobs, frozen)
-            segments, joining = plan_join(tmp, segments)
+            segments, to_join = plan_join(tmp, segments)
             segment.write_toc(str(tmp), segments)
-            if joining is not None:
-                segment.rejoin(tmp, segments[:joining])
+            if to_join is not None:
+                joining.rejoin(tmp, segments[:to_join])
             written = np.array([key_of(found.ids[int(g)]) for g in groups], dtype=np.uint64)
             grouped = stories.assign(tmp, segments, previous=live, fresh_ids=written)
             columns.write_columns(tmp)
@@ -173,9 +174,7 @@ def _segment_keys(build: Path, seg) -> dict[str, np.ndarray]:
     if path.is_file():
         with np.load(path, allow_pickle=False) as keys:
             return {name: keys[name] for name in (*Existing.NAMES, "ids", "id_ends", "paths", "path_ends")}
-    from indexer.segment import _Keys
-
-    keys = _Keys()
+    keys = SegmentKeys()
     reader = SegmentReader(FileStorage(str(build)), build_schema(), seg)
     try:
         for docnum in range(seg.doc_count_all()):
@@ -321,11 +320,11 @@ def plan_merges(segments: list, jobs: int, frozen: int = 0) -> list[list]:
 def plan_join(folder: Path, segments: list) -> tuple[list, int | None]:
     """Return the segments in their new order and how many of the first the joined arrays must cover anew
     (None: they stay as they are). Those are the segments they covered and every large one."""
-    covered = segment.covered_count(folder, segments)
+    covered = joining.covered_count(folder, segments)
     large = [s for s in segments[covered or 0:] if s.doc_count() >= MERGE_DOCS // 2]
     if covered is not None and len(large) < MERGE_FACTOR:
         return segments, None
-    joined = set(segment.joined_ids(folder))
+    joined = set(joining.joined_ids(folder))
     head = [s for s in segments if s.segment_id() in joined or s.doc_count() >= MERGE_DOCS // 2]
     chosen = {id(s) for s in head}
     return head + [s for s in segments if id(s) not in chosen], len(head)

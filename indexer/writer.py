@@ -44,14 +44,15 @@ import numpy as np
 from tqdm import tqdm
 from whoosh import index as whoosh_index
 
-from indexer import analysis, columns, segment, store, stories
+from indexer import analysis, columns, joining, segment, store, stories
 from indexer.documents import (  # NothingIndexedError is part of this module's API
     NothingIndexedError, Report, article_document, article_id, content_hash, headline_document, related_entry,
     text_hash, to_epoch, write_meta,
 )
+from indexer.keys import key_of
 from indexer.memory import PeakMemory, available_memory
+from indexer.postings import SATURATED
 from indexer.schema import HEADLINE, build_schema
-from indexer.segment import key_of
 from indexer.snapshot import SnapshotError, _parse_record, iter_sources, load_snapshot
 
 SCAN_BATCH = 256  # JSON Lines records per scan task
@@ -421,7 +422,7 @@ def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, pro
         segments += written
         spools.append(spool)
         for path, reason in notes:
-            if reason == segment.SATURATED:
+            if reason == SATURATED:
                 report.warn(path, reason)
             else:
                 report.lose(path, reason)
@@ -473,7 +474,7 @@ def _write_part(task) -> tuple[list, str, list, int, Position]:
         key = plan.ids[group]
         related = [related_entry(h, plan.article_of) for h in item.related]
         if stream.add(article_document(key, item, related)):
-            notes.append((item.path, segment.SATURATED))  # indexed, with a warning
+            notes.append((item.path, SATURATED))  # indexed, with a warning
         spool.add(related, key)
         if stream.segments:
             break
@@ -639,7 +640,7 @@ def build_index(sources: Iterable[str], index_dir: str | os.PathLike, jobs: int 
             if not segments:
                 raise NothingIndexedError("nothing could be indexed", report.as_dict())
             segment.write_toc(str(tmp), segments)
-            segment.join_arrays(tmp, segments)
+            joining.join_arrays(tmp, segments)
             grouped = stories.assign(tmp, segments)
             columns.write_columns(tmp)
             store.crash_point("written")

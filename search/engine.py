@@ -30,7 +30,7 @@ import numpy as np
 from indexer import analysis
 from indexer.schema import ARTICLE, BODY, ID_FIELD, LENGTH_OF, TITLE
 from indexer.columns import load_columns
-from indexer.segment import open_index
+from indexer.opening import open_index
 from indexer.store import USERDICT_FILE, DamagedFileError, hold_build, live_build, read_meta
 from search import facets, highlight, ranking, spelling
 from search.around import StoryIndex, copies_of, more_like_this, story_members

@@ -37,7 +37,9 @@ from whoosh.reading import TermNotFound
 
 from indexer.analysis import WORD_RUN, normalize, word_runs
 from indexer.schema import BODY, CHARS_OF, GRAMS_OF, TITLE
-from indexer.segment import ARRAY_FIELDS, PostingArrays, heads, indexes_in
+from indexer.arrays import PostingArrays
+from indexer.mapped import heads, indexes_in
+from indexer.postings import ARRAY_FIELDS
 from search.query import KEYWORD_FIELDS, TEXT_FIELDS, Clause, ParsedQuery
 
 EMPTY = np.zeros(0, dtype=np.int64)

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import NOW
-from indexer.segment import key_of
+from indexer.keys import key_of
 from search import parse_request
 from web import create_app
 from web.cli import cli

@@ -24,8 +24,9 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
 from conftest import NOW, SEEDS, corpus_items
-from indexer import segment, update
-from indexer.segment import INDEX_NAME, PostingArrays
+from indexer import joining, segment, update
+from indexer.arrays import PostingArrays
+from indexer.segment import INDEX_NAME
 from indexer.store import live_build
 from indexer.update import update_index
 from indexer.writer import build_index
@@ -82,7 +83,7 @@ def test_a_rebuild_and_an_update_flush_every_file_and_the_folder_before_the_swap
         swap = events.index(("replace", str(index_dir)), first)  # the link is switched here
         flushed = {event[2] for event in events[:swap] if event[0] == "fsync"}
         files = sorted(build.iterdir())
-        assert len(files) > 20 and {segment.WHOLE_FILE, "newsearch.json", "columns.npz"} <= {p.name for p in files}
+        assert len(files) > 20 and {joining.WHOLE_FILE, "newsearch.json", "columns.npz"} <= {p.name for p in files}
         assert [p.name for p in files if p.stat().st_ino not in flushed] == [], run
         written = {event[1] for event in events[first:swap] if event[0] == "fsync"}
         assert f"{build}.tmp" in written and str(build.parent) in written, run  # the build's folder, then its parent
@@ -157,7 +158,7 @@ def test_an_update_never_opens_a_file_of_the_live_build_for_writing(tmp_path, wr
 
     for change in (add, replace, delete_missing, merge_and_join):
         live = live_build(index_dir)
-        before, joined = snapshot(live), segment.joined_ids(live)
+        before, joined = snapshot(live), joining.joined_ids(live)
         summary = change()
         assert summary["changed"] is True, change.__name__
         new = live_build(index_dir)
@@ -171,7 +172,7 @@ def test_an_update_never_opens_a_file_of_the_live_build_for_writing(tmp_path, wr
             assert after[name][4] <= links + (inode in shared), (change.__name__, name)
         assert not written_inodes() & {inode for _, _, inode, _, _ in before.values()}, change.__name__
         if change is merge_and_join:
-            assert summary["merged"] > 0 and segment.joined_ids(new) != joined
+            assert summary["merged"] > 0 and joining.joined_ids(new) != joined
     assert titles(index_dir, "思想政治课") == ["高校思想政治课走出教室 大学生在田间地头上“大课”"]
     assert titles(index_dir, "磁吸") == titles(index_dir, "粮食收购") == titles(index_dir, "思政课") == []
 
@@ -292,10 +293,10 @@ def test_two_hundred_small_updates_keep_the_parts_a_look_up_reads_bounded(tmp_pa
         assert seen[-1] <= bound, (n, seen[-1])
     segments = TOC.read(FileStorage(str(live_build(index_dir))), INDEX_NAME).segments
     assert set(rebuilt) <= {s.segment_id() for s in segments}  # a small update never rewrites the rebuild's
-    outside = segments[segment.covered_count(live_build(index_dir), segments):]
+    outside = segments[joining.covered_count(live_build(index_dir), segments):]
     tiers = Counter(update.tier_of(s.doc_count()) for s in outside if s.doc_count() < 16)
     assert max(tiers.values(), default=0) <= update.MERGE_FACTOR and len(outside) - sum(tiers.values()) < 8
-    assert len(segment.joined_ids(live_build(index_dir))) > len(rebuilt)  # merged segments went into the joined set
+    assert len(joining.joined_ids(live_build(index_dir))) > len(rebuilt)  # merged segments went into the joined set
     # The same documents rebuilt give the same answers.
     build_index([str(s) for s in sources], fresh, jobs=1)
     grown, rebuilt_engine = Engine(index_dir), Engine(fresh)

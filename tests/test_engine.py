@@ -346,8 +346,6 @@ def test_the_posting_cache_counts_exactly_when_threads_miss_at_once(seed_index):
 def test_term_locations_stay_within_their_row_cap_when_threads_miss_at_once(seed_index, monkeypatch):
     import threading
 
-    from indexer import segment
-
     engine = Engine(seed_index)
     try:
         arrays = engine.current().cache.arrays
@@ -359,7 +357,7 @@ def test_term_locations_stay_within_their_row_cap_when_threads_miss_at_once(seed
         assert held and len(held) < len(terms)  # some pairs are in the seeds, some are not
         arrays.located.clear()
         arrays.located_rows = 0
-        monkeypatch.setattr(segment, "CACHE_LOCATION_ROWS", 3)
+        monkeypatch.setattr("indexer.arrays.CACHE_LOCATION_ROWS", 3)
         start = threading.Barrier(8)
         seen = []
 

@@ -8,6 +8,7 @@ the behaviour the figures rest on, on a sample of the shared corpus.
 from __future__ import annotations
 
 import json
+import mmap
 import random
 import shutil
 from collections import Counter
@@ -19,7 +20,7 @@ from whoosh.index import TOC
 from whoosh.reading import SegmentReader
 
 from conftest import NOW, corpus_items
-from indexer import segment, update
+from indexer import joining, mapped, postings, segment, update
 from indexer.schema import BODY_GRAMS, TITLE_GRAMS
 from indexer.segment import INDEX_NAME
 from indexer.store import live_build
@@ -123,7 +124,7 @@ def test_posting_arrays_give_the_answers_whoosh_blocks_give(builds, items, tmp_p
     for build in (builds[1], builds[2]):
         folder = live_build(build)
         assert all((folder / name).is_file() for seg in segments_of(build)
-                   for name in segment.array_files(seg).values())
+                   for name in postings.array_files(seg).values())
         plain, lists, wide = (tmp_path / f"{kind}-{build.name}" for kind in ("plain", "lists", "wide"))
         for copy in (plain, lists, wide):
             shutil.copytree(folder, copy)
@@ -137,7 +138,7 @@ def test_posting_arrays_give_the_answers_whoosh_blocks_give(builds, items, tmp_p
         for path in lists.glob("*.pv*.npy"):  # posting lists as arrays, positions from Whoosh's blocks
             path.unlink()
         for copy in (plain, lists):  # as such an index was written: no joined set (one missing a file is damaged)
-            (copy / segment.WHOLE_FILE).unlink(missing_ok=True)
+            (copy / joining.WHOLE_FILE).unlink(missing_ok=True)
         arrays, blocks, positions, earlier = Engine(build), Engine(plain), Engine(lists), Engine(wide)
         try:
             assert arrays.current().cache.arrays.positional and blocks.current().cache.arrays is None
@@ -164,19 +165,19 @@ def test_a_rebuild_joins_the_segments_arrays_into_one_set(builds, items, tmp_pat
     cut, grown = live_build(builds[1]), live_build(builds[2])
     segments = segments_of(builds[1])
     for folder in (cut, grown):
-        assert (folder / segment.WHOLE_FILE).is_file()
+        assert (folder / joining.WHOLE_FILE).is_file()
     spans = np.load(cut / "whole.pspans.npy")
     assert spans[0, 0] == 0 and (spans[1:, 0] == spans[:-1, 1]).all()  # one run per term, in key order
     assert (np.diff(np.load(cut / "whole.pkeys.npy").astype(np.float64)) > 0).all()
     for seg in segments:
-        own = np.load(cut / segment.array_files(seg)["pspans"])
+        own = np.load(cut / postings.array_files(seg)["pspans"])
         assert (own[1:, 0] == own[:-1, 1]).all()
     apart, stale = tmp_path / "apart", tmp_path / "stale"
     for copy in (apart, stale):
         shutil.copytree(cut, copy)
-    (apart / segment.WHOLE_FILE).unlink()
-    meta = json.loads((stale / segment.WHOLE_FILE).read_text())
-    (stale / segment.WHOLE_FILE).write_text(json.dumps({**meta, "segments": meta["segments"][1:]}))
+    (apart / joining.WHOLE_FILE).unlink()
+    meta = json.loads((stale / joining.WHOLE_FILE).read_text())
+    (stale / joining.WHOLE_FILE).write_text(json.dumps({**meta, "segments": meta["segments"][1:]}))
     joined, separate, ignored, kept = Engine(builds[1]), Engine(apart), Engine(stale), Engine(builds[2])
     try:
         assert len(joined.current().cache.arrays.parts) == 1
@@ -190,12 +191,12 @@ def test_a_rebuild_joins_the_segments_arrays_into_one_set(builds, items, tmp_pat
     finally:
         for engine in (joined, separate, ignored, kept):
             engine.close()
-    segment.rejoin(stale, segments)
-    assert json.loads((stale / segment.WHOLE_FILE).read_text())["segments"] == meta["segments"]
+    joining.rejoin(stale, segments)
+    assert json.loads((stale / joining.WHOLE_FILE).read_text())["segments"] == meta["segments"]
     rejoined = Engine(stale)
     try:
         assert len(rejoined.current().cache.arrays.parts) == 1
-        for name in segment.whole_files().values():
+        for name in joining.whole_files().values():
             assert np.array_equal(np.load(stale / name), np.load(cut / name)), name
     finally:
         rejoined.close()
@@ -208,19 +209,19 @@ def test_long_lists_are_searched_by_their_skip_marks(builds, items, tmp_path, mo
     lists (the same set with its marks' file cut short)."""
     cut = live_build(builds[1])
     pdocs = np.load(cut / "whole.pdocs.npy")
-    assert np.array_equal(np.load(cut / segment.SKIP_FILE), pdocs[::segment.SKIP])
+    assert np.array_equal(np.load(cut / joining.SKIP_FILE), pdocs[::joining.SKIP])
     marked, bare = tmp_path / "marked", tmp_path / "bare"
     shutil.copytree(cut, marked)
     shutil.copytree(cut, bare)
-    (bare / segment.SKIP_FILE).write_bytes(b"\x93NUMPY")  # cut short: read as if there were none
-    monkeypatch.setattr(segment, "SKIP", 16)
-    monkeypatch.setattr(segment, "JOIN_POSTINGS", 5_000)  # joined a range of keys at a time, many ranges
-    for name in (*segment.whole_files().values(), segment.SKIP_FILE, segment.WHOLE_FILE):
+    (bare / joining.SKIP_FILE).write_bytes(b"\x93NUMPY")  # cut short: read as if there were none
+    monkeypatch.setattr(joining, "SKIP", 16)
+    monkeypatch.setattr(postings, "JOIN_POSTINGS", 5_000)  # joined a range of keys at a time, many ranges
+    for name in (*joining.whole_files().values(), joining.SKIP_FILE, joining.WHOLE_FILE):
         (marked / name).unlink()
-    assert segment.join_arrays(marked, segments_of(builds[1]))
+    assert joining.join_arrays(marked, segments_of(builds[1]))
     assert np.array_equal(np.load(marked / "whole.pdocs.npy"), pdocs)
-    assert np.array_equal(np.load(marked / segment.SKIP_FILE), pdocs[::16])
-    monkeypatch.setattr(segment, "WHOLE_LIST_PAGES", 0)  # no list is short enough to be read whole
+    assert np.array_equal(np.load(marked / joining.SKIP_FILE), pdocs[::16])
+    monkeypatch.setattr("indexer.arrays.WHOLE_LIST_PAGES", 0)  # no list is short enough to be read whole
     with_marks, without = Engine(marked), Engine(bare)
     try:
         arrays = with_marks.current().cache.arrays
@@ -249,13 +250,13 @@ def test_long_lists_are_searched_by_their_skip_marks(builds, items, tmp_path, mo
 
 
 def test_exact_reads_ask_for_each_run_of_pages_once():
-    page = segment.mmap.PAGESIZE
-    runs = segment.page_runs(np.array([5 * page + 10, 0, page - 1, 3 * page, 9 * page, 7 * page, 11 * page]),
+    page = mmap.PAGESIZE
+    runs = mapped.page_runs(np.array([5 * page + 10, 0, page - 1, 3 * page, 9 * page, 7 * page, 11 * page]),
                              np.array([6 * page + 1, 10, page + 1, 5 * page, 9 * page, 8 * page, 11 * page + 1]))
     # [0, 2): the first bytes and a read across the first page's end; [3, 8): three reads, each
     # starting on the page after the one before ends; nothing for the empty read at page 9; page 11 apart.
     assert runs == [(0, 2), (3, 8), (11, 12)]
-    assert segment.page_runs(np.array([4]), np.array([4])) == []
+    assert mapped.page_runs(np.array([4]), np.array([4])) == []
 
 
 def same_positions(engine):
@@ -279,7 +280,7 @@ def same_positions(engine):
 
 def test_updates_keep_few_segments_and_drop_deletions_at_merges(builds):
     segments = segments_of(builds[2])
-    outside = segments[segment.covered_count(live_build(builds[2]), segments) or 0:]  # the joined set's stay
+    outside = segments[joining.covered_count(live_build(builds[2]), segments) or 0:]  # the joined set's stay
     tiers = Counter(tier_of(s.doc_count()) for s in outside if s.doc_count() < 400 // 2)
     assert max(tiers.values(), default=0) <= MERGE_FACTOR
     assert sum(s.doc_count() for s in segments) == SAMPLE

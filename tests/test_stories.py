@@ -18,7 +18,7 @@ from bench.stories import labelled_set, pairwise, reprint, stories_by_id
 from conftest import SEEDS, corpus_items
 from indexer import stories
 from indexer.analysis import iter_words, normalize
-from indexer.segment import key_of
+from indexer.keys import key_of
 from indexer.snapshot import load_snapshot
 from indexer.update import update_index
 from indexer.writer import build_index

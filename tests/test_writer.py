@@ -192,7 +192,7 @@ def test_a_killed_rebuild_leaves_the_old_index_and_no_lock(tmp_path):
 
 
 def test_a_frequency_past_the_arrays_cap_is_said_in_the_report(tmp_path):
-    from indexer.segment import FREQ_MAX, SATURATED
+    from indexer.postings import FREQ_MAX, SATURATED
 
     items = [json.loads(line) for line in corpus_lines(3)]
     long_item = dict(items[0], id="saturated-1", title="同一个词写了很多遍", body="改革" * (FREQ_MAX + 10))
