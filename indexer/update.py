@@ -45,13 +45,13 @@ from whoosh.reading import SegmentReader
 
 from indexer import analysis, columns, joining, segment, store, stories
 from indexer.documents import Report, write_meta
+from indexer.headlines import TitleIndex, write_headlines
 from indexer.keys import key_of, keys_file
 from indexer.memory import PeakMemory
+from indexer.scan import scan
 from indexer.schema import build_schema
 from indexer.segment import INDEX_NAME, SegmentKeys
-from indexer.writer import (
-    TitleIndex, build_index, default_jobs, plan_writes, scan, write_articles, write_headlines,
-)
+from indexer.writer import build_index, default_jobs, plan_writes, write_articles
 
 MAX_DELETED = 0.3  # a segment with more deleted documents than this is rewritten
 MERGE_FACTOR = 8  # this many small segments are merged

@@ -32,8 +32,9 @@ from werkzeug.datastructures import MultiDict
 
 import hostile
 from conftest import SEEDS
+from indexer.documents import article_id
 from indexer.snapshot import Headline, SnapshotError, load_snapshot, parse_snapshot, read_text
-from indexer.writer import article_id, build_index
+from indexer.writer import build_index
 from search import Engine, RequestError, SearchRequest, parse_request
 from search.highlight import highlight, snippet
 from search.query import MAX_TERMS, parse_query

@@ -29,9 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, SEEDS, corpus_items
+from indexer.documents import article_id
 from indexer.snapshot import Article, Headline, load_snapshot, parse_snapshot
 from indexer.store import live_build, read_meta
-from indexer.writer import article_id, build_index
+from indexer.writer import build_index
 from search import Engine, SearchRequest
 from web.cli import cli
 

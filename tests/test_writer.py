@@ -152,8 +152,8 @@ def test_many_segments_of_one_dump_read_each_line_about_once(tmp_path, monkeypat
     path.write_bytes(gzip.compress(text.encode()) if suffix.endswith(".gz") else text.encode())
     monkeypatch.setattr(segment, "SEGMENT_DOCS", 15)
     log = tmp_path / "lines.log"
-    opened = writer._open_dump
-    monkeypatch.setattr(writer, "_open_dump", lambda p: CountedLines(opened(p), log))
+    opened = writer.open_dump
+    monkeypatch.setattr(writer, "open_dump", lambda p: CountedLines(opened(p), log))
     build_index([str(path)], tmp_path / "index", jobs=2)
     docs = stored_docs(tmp_path / "index")
     assert sorted(docs) == sorted(i["id"] for i in items)
