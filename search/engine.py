@@ -34,10 +34,11 @@ from indexer.segment import open_index
 from indexer.store import USERDICT_FILE, DamagedFileError, hold_build, live_build, read_meta
 from search import facets, highlight, ranking, spelling
 from search.around import StoryIndex, copies_of, more_like_this, story_members
-from search.match import MATCH_SECONDS, MAX_POSTINGS, Hits, Matcher, PostingCache, Windows, firsts, member
+from search.match import MATCH_SECONDS, MAX_POSTINGS, Matcher, PostingCache, Windows
 from search.query import Clause, ParsedQuery, parse_query
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
 from search.request import SearchRequest, now_epoch
+from search.sets import Hits, firsts, member
 
 STORY_CAPPED = "这条新闻的副本过多：只列出了最早发布的 {cap} 篇"
 
