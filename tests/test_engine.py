@@ -313,7 +313,7 @@ def test_a_user_dictionary_travels_with_the_index(tmp_path):
 def test_the_posting_cache_counts_exactly_when_threads_miss_at_once(seed_index):
     import threading
 
-    from search.match import PostingCache
+    from search.postings import PostingCache
 
     engine = Engine(seed_index)
     try:
