@@ -34,7 +34,8 @@ from indexer.segment import open_index
 from indexer.store import USERDICT_FILE, DamagedFileError, hold_build, live_build, read_meta
 from search import facets, highlight, ranking, spelling
 from search.around import StoryIndex, copies_of, more_like_this, story_members
-from search.match import MATCH_SECONDS, MAX_POSTINGS, Matcher, Windows
+from search.budget import MATCH_SECONDS, MAX_POSTINGS, Windows
+from search.match import Matcher
 from search.postings import PostingCache
 from search.query import Clause, ParsedQuery, parse_query
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT

@@ -27,16 +27,17 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from indexer.analysis import WORD_RUN, normalize, word_runs
 from indexer.schema import BODY, CHARS_OF, GRAMS_OF, TITLE
 from indexer.segment import ARRAY_FIELDS
-from search.postings import PostingCache, positions
+from search.budget import (LATE_SECONDS, LATE_SHARE, MAX_PASSES, MAX_POSTINGS, MAX_STORED, BudgetedReader, OutOfTime,
+                           OverBudget, Windows)
+from search.postings import PostingCache
 from search.query import KEYWORD_FIELDS, TEXT_FIELDS, Clause, ParsedQuery
-from search.sets import EMPTY, Hits, common, common_at, distinct, minus, union
+from search.sets import EMPTY, Hits, common, distinct, minus, union
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -45,14 +46,9 @@ WORD_BOOST = {TITLE: 3.0, BODY: 1.0}
 CHARS_BOOST = {TITLE: 1.2, BODY: 0.35}
 CHARS_UNDER_WORD = 0.5  # a characters-only match scores at most this share of the field's lowest word score
 LENGTH_CAP = 4.0  # BM25 takes a field longer than this many times its average as this long: a floor for scores
-PROBE_SHARE = 4  # a list at least this many times longer than the documents asked about is probed, not read
 PHRASE_BONUS = {TITLE: 1.5, BODY: 1.0}  # quoted: times idf; unquoted in one piece: times the best score
 EXACT_CHECK = 1000  # best hits checked for holding an unquoted query in one piece
 TITLE_SHARE = 1.0  # extra lift, times the best score, for a title the text covers whole
-# Caps on one request's work, in counts (the same on any machine). A check that
-# would pass a cap covers the newest candidates only, and the answer says so.
-MAX_STORED = 300  # stored documents read to check a phrase's punctuation and spaces
-MAX_POSITIONS = 40_000  # position lists decoded (one term in one document each)
 # A pasted passage (this many letters, digits and ideographs or more: a span of
 # 20 characters has 16 or more) is matched through a few of its rarest pairs and
 # its candidates' stored text (Matcher._passage): the cost follows the
@@ -61,98 +57,6 @@ PASSAGE_CHARS = 16
 PASSAGE_FEW = 8  # candidates few enough to stop intersecting pairs
 PASSAGE_PAIRS = 4  # pairs intersected before one that narrows nothing stops it
 PASSAGE_READS = 64  # most candidates whose stored text is read to check a passage
-# Postings one pass of matching may use (each use of a list counts its length).
-# A query that needs more is matched again over the newest part of the archive
-# only, a share of its document blocks small enough to fit, at most MAX_PASSES
-# times; the last pass covers nothing.
-MAX_POSTINGS = 3_000_000
-MAX_PASSES = 6
-WINDOW_BLOCKS = 256  # the archive's parts, by document number, that a cut search keeps or drops whole
-# A cap in time, for what counts cannot foresee (a disk slow to answer, a
-# machine busy with other work): matching still running MATCH_SECONDS after it
-# began (the build open, a searcher lent) stops, and the query is matched again
-# over the newest LATE_SHARE of the archive with LATE_SECONDS more; a pass late
-# again leaves the answer covering nothing. Both together leave room in a
-# second for the rest of the answer.
-MATCH_SECONDS = 0.6
-LATE_SECONDS = 0.15
-LATE_SHARE = 0.125
-CAPPED = {
-    "stored": "短语含标点或空格，候选文档过多：只核对了最新的 {cap} 篇，结果可能不全",
-    "positions": "候选文档过多：只按位置核对了其中最新的一部分，结果可能不全",
-    "postings": "查询涉及的文档过多：只检索了最新的约 {share} 的文档，结果可能不全",
-    "time": "查询用时过长：只检索了最新的约 {share} 的文档，结果可能不全",
-}
-
-
-@dataclass
-class Work:
-    """What one request has read: postings, position lists, stored documents; and the caps it hit.
-
-    capped names matching's caps (CAPPED: stored, positions, postings, time)
-    and those of the paths beside it: proximity (search/ranking.py), story and
-    similar (search/around.py), lexicon, repairs and completion (search/spelling.py).
-    """
-
-    postings: int = 0
-    positions: int = 0
-    stored: int = 0
-    capped: list[str] = field(default_factory=list)
-    searched: float = 1.0  # the share of the archive's documents matching covered
-    passes: int = 0  # passes of matching (more than one when the postings cap cut the search)
-
-    def cap(self, kind: str) -> None:
-        """Note that a cap was hit (once, in the order hit)."""
-        if kind not in self.capped:
-            self.capped.append(kind)
-
-    def warnings(self) -> list[str]:
-        """Return what the answer must say about matching's caps hit (the other paths' caps say their own)."""
-        share = f"{self.searched:.1%}" if self.searched >= 0.001 else f"{self.searched:.2%}"
-        shown = [k for k in self.capped if k in CAPPED and not (k == "postings" and "time" in self.capped)]
-        return [CAPPED[kind].format(cap=MAX_STORED, share=share) for kind in shown]  # one share, said once
-
-    def as_dict(self) -> dict:
-        """Return the counts as plain data."""
-        return {"postings": self.postings, "positions": self.positions, "stored": self.stored,
-                "capped": list(self.capped), "searched": round(self.searched, 6), "passes": self.passes}
-
-
-class _OverBudget(Exception):
-    """A pass of matching would use more postings than MAX_POSTINGS."""
-
-
-class OutOfTime(Exception):
-    """A pass of matching ran past its deadline (MATCH_SECONDS, then LATE_SECONDS)."""
-
-
-class Windows:
-    """The archive cut into WINDOW_BLOCKS runs of document numbers, newest first (by median publish time).
-
-    A search cut by the postings cap covers the newest blocks whole: its
-    answer is exact for those documents and holds nothing from the others.
-    """
-
-    def __init__(self, published: np.ndarray, blocks: int = WINDOW_BLOCKS) -> None:
-        count = len(published)
-        self.edges = distinct(np.linspace(0, count, min(blocks, count) + 1).astype(np.int64))
-        medians = [float(np.median(published[a:b])) for a, b in zip(self.edges[:-1], self.edges[1:])]
-        self.order = np.argsort(-np.asarray(medians), kind="stable")
-        self.count = count
-
-    def ranges(self, share: float) -> tuple[np.ndarray, float]:
-        """Return the [start, end) rows of the newest blocks making at most share of the documents, and their share."""
-        chosen = np.sort(self.order[: int(share * len(self.order))])
-        rows = np.stack([self.edges[chosen], self.edges[chosen + 1]], axis=1) if len(chosen) else \
-            np.zeros((0, 2), dtype=np.int64)
-        if len(rows) > 1:  # neighbouring blocks become one range
-            starts = np.concatenate([[True], rows[1:, 0] != rows[:-1, 1]])
-            ends = np.concatenate([rows[1:, 0] != rows[:-1, 1], [True]])
-            rows = np.stack([rows[starts, 0], rows[ends, 1]], axis=1)
-        covered = int((rows[:, 1] - rows[:, 0]).sum())
-        return rows, covered / max(self.count, 1)
-
-
 
 
 def _run_starts(found: list[dict[int, list[int]]], doc: int) -> set[int]:
@@ -201,99 +105,22 @@ def reads_stored(text: str) -> bool:
     return bool(runs) and not (folded == core and len(runs) == 1 and runs[0] == core)
 
 
-class Matcher:
+class Matcher(BudgetedReader):
     """Match and score parsed queries against one opened build."""
 
     def __init__(self, searcher, cache: PostingCache, lengths: dict[str, np.ndarray],
                  published: np.ndarray | None = None, windows: Windows | None = None,
                  max_postings: int = MAX_POSTINGS, deadline: float | None = None,
                  clock=time.perf_counter) -> None:
-        self.searcher = searcher
-        self.cache = cache
+        super().__init__(searcher, cache, published, windows, max_postings, deadline, clock)
         self.lengths = lengths
-        self.published = published  # publish times by document: which candidates a capped check covers
-        self.windows = windows  # the archive's blocks newest first; None: the postings cap is not applied
         self.doc_count = max(searcher.doc_count_all(), 1)  # deleted documents count, as in list lengths
         self.avg = {f: max(float(lengths[f].mean()), 1.0) if len(lengths[f]) else 1.0 for f in lengths}
-        self.counted: dict[tuple[str, str], int] = {}  # list lengths over the archive, looked up once
-        self.work = Work()
         self.texts: dict[tuple[int, str], str] = {}  # (document, field) -> its folded text without spaces
         self.folded: dict[tuple[int, str], str] = {}  # (document, field) -> its folded text, as indexed
         self.limit_to: np.ndarray | None = None  # only these documents can still be hits
         self.skip_layout = False  # stored text is not read: layout checks keep every candidate
         self.keep_unchecked = False  # a check cut by a cap keeps what it did not cover (to exclude it)
-        self.ranking = False  # checks made for a ranking bonus: a cut is not reported, nothing unchecked is kept
-        self.window: np.ndarray | None = None  # [start, end) rows of the documents a cut search covers
-        self.share = 1.0  # the share of documents the window holds
-        self.lists: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # this pass's lists, read once
-        self.spent = 0  # postings this pass has used
-        self.budgeted = False  # inside query(): the postings cap applies
-        self.max_postings = max_postings
-        self.deadline = deadline  # clock() past which a pass of matching stops; None: no cap in time
-        self.clock = clock
-
-    def postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
-        """Return a term's (document numbers, frequencies), inside the window when the search is cut."""
-        key = (field, term)
-        found = self.lists.get(key)
-        if found is None:  # read whole (one list is at most the archive), then counted against the cap
-            self._on_time()
-            if self.window is None:
-                found = self.cache.get(self.searcher, field, term)
-            else:
-                found = self.cache.get_within(self.searcher, field, term, self.window)
-            self.lists[key] = found
-        self._spend(len(found[0]))
-        self.work.postings += len(found[0])
-        return found
-
-    def holding(self, field: str, term: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return (those of the sorted docs a term's list holds, their frequencies).
-
-        A list much longer than the documents asked about (PROBE_SHARE) is probed
-        at them, not read: the work then grows with the candidates, not with the
-        archive, and counts as that many postings.
-        """
-        if (field, term) not in self.lists and len(docs) * PROBE_SHARE < self.count(field, term):
-            self._on_time()
-            self.work.postings += len(docs)
-            self._spend(len(docs))
-            return self.cache.probe(self.searcher, field, term, docs)
-        found = self.postings(field, term)
-        mine, theirs = common_at(docs, found[0])
-        return docs[mine], found[1][theirs]
-
-    def count(self, field: str, term: str) -> int:
-        """Return the length of a term's list over the archive, without reading it."""
-        return self.counts(field, [term])[0]
-
-    def counts(self, field: str, terms: list[str]) -> list[int]:
-        """Return the lengths of terms' lists over the archive, without reading them (looked up once each)."""
-        missing = [t for t in dict.fromkeys(terms) if (field, t) not in self.counted]
-        if missing:
-            self.counted.update(((field, t), n) for t, n in zip(missing, self.cache.counts(self.searcher, field, missing)))
-        return [self.counted[field, t] for t in terms]
-
-    def chars_count(self, textfield: str, text: str) -> int:
-        """Return a bound on the documents holding text's characters: the length of its rarest pair's or character's list."""
-        counts = []
-        for run in word_runs(normalize(text)):
-            if len(run) == 1:
-                counts.append(self.count(CHARS_OF[textfield], run))
-            else:
-                counts.extend(self.counts(GRAMS_OF[textfield], sorted({run[i:i + 2] for i in range(len(run) - 1)})))
-        return min(counts) if counts else 0
-
-    def _spend(self, count: int) -> None:
-        """Count postings used; raise _OverBudget past the cap (what the pass wanted is remembered)."""
-        self.spent += count
-        if self.budgeted and self.spent > self.max_postings:
-            raise _OverBudget
-
-    def _on_time(self) -> None:
-        """Raise OutOfTime when a pass of matching is past its deadline."""
-        if self.budgeted and self.deadline is not None and self.clock() > self.deadline:
-            raise OutOfTime
 
     def idf(self, df: int) -> float:
         """Return the inverse document frequency of df hits among the documents searched."""
@@ -302,17 +129,6 @@ class Matcher:
     def idf_count(self, count: int) -> float:
         """Return the inverse document frequency of a list of count postings over the whole archive."""
         return idf(self.doc_count, max(count, 1))
-
-    def positions(self, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
-        """Return a term's positions in those of the given documents that hold it (counted as work)."""
-        self._on_time()
-        self.work.positions += len(docs)
-        arrays = self.cache.arrays
-        if arrays is not None and arrays.positional and field in ARRAY_FIELDS and len(docs):
-            found = arrays.positions(field, term, docs, self.searcher.schema[field].format.decode_positions)
-            if found is not None:
-                return found
-        return positions(self.searcher, field, term, docs)
 
     def run_starts(self, field: str, run: str, docs: np.ndarray) -> np.ndarray | None:
         """Return where a run of characters stands in the given documents, as doc << 32 | position.
@@ -342,17 +158,6 @@ class Matcher:
                 break
             docs = distinct(starts >> 32)
         return starts if starts is not None else EMPTY
-
-    def affordable(self, kind: str, docs: np.ndarray, each: int) -> tuple[np.ndarray, np.ndarray]:
-        """Split docs into (the newest the request's cap still allows, at each units a document; the rest)."""
-        cap = MAX_STORED if kind == "stored" else MAX_POSITIONS
-        room = max(0, cap - getattr(self.work, kind)) // max(each, 1)
-        if room >= len(docs):
-            return docs, EMPTY
-        if not self.ranking and kind not in self.work.capped:
-            self.work.capped.append(kind)
-        order = np.argsort(-self.published[docs], kind="stable") if self.published is not None else np.arange(len(docs))
-        return np.sort(docs[order[:room]]), np.sort(docs[order[room:]])
 
     def _read_docs(self) -> np.ndarray:
         return np.array(sorted({d for d, _ in self.texts}), dtype=np.int64)
@@ -769,7 +574,7 @@ class Matcher:
                 self._cut("time", 0.0 if last else self.share * LATE_SHARE)
                 if self.deadline is not None:
                     self.deadline = self.clock() + LATE_SECONDS
-            except _OverBudget:
+            except OverBudget:
                 wanted = self.share if attempt < MAX_PASSES - 1 else 0.0
                 self._cut("postings", wanted * min(0.5 ** attempt, 0.7 * self.max_postings / max(self.spent, 1)))
             finally:
