@@ -23,7 +23,6 @@ from indexer.segment import ARRAY_FIELDS
 from search.postings import PostingCache, positions
 from search.sets import EMPTY, common_at, distinct
 
-
 PROBE_SHARE = 4  # a list at least this many times longer than the documents asked about is probed, not read
 # Caps on one request's work, in counts (the same on any machine). A check that
 # would pass a cap covers the newest candidates only, and the answer says so.
@@ -86,8 +85,6 @@ class Work:
                 "capped": list(self.capped), "searched": round(self.searched, 6), "passes": self.passes}
 
 
-
-
 class OverBudget(Exception):
     """A pass of matching would use more postings than MAX_POSTINGS."""
 
@@ -121,8 +118,6 @@ class Windows:
             rows = np.stack([rows[starts, 0], rows[ends, 1]], axis=1)
         covered = int((rows[:, 1] - rows[:, 0]).sum())
         return rows, covered / max(self.count, 1)
-
-
 
 
 class BudgetedReader:

@@ -80,7 +80,7 @@ class Engine:
                  clock=time.perf_counter, opener: Callable[[Path], _Build] | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.opener = opener or _open_build  # opens one build folder (tests wrap it to hold an open)
-        self.max_postings = max_postings  # postings one pass of matching may use (search/match.py)
+        self.max_postings = max_postings  # postings one pass of matching may use (search/budget.py)
         self.clock = clock  # seconds, for a request's deadline and its took_ms
         self.recency_weight = recency_weight
         self.half_life_days = half_life_days

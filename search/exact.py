@@ -24,7 +24,6 @@ from indexer.segment import ARRAY_FIELDS
 from search.budget import MAX_STORED, BudgetedReader
 from search.sets import EMPTY, common, distinct, minus, union
 
-
 # A pasted passage (this many letters, digits and ideographs or more: a span of
 # 20 characters has 16 or more) is matched through a few of its rarest pairs and
 # its candidates' stored text (ExactMatcher._passage): the cost follows the

@@ -21,7 +21,6 @@ from indexer.segment import PostingArrays
 from indexer.segment import indexes_in
 from search.sets import EMPTY, common_at, member
 
-
 CACHE_POSTINGS = 4_000_000  # postings kept in memory per build (~50 MB)
 
 

@@ -1,10 +1,9 @@
 """Combine sorted arrays of document numbers: set operations, and Hits (documents with their scores).
 
-Posting lists are sorted unique document numbers; intersecting, uniting and
-subtracting them is a binary search of the shorter in the longer, or a mark
-over their range of document numbers when the shorter is dense in it
-(DENSE_SHARE), never np.isin's sort of both: lists differ in length by
-orders of magnitude.
+Posting lists are sorted unique document numbers and differ in length by
+orders of magnitude: two lists are combined by binary searches of the shorter
+in the longer, or, when they are dense in their range of document numbers
+(DENSE_SHARE), by marking an array over that range.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from indexer.segment import heads
-
 
 EMPTY = np.zeros(0, dtype=np.int64)
 DENSE_SHARE = 16  # lists holding at least 1/16 of their range of document numbers are united by marking
