@@ -1,11 +1,16 @@
 """Answer a search as plain data; never imports Flask.
 
 Parts: ``request`` (validated parameters), ``query`` (what users type, read
-leniently, as Whoosh queries), ``ranking`` (BM25F and the recency prior),
+leniently, as Whoosh queries), ``postings`` (posting lists read into arrays,
+cached per build), ``sets`` (sorted-array set operations, Hits), ``budget``
+(one request's caps and the reads counted against them), ``exact`` (exact
+characters: runs, passages, text in one piece), ``match`` (matching and
+scoring a parsed query), ``ranking`` (BM25F and the recency prior),
 ``facets`` (counts from column arrays), ``highlight`` (exact spans, escaped
 HTML), ``spelling`` (did-you-mean, autocomplete), ``around`` (an article's
-copies and similar articles), ``engine`` (opens the live build and puts the
-answer together).
+copies and similar articles), ``answer`` (hits and the answer's other parts
+as plain data), ``engine`` (opens the live build and puts the answer
+together).
 
 The one entry point is ``Engine(index_dir).search(request)``; the web pages, the
 JSON API and ``newsearch query`` all render its answer.

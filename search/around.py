@@ -11,8 +11,9 @@ import numpy as np
 
 from indexer import analysis
 from indexer.schema import BODY, TITLE
-from search.match import EMPTY, WORD_BOOST, Hits, Matcher, member
+from search.match import WORD_BOOST, Matcher
 from search.ranking import late
+from search.sets import EMPTY, Hits, member
 
 MAX_STORY = 1_000  # copies a story's list holds: the first published
 MAX_COPIES = 50  # other copies an article page lists (the story's own list holds MAX_STORY)

@@ -22,22 +22,25 @@ import weakref
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from indexer import analysis
-from indexer.schema import ARTICLE, BODY, ID_FIELD, LENGTH_OF, TITLE
+from indexer.schema import BODY, ID_FIELD, LENGTH_OF
 from indexer.columns import load_columns
 from indexer.opening import open_index
 from indexer.store import USERDICT_FILE, DamagedFileError, hold_build, live_build, read_meta
 from search import facets, highlight, ranking, spelling
+from search.answer import copy_data, hit_data, iso_time, needles_of, selection_of, story_id
 from search.around import StoryIndex, copies_of, more_like_this, story_members
-from search.match import MATCH_SECONDS, MAX_POSTINGS, Hits, Matcher, PostingCache, Windows, firsts, member
-from search.query import Clause, ParsedQuery, parse_query
+from search.budget import MATCH_SECONDS, MAX_POSTINGS, Windows
+from search.match import Matcher
+from search.postings import PostingCache
+from search.query import parse_query
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
 from search.request import SearchRequest, now_epoch
+from search.sets import Hits, firsts, member
 
 STORY_CAPPED = "这条新闻的副本过多：只列出了最早发布的 {cap} 篇"
 
@@ -77,7 +80,7 @@ class Engine:
                  clock=time.perf_counter, opener: Callable[[Path], _Build] | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.opener = opener or _open_build  # opens one build folder (tests wrap it to hold an open)
-        self.max_postings = max_postings  # postings one pass of matching may use (search/match.py)
+        self.max_postings = max_postings  # postings one pass of matching may use (search/budget.py)
         self.clock = clock  # seconds, for a request's deadline and its took_ms
         self.recency_weight = recency_weight
         self.half_life_days = half_life_days
@@ -351,8 +354,8 @@ class Engine:
             "related": json.loads(stored.get("related") or "[]"),
             "parent": stored.get("parent") or None,
             "story": story,
-            "copies": [_copy_data(c) for c in copies],
-            "more_like_this": [_copy_data(c) for c in alike],
+            "copies": [copy_data(c) for c in copies],
+            "more_like_this": [copy_data(c) for c in alike],
             "work": matcher.work.as_dict(),
         })
         return data
@@ -376,8 +379,8 @@ class Engine:
         return {
             "build": str(build.path),
             "documents": int(live.sum()),
-            "first": _iso(int(known.min())) if len(known) else None,
-            "last": _iso(int(known.max())) if len(known) else None,
+            "first": iso_time(int(known.min())) if len(known) else None,
+            "last": iso_time(int(known.max())) if len(known) else None,
             "meta": build.meta,
             "warnings": build.warnings,
         }
@@ -412,78 +415,8 @@ def _open_build(path: Path) -> _Build:
                   PostingCache(deleted, arrays=postings), windows=Windows(columns.published))
 
 
-def story_id(key: int) -> str:
-    """Return the id of a story key as the API shows it: 16 hexadecimal digits."""
-    return f"{key:016x}"
-
-
 def _distinct_count(codes: np.ndarray, count: int) -> int:
     """Return how many distinct values of range(count) codes holds (a mask, not a sort)."""
     seen = np.zeros(count, dtype=bool)
     seen[codes] = True
     return int(seen.sum())
-
-
-def selection_of(request: SearchRequest, now: int) -> facets.Selection:
-    """Return the facet selection of a request."""
-    start = end = None
-    if request.range:
-        start, end = now - facets.PRESETS[request.range][1] + 1, now + 1
-    if request.date_from:
-        start = _day_epoch(request.date_from)
-    if request.date_to:
-        end = _day_epoch(request.date_to) + facets.DAY
-    return facets.Selection(request.categories, request.sources, start, end, request.range)
-
-
-def _day_epoch(day) -> int:
-    return (day - datetime(1970, 1, 1).date()).days * facets.DAY
-
-
-def _iso(epoch: int) -> str:
-    return (datetime(1970, 1, 1) + timedelta(seconds=epoch)).isoformat(sep=" ")
-
-
-def needles_of(parsed: ParsedQuery) -> list[str]:
-    """Return the literal strings whose occurrences a hit highlights."""
-    needles: set[str] = set()
-    for clause in parsed.positive:
-        if clause.field in ("source", "category"):
-            continue
-        needles.update(_clause_needles(clause))
-    return sorted(needles, key=len, reverse=True)
-
-
-def _clause_needles(clause: Clause) -> set[str]:
-    folded = analysis.normalize(clause.text).strip()
-    runs = analysis.word_runs(folded)
-    found = {folded} if folded else set()
-    found.update(r for r in runs if len(r) > 1 or len(runs) == 1)
-    if not clause.phrase:
-        found.update(w for w in clause.words() if len(w) > 1)
-    return found
-
-
-def _copy_data(stored: dict) -> dict:
-    """Return what an article page lists of another copy of its story."""
-    return {"id": stored[ID_FIELD], "title": stored.get(TITLE, ""), "source": stored.get("source") or None,
-            "published": _iso(stored["published"]) if stored.get("published") else None,
-            "url": stored.get("url") or None}
-
-
-def hit_data(stored: dict, needles: list[str], score: float | None) -> dict:
-    """Return the plain data of one hit, title and snippet highlighted."""
-    title = stored.get(TITLE, "")
-    body = stored.get(BODY, "")
-    return {
-        "id": stored[ID_FIELD],
-        "kind": stored.get("kind", ARTICLE),
-        "title": title,
-        "title_html": highlight.highlight(title, needles),
-        "snippet_html": highlight.snippet(body, needles),
-        "category": stored.get("category") or None,
-        "source": stored.get("source") or None,
-        "published": _iso(stored["published"]) if stored.get("published") else None,
-        "url": stored.get("url") or None,
-        "score": score,
-    }

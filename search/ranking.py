@@ -30,7 +30,8 @@ from __future__ import annotations
 import numpy as np
 
 from indexer.schema import BODY, GRAMS_OF, TITLE
-from search.match import MAX_POSITIONS, Matcher
+from search.budget import MAX_POSITIONS
+from search.match import Matcher
 from search.query import ParsedQuery
 
 RECENCY_WEIGHT = 0.15

@@ -58,7 +58,7 @@ class SearchRequest:
     page: int = 1
     size: int = 10
     collapse: bool = True
-    story: str | None = None  # 16 hex digits (search/engine.py: story_id)
+    story: str | None = None  # 16 hex digits (search/answer.py: story_id)
 
     def __post_init__(self) -> None:
         if self.sort not in SORTS:

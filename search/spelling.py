@@ -23,7 +23,7 @@ from whoosh.reading import MultiReader
 
 from indexer.analysis import normalize, word_runs
 from indexer.schema import BODY, TITLE
-from search.match import OutOfTime, Windows
+from search.budget import OutOfTime, Windows
 from search.query import Clause, ParsedQuery
 from search.ranking import late
 

@@ -32,17 +32,17 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_the_limits_in_the_readme_are_the_codes():
-    from search import around, match, query, ranking, request, spelling
+    from search import around, budget, query, ranking, request, spelling
 
     text = " ".join(README.split())  # phrases may break over lines
     said = [
         f"read up to {query.MAX_QUERY_CHARS} characters and {query.MAX_TERMS} terms",
-        f"reads at most {match.MAX_STORED} articles for that",
-        f"at most {match.MAX_POSITIONS:,} (term, article) pairs",
-        f"one search may take {match.MAX_POSTINGS:,} postings",
-        f"cut into {match.WINDOW_BLOCKS} runs of articles",
-        f"matching may take {match.MATCH_SECONDS} s",
-        f"with {match.LATE_SECONDS} s more",
+        f"reads at most {budget.MAX_STORED} articles for that",
+        f"at most {budget.MAX_POSITIONS:,} (term, article) pairs",
+        f"one search may take {budget.MAX_POSTINGS:,} postings",
+        f"cut into {budget.WINDOW_BLOCKS} runs of articles",
+        f"matching may take {budget.MATCH_SECONDS} s",
+        f"with {budget.LATE_SECONDS} s more",
         f"results go to page {request.MAX_PAGE:,} and {request.MAX_SIZE} a page",
         f"first-published {around.MAX_STORY:,} copies at most, and an article page lists {around.MAX_COPIES} other",
         f"its first {around.MLT_TEXT:,} characters, and read at most {around.MLT_POSTINGS:,} postings",
@@ -53,6 +53,6 @@ def test_the_limits_in_the_readme_are_the_codes():
         f"tries {spelling.MAX_CANDIDATES} corrections of a piece and the {spelling.MAX_TRIES} most promising",
     ]
     assert [phrase for phrase in said if phrase not in text] == []
-    assert match.LATE_SHARE == 1 / 8 and "the newest eighth of the archive" in text
-    for kind in match.CAPPED:
+    assert budget.LATE_SHARE == 1 / 8 and "the newest eighth of the archive" in text
+    for kind in budget.CAPPED:
         assert f"`{kind}`" in text, kind

@@ -313,7 +313,7 @@ def test_a_user_dictionary_travels_with_the_index(tmp_path):
 def test_the_posting_cache_counts_exactly_when_threads_miss_at_once(seed_index):
     import threading
 
-    from search.match import PostingCache
+    from search.postings import PostingCache
 
     engine = Engine(seed_index)
     try:
@@ -403,7 +403,7 @@ def test_the_first_hits_of_an_order_are_those_of_a_full_sort(rows, sort, wanted)
 def test_a_union_of_hits_is_the_same_dense_or_sparse(left, right):
     import numpy as np
 
-    from search.match import Hits
+    from search.sets import Hits
 
     a, b = np.array(sorted(left), dtype=np.int64), np.array(sorted(right), dtype=np.int64)
     got = Hits(a, a * 0.5 + 1).either(Hits(b, b * 0.25 + 2))
@@ -419,7 +419,7 @@ def test_a_union_of_hits_is_the_same_dense_or_sparse(left, right):
 def test_a_sum_of_hits_adds_every_part_once(parts):
     import numpy as np
 
-    from search.match import Hits, common_at, member
+    from search.sets import Hits, common_at, member
 
     arrays = [np.array(sorted(p), dtype=np.int64) for p in parts]
     got = Hits.sum([Hits(a, a * 0.5 + i + 1) for i, a in enumerate(arrays)])

@@ -1,4 +1,4 @@
-"""Contract of search/match.py's caps: every request's work is bounded, and a cut answer says so.
+"""Contract of search/budget.py's caps: every request's work is bounded, and a cut answer says so.
 
 Hostile query shapes run against the whole shared corpus (65,606 items), and
 each answer's ``work`` (postings taken, position lists decoded, stored
@@ -23,7 +23,8 @@ from indexer.analysis import normalize
 from indexer.writer import build_index
 from search import Engine, SearchRequest
 from search import spelling
-from search.match import CAPPED, LATE_SHARE, MAX_PASSES, MAX_POSITIONS, MAX_STORED, Matcher
+from search.budget import CAPPED, LATE_SHARE, MAX_PASSES, MAX_POSITIONS, MAX_STORED
+from search.match import Matcher
 from search.query import parse_query
 
 LETTERS = "中国人大会议发展经济社会主义建设工作时间新闻联播"  # 24 characters

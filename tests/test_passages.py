@@ -4,7 +4,7 @@ A passage is the beginning (20, 50, 100 or 256 characters; a quoted one at most
 254, as a query is read up to 256) of a 256-character span of one paragraph of
 an article. Pasted unquoted or quoted it finds that article in the top 10 with
 no cap hit. Its answer equals the one of matching it run by run and word by
-word (search.match.PASSAGE_CHARS out of reach, the way shorter text is
+word (search.exact.PASSAGE_CHARS out of reach, the way shorter text is
 matched): the same articles match, quoted in the same order, unquoted with the
 same ones first (those holding it in one piece). The same passage with one
 character changed, or a comma made a full stop, finds the article no more
@@ -19,6 +19,7 @@ import json
 
 import pytest
 
+import search.exact as exact
 import search.match as match
 from bench.passages import LENGTHS, draw_passages, pasted
 from conftest import corpus_lines
@@ -70,7 +71,7 @@ def assert_same_answer(engine, q: str, monkeypatch) -> dict:
     passage in one piece first in both, in an order of their own, then the same others); return the answer."""
     new, found = answer(engine, q), matched(engine, parse_query(q))
     with monkeypatch.context() as m:
-        m.setattr(match, "PASSAGE_CHARS", 10 ** 9)
+        m.setattr(exact, "PASSAGE_CHARS", 10 ** 9)
         old, old_found = answer(engine, q), matched(engine, parse_query(q))
     assert found == old_found
     assert new["total"] == old["total"] and new["facets"] == old["facets"]

@@ -26,7 +26,7 @@ from indexer.segment import INDEX_NAME
 from indexer.store import live_build
 from indexer.update import MAX_DELETED, MERGE_DOCS, MERGE_FACTOR, plan_merges, tier_of, update_index
 from indexer.writer import PARENT_BYTES, WORKER_BYTES, build_index, jobs_for
-from search import Engine, SearchRequest, match
+from search import Engine, SearchRequest, postings
 from web.cli import cli
 
 SAMPLE = 1_200
@@ -274,7 +274,7 @@ def same_positions(engine):
                 others = [d for d in (rng.randrange(reader.doc_count_all()) for _ in range(5)) if d not in deleted]
                 docs = np.unique(np.array(rng.sample(held, min(10, len(held))) + others, dtype=np.int64))
                 kept = built.cache.arrays.positions(field, term, docs, decode)
-                assert kept == match.positions(searcher, field, term, docs), (field, term)
+                assert kept == postings.positions(searcher, field, term, docs), (field, term)
                 assert set(kept) == set(docs.tolist()) & set(held) and all(kept.values())
 
 

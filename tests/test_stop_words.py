@@ -18,7 +18,7 @@ from conftest import corpus_items
 from indexer.analysis import normalize, word_runs
 from indexer.writer import build_index
 from search import Engine, SearchRequest
-from search.match import CAPPED
+from search.budget import CAPPED
 
 IT_INDUSTRY = "xwlb-VIDEv7GIza8gC5gzw5aik5jN170321"  # IT行业 in its body
 IT_PRODUCTS = "xwlb-VIDEupWGxhbV0M5UOKO5cnd2170917"  # IT产品, and no 行业

@@ -19,7 +19,7 @@ from conftest import corpus_items
 from indexer.schema import BODY
 from indexer.update import update_index
 from indexer.writer import build_index
-from search import Engine, SearchRequest, around, match, ranking, spelling
+from search import Engine, SearchRequest, around, budget, ranking, spelling
 from search.engine import STORY_CAPPED
 from search.match import Matcher
 from search.query import parse_query
@@ -215,7 +215,7 @@ def test_completion_says_when_its_lexicon_scan_and_position_checks_are_cut(engin
     scanned = engine.complete("中")
     assert "lexicon" in scanned["work"]["capped"]
     monkeypatch.undo()
-    monkeypatch.setattr(match, "MAX_POSITIONS", 1)
+    monkeypatch.setattr(budget, "MAX_POSITIONS", 1)
     checked = engine.complete("中国人")
     assert "positions" in checked["work"]["capped"]
     assert all("中国人" in s for s in checked["suggestions"] if len(s) > 8)

@@ -11,7 +11,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, request
 
 from search import IndexMissingError, RequestError, parse_request
-from search.match import Work
+from search.budget import Work
 from web import get_article, get_engine, get_now
 
 bp = Blueprint("api", __name__)
