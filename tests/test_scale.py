@@ -26,7 +26,8 @@ from indexer.segment import INDEX_NAME
 from indexer.store import live_build
 from indexer.update import MAX_DELETED, MERGE_DOCS, MERGE_FACTOR, plan_merges, tier_of, update_index
 from indexer.writer import PARENT_BYTES, WORKER_BYTES, build_index, jobs_for
-from search import Engine, SearchRequest, postings
+from search import Engine, SearchRequest
+from search.postings import positions as whoosh_positions
 from web.cli import cli
 
 SAMPLE = 1_200
@@ -274,7 +275,7 @@ def same_positions(engine):
                 others = [d for d in (rng.randrange(reader.doc_count_all()) for _ in range(5)) if d not in deleted]
                 docs = np.unique(np.array(rng.sample(held, min(10, len(held))) + others, dtype=np.int64))
                 kept = built.cache.arrays.positions(field, term, docs, decode)
-                assert kept == postings.positions(searcher, field, term, docs), (field, term)
+                assert kept == whoosh_positions(searcher, field, term, docs), (field, term)
                 assert set(kept) == set(docs.tolist()) & set(held) and all(kept.values())
 
 
