@@ -212,8 +212,20 @@ class PostingArrays:
 
         decode: the field format's decoder of one posting's bytes.
         """
-        where = self._where(field, term)
+        held = self._held_values(field, term, docs)
+        if held is None:
+            return None
         out: dict[int, list[int]] = {}
+        for found, begins, ends, vals in held:
+            for doc, b, e in zip(found.tolist(), begins.tolist(), ends.tolist()):
+                out[doc] = decode(vals[b:e].tobytes())
+        return out
+
+    def _held_values(self, field: str, term: str, docs: np.ndarray) -> list[tuple] | None:
+        """Return, per segment holding some of the sorted docs and the term, (the docs it holds, where each one's
+        position bytes begin and end in vals, vals); None when the field keeps no positions here."""
+        where = self._where(field, term)
+        out = []
         for i, offset, arrays, local in self._segments_of(docs, where):
             row, start, end = where[i]
             first = int(arrays["pvterm"][row]) if self.positional else -1
@@ -222,10 +234,9 @@ class PostingArrays:
             if end == start:
                 continue
             at, held = self._find(i, start, end, local)
-            begins, ends = self._offsets(i, at[held] + first)
-            vals = arrays["pvals"]
-            for doc, b, e in zip((local[held].astype(np.int64) + offset).tolist(), begins.tolist(), ends.tolist()):
-                out[doc] = decode(vals[b:e].tobytes())
+            if held.any():
+                begins, ends = self._offsets(i, at[held] + first)
+                out.append((local[held].astype(np.int64) + offset, begins, ends, arrays["pvals"]))
         return out
 
     def position_arrays(self, field: str, term: str, docs: np.ndarray, decode) -> tuple[np.ndarray, np.ndarray] | None:
@@ -235,29 +246,18 @@ class PostingArrays:
         decoded in bulk (numpy over the packed deltas); decode, the field format's
         decoder of one posting, reads the rare wide ones.
         """
-        where = self._where(field, term)
+        held = self._held_values(field, term, docs)
+        if held is None:
+            return None
         held_docs, raw, counts, wide = [], [], [], []
-        for i, offset, arrays, local in self._segments_of(docs, where):
-            at, start, end = where[i]
-            first = int(arrays["pvterm"][at]) if self.positional else -1
-            if first < 0:
-                return None
-            if end == start:
-                continue
-            found, held = self._find(i, start, end, local)
-            if not held.any():
-                continue
-            local = local.astype(np.int64)
-            begins, ends = self._offsets(i, found[held] + first)
-            vals = arrays["pvals"]
+        for found, begins, ends, vals in held:
             narrow = vals[begins] == ord("H")
-            for doc, b, e in zip((local[held][~narrow] + offset).tolist(), begins[~narrow].tolist(),
-                                 ends[~narrow].tolist()):
+            for doc, b, e in zip(found[~narrow].tolist(), begins[~narrow].tolist(), ends[~narrow].tolist()):
                 wide.append((doc, decode(vals[b:e].tobytes())))
             b, lengths = begins[narrow] + 1, ends[narrow] - begins[narrow] - 1
             raw.append(vals[runs(b, lengths)])
             counts.append(lengths // 2)
-            held_docs.append(local[held][narrow] + offset)
+            held_docs.append(found[narrow])
         found_docs, found_positions = [], []
         if held_docs:
             many = np.concatenate(counts)
