@@ -81,7 +81,7 @@ def opensearch_cluster(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("opensearch")
     runner = CliRunner()
-    started = runner.invoke(cli, ["cluster", "start", "--nodes", "3", "--dir", str(directory)])
+    started = runner.invoke(cli, ["cluster", "start", "--nodes", "3", "--quick", "--dir", str(directory)])
     if started.exit_code != 0:
         runner.invoke(cli, ["cluster", "stop", "--dir", str(directory)])
         pytest.fail(f"the local OpenSearch cluster did not start: {started.output.strip()}")

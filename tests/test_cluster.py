@@ -22,6 +22,7 @@ def test_the_session_cluster_is_green_with_three_nodes(opensearch_cluster):
     ports = [node["http_port"] for node in nodes] + [node["transport_port"] for node in nodes]
     assert len(set(ports)) == 6
     assert all(is_alive(node["pid"]) for node in nodes)
+    assert all("-XX:TieredStopAtLevel=1" in node["args"] for node in nodes)  # --quick
     for url in opensearch_cluster["urls"]:  # every node answers for the whole cluster
         health = cluster_health(url)
         assert (health["status"], health["number_of_nodes"]) == ("green", 3)
@@ -29,7 +30,7 @@ def test_the_session_cluster_is_green_with_three_nodes(opensearch_cluster):
 
 
 def test_cluster_start_status_stop_through_the_cli(runner, tmp_path):
-    started = runner.invoke(cli, ["cluster", "start", "--nodes", "1", "--dir", str(tmp_path)])
+    started = runner.invoke(cli, ["cluster", "start", "--nodes", "1", "--quick", "--dir", str(tmp_path)])
     assert started.exit_code == 0, started.output
     url = started.stdout.strip().splitlines()[-1]
     recorded = json.loads((tmp_path / "nodes.json").read_text())

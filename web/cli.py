@@ -76,8 +76,9 @@ cluster_dir_option = click.option(
 @cluster.command("start")
 @click.option("--nodes", type=click.IntRange(1, 9), default=3, show_default=True)
 @cluster_dir_option
-@click.option("--heap", default="512m", show_default=True, help="Java heap of each node.")
-def cluster_start(nodes, directory, heap):
+@click.option("--heap", default="512m", show_default=True, help="Java heap of each node (new folders).")
+@click.option("--quick", is_flag=True, help="C1 JIT only: starts in about half the time, then runs slower (tests).")
+def cluster_start(nodes, directory, heap, quick):
     """Start the cluster's nodes, wait until it is green, print its URL.
 
     Example:
@@ -87,7 +88,7 @@ def cluster_start(nodes, directory, heap):
     from indexer.cluster import ClusterError, start_cluster
 
     try:
-        started = start_cluster(directory, nodes=nodes, heap=heap)
+        started = start_cluster(directory, nodes=nodes, heap=heap, quick=quick)
     except ClusterError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{len(started['nodes'])} nodes in {started['dir']}, pids and ports in nodes.json", err=True)
