@@ -95,7 +95,7 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def plan_nodes(directory: Path, count: int, heap: str, quick: bool) -> list[dict]:
+def plan_nodes(directory: Path, count: int, heap: str, quick: bool, owner: int | None) -> list[dict]:
     """Return the nodes of a new cluster in `directory`: names, ports and the command that starts each."""
     ports = free_ports(2 * count)
     names = [f"n{i}" for i in range(count)]
@@ -104,7 +104,7 @@ def plan_nodes(directory: Path, count: int, heap: str, quick: bool) -> list[dict
     else:
         seeds = ",".join(f"127.0.0.1:{ports[count + i]}" for i in range(count))
         discovery = [f"discovery.seed_hosts={seeds}", f"cluster.initial_cluster_manager_nodes={','.join(names)}"]
-    options = (*JAVA_OPTIONS, *QUICK_OPTIONS) if quick else JAVA_OPTIONS
+    options = (*JAVA_OPTIONS, *(QUICK_OPTIONS if quick else ()), *([f"-Dnewsearch.owner.pid={owner}"] if owner else []))
     nodes = []
     for i, name in enumerate(names):
         home = directory / name
@@ -222,10 +222,11 @@ def last_error(log: str) -> str:
 
 
 def start_cluster(directory: Path | str, nodes: int = 3, heap: str = "512m", quick: bool = False,
-                  timeout: float = START_SECONDS) -> dict:
+                  owner: int | None = None, timeout: float = START_SECONDS) -> dict:
     """Start the cluster in `directory` (its nodes that are not running), wait for it, return nodes.json's content.
 
-    `heap` and `quick` (C1 JIT only) apply to a new folder; a folder's nodes keep the command they were planned with.
+    `heap`, `quick` (C1 JIT only) and `owner` (a pid: the nodes exit when it does) apply to a new folder;
+    a folder's nodes keep the command they were planned with.
 
     :raises ClusterError: Java or Maven missing, a build failure, a folder holding a cluster of another
         size, or a node that exits or a cluster that is not healthy in time (its nodes are then stopped).
@@ -239,7 +240,7 @@ def start_cluster(directory: Path | str, nodes: int = 3, heap: str = "512m", qui
             raise ClusterError(f"{directory} holds the data of a {len(existing)}-node cluster; "
                                f"start it with --nodes {len(existing)} or use another --dir")
         directory.mkdir(parents=True, exist_ok=True)
-        planned = plan_nodes(directory, nodes, heap, quick)
+        planned = plan_nodes(directory, nodes, heap, quick, owner)
         cluster = {"cluster_name": CLUSTER_NAME, "dir": str(directory),
                    "url": f"http://127.0.0.1:{planned[0]['http_port']}",
                    "urls": [f"http://127.0.0.1:{n['http_port']}" for n in planned], "nodes": planned}

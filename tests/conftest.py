@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,8 @@ def opensearch_cluster(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("opensearch")
     runner = CliRunner()
-    started = runner.invoke(cli, ["cluster", "start", "--nodes", "3", "--quick", "--dir", str(directory)])
+    started = runner.invoke(cli, ["cluster", "start", "--nodes", "3", "--quick", "--stop-with", str(os.getpid()),
+                                  "--dir", str(directory)])
     if started.exit_code != 0:
         runner.invoke(cli, ["cluster", "stop", "--dir", str(directory)])
         pytest.fail(f"the local OpenSearch cluster did not start: {started.output.strip()}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -55,6 +57,23 @@ def test_cluster_start_status_stop_through_the_cli(runner, tmp_path):
     wrong_size = runner.invoke(cli, ["cluster", "start", "--nodes", "3", "--dir", str(tmp_path)])
     assert wrong_size.exit_code == 1 and "holds a 1-node cluster" in wrong_size.output
     assert runner.invoke(cli, ["cluster", "stop", "--dir", str(tmp_path)]).output.strip() == "stopped 1 nodes"
+
+
+def test_nodes_stop_with_the_process_that_owns_them(runner, tmp_path):
+    owner = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    started = runner.invoke(cli, ["cluster", "start", "--nodes", "1", "--quick", "--stop-with", str(owner.pid),
+                                  "--dir", str(tmp_path)])
+    assert started.exit_code == 0, started.output
+    (node,) = read_nodes(tmp_path)["nodes"]
+    assert is_alive(node["pid"])
+    owner.stdin.close()  # the owner exits, as a killed test run would
+    owner.wait()
+    for _ in range(600):
+        if not is_alive(node["pid"]):
+            break
+        threading.Event().wait(0.1)
+    assert not is_alive(node["pid"])
+    assert runner.invoke(cli, ["cluster", "stop", "--dir", str(tmp_path)]).output.strip() == "stopped 0 nodes"
 
 
 def one_line_error(result) -> str:

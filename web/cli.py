@@ -78,7 +78,8 @@ cluster_dir_option = click.option(
 @cluster_dir_option
 @click.option("--heap", default="512m", show_default=True, help="Java heap of each node (new folders).")
 @click.option("--quick", is_flag=True, help="C1 JIT only: starts in about half the time, then runs slower (tests).")
-def cluster_start(nodes, directory, heap, quick):
+@click.option("--stop-with", "owner", type=int, help="Stop the nodes when the process with this pid exits (test runs).")
+def cluster_start(nodes, directory, heap, quick, owner):
     """Start the cluster's nodes, wait until it is green, print its URL.
 
     Example:
@@ -88,7 +89,7 @@ def cluster_start(nodes, directory, heap, quick):
     from indexer.cluster import ClusterError, start_cluster
 
     try:
-        started = start_cluster(directory, nodes=nodes, heap=heap, quick=quick)
+        started = start_cluster(directory, nodes=nodes, heap=heap, quick=quick, owner=owner)
     except ClusterError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{len(started['nodes'])} nodes in {started['dir']}, pids and ports in nodes.json", err=True)

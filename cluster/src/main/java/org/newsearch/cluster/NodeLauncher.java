@@ -57,7 +57,19 @@ public final class NodeLauncher {
         return builder.build();
     }
 
+    /** Exit (closing the node) when the process named by -Dnewsearch.owner.pid exits, if one is named. */
+    static void exitWithOwner() {
+        String owner = System.getProperty("newsearch.owner.pid");
+        if (owner == null) {
+            return;
+        }
+        // a test run that is killed cannot stop its nodes: they must not outlive it on a shared machine
+        ProcessHandle.of(Long.parseLong(owner)).ifPresentOrElse(
+            handle -> handle.onExit().thenRun(() -> System.exit(0)), () -> System.exit(0));
+    }
+
     public static void main(String[] args) throws Exception {
+        exitWithOwner();
         Settings settings = parseSettings(args);
         Environment environment = InternalSettingsPreparer.prepareEnvironment(
             settings, Map.of(), null, () -> settings.get("node.name", "node"));
