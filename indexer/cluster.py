@@ -22,12 +22,12 @@ LAUNCHER_DIR = Path(__file__).resolve().parents[1] / "cluster"
 LAUNCHER_CLASS = "org.newsearch.cluster.NodeLauncher"
 CLUSTER_NAME = "newsearch-local"
 NODES_FILE = "nodes.json"
+FAILED = "node failed to start: "  # NodeLauncher.FAILED
 BUILT_STAMP = "launcher.built"  # in cluster/target, touched after each successful build
 START_SECONDS = 180.0  # three nodes take ~8 s on an idle 2-core machine; a busy one, many times that
 STOP_SECONDS = 30.0
-# Serial GC: a 512 MB heap needs no parallel collector, and the threads would compete on small machines.
-# Netty's processor count is left to the node, which sets it once per JVM anyway.
-JAVA_OPTIONS = ("-XX:+UseSerialGC", "-Dopensearch.set.netty.runtime.available.processors=false")
+# Serial GC: a 512 MB heap needs no parallel collector, and its threads would compete on small machines
+JAVA_OPTIONS = ("-XX:+UseSerialGC",)
 # The quick JIT compiles only with C1: three nodes start in 9 s instead of 19 s here (load ~13 on 2 cores),
 # and then index and search slower, so a benchmark leaves it off
 QUICK_OPTIONS = ("-XX:TieredStopAtLevel=1",)
@@ -63,7 +63,7 @@ def launcher_is_built() -> bool:
 
 def build_launcher() -> bool:
     """Build the launcher with Maven unless it is up to date; return whether it was built."""
-    require_tool("java", "openjdk-17-jre-headless")
+    require_tool("java", "openjdk-17-jdk-headless")
     if launcher_is_built():
         return False
     mvn = require_tool("mvn", "maven")
@@ -126,7 +126,7 @@ def min_heap(heap: str) -> str:
 def spawn_node(node: dict) -> int:
     """Start one node's JVM in a session of its own, output to its log; return its pid."""
     Path(node["home"]).mkdir(parents=True, exist_ok=True)
-    java = require_tool("java", "openjdk-17-jre-headless")
+    java = require_tool("java", "openjdk-17-jdk-headless")
     actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                (os.POSIX_SPAWN_OPEN, 1, node["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
                (os.POSIX_SPAWN_DUP2, 1, 2)]
@@ -149,16 +149,24 @@ def is_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    try:  # a zombie that is not our child has exited too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no /proc: trust the signal
+    except OSError:
+        return False
 
 
 def is_node_process(node: dict) -> bool:
     """Tell whether the node's recorded pid is still that node (and not a reused pid)."""
     if not is_alive(node.get("pid")):
         return False
-    cmdline = Path(f"/proc/{node['pid']}/cmdline")
-    return not cmdline.exists() or f"path.home={node['home']}".encode() in cmdline.read_bytes()
+    try:
+        return f"path.home={node['home']}".encode() in Path(f"/proc/{node['pid']}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no /proc: trust the pid
+    except OSError:
+        return False
 
 
 def read_nodes(directory: Path) -> dict | None:
@@ -217,7 +225,8 @@ def last_error(log: str) -> str:
         lines = Path(log).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return "no log"
-    errors = [line for line in lines if "Exception" in line or "ERROR" in line]
+    said = [line[len(FAILED):] for line in lines if line.startswith(FAILED)]  # the launcher's own reason
+    errors = said or [line for line in lines if "Exception" in line or "ERROR" in line]
     return (errors or lines or ["empty log"])[-1].strip()[:300]
 
 

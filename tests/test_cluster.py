@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -93,6 +94,20 @@ def test_a_cluster_that_is_down_is_one_line(runner, tmp_path):
     line = one_line_error(runner.invoke(cli, ["cluster", "stop", "--dir", str(tmp_path)]))
     assert line == f"Error: no cluster in {tmp_path.resolve()} (no nodes.json)"
     one_line_error(runner.invoke(cli, ["cluster", "status", "--dir", str(tmp_path)]))
+
+
+def test_a_node_that_cannot_start_is_one_line(runner, tmp_path):
+    assert runner.invoke(cli, ["cluster", "start", "--nodes", "1", "--quick", "--dir", str(tmp_path)]).exit_code == 0
+    runner.invoke(cli, ["cluster", "stop", "--dir", str(tmp_path)])
+    (node,) = read_nodes(tmp_path)["nodes"]
+    with socket.socket() as taken:  # another program now holds the folder's HTTP port
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the stopped node's port may be in TIME_WAIT
+        taken.bind(("127.0.0.1", node["http_port"]))
+        taken.listen()
+        line = one_line_error(runner.invoke(cli, ["cluster", "start", "--nodes", "1", "--dir", str(tmp_path)]))
+    assert line.startswith("Error: node n0 exited while starting: ")
+    assert "BindHttpException" in line and str(node["http_port"]) in line
+    assert read_nodes(tmp_path)["nodes"][0]["pid"] is None
 
 
 def test_missing_java_or_maven_says_what_to_install(runner, tmp_path, monkeypatch):

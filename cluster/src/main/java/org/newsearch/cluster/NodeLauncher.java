@@ -33,6 +33,9 @@ public final class NodeLauncher {
         }
     }
 
+    /** The start of the line printed when the node cannot start. */
+    static final String FAILED = "node failed to start: ";
+
     private NodeLauncher() {}
 
     /** Read {@code key=value} arguments as node settings; a value with commas is a list. */
@@ -68,12 +71,28 @@ public final class NodeLauncher {
             handle -> handle.onExit().thenRun(() -> System.exit(0)), () -> System.exit(0));
     }
 
-    public static void main(String[] args) throws Exception {
-        exitWithOwner();
+    /** Build the node from {@code key=value} arguments and start it. */
+    static Node startNode(String[] args) throws Exception {
         Settings settings = parseSettings(args);
         Environment environment = InternalSettingsPreparer.prepareEnvironment(
             settings, Map.of(), null, () -> settings.get("node.name", "node"));
         Node node = new ClasspathNode(environment, PLUGINS);
+        node.start();
+        return node;
+    }
+
+    public static void main(String[] args) throws Exception {
+        exitWithOwner();
+        Node node;
+        try {
+            node = startNode(args);
+        } catch (Exception e) {
+            e.printStackTrace();
+            // one line that says why, for the caller to show (it reads the last line with this prefix)
+            System.err.println(FAILED + e.toString().replace('\n', ' '));
+            System.exit(1);
+            return;
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
@@ -84,8 +103,7 @@ public final class NodeLauncher {
                 stopped.countDown();
             }
         }, "node-shutdown"));
-        node.start();
-        System.out.println("node started: " + settings.get("node.name") + " http " + settings.get("http.port"));
+        System.out.println("node started: " + node.settings().get("node.name"));
         System.out.flush();
         stopped.await();  // the node's own threads are daemons: this keeps the JVM alive
     }
