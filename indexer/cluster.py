@@ -230,6 +230,18 @@ def last_error(log: str) -> str:
     return (errors or lines or ["empty log"])[-1].strip()[:300]
 
 
+def plan_cluster(directory: Path, nodes: int, heap: str, quick: bool, owner: int | None) -> dict:
+    """Return the nodes.json content of a new cluster in `directory`, refusing a folder of another size."""
+    existing = sorted(p.name for p in directory.glob("n[0-9]*") if p.is_dir())
+    if existing and len(existing) != nodes:
+        raise ClusterError(f"{directory} holds the data of a {len(existing)}-node cluster; "
+                           f"start it with --nodes {len(existing)} or use another --dir")
+    directory.mkdir(parents=True, exist_ok=True)
+    planned = plan_nodes(directory, nodes, heap, quick, owner)
+    urls = [f"http://127.0.0.1:{node['http_port']}" for node in planned]
+    return {"cluster_name": CLUSTER_NAME, "dir": str(directory), "url": urls[0], "urls": urls, "nodes": planned}
+
+
 def start_cluster(directory: Path | str, nodes: int = 3, heap: str = "512m", quick: bool = False,
                   owner: int | None = None, timeout: float = START_SECONDS) -> dict:
     """Start the cluster in `directory` (its nodes that are not running), wait for it, return nodes.json's content.
@@ -238,32 +250,26 @@ def start_cluster(directory: Path | str, nodes: int = 3, heap: str = "512m", qui
     a folder's nodes keep the command they were planned with.
 
     :raises ClusterError: Java or Maven missing, a build failure, a folder holding a cluster of another
-        size, or a node that exits or a cluster that is not healthy in time (its nodes are then stopped).
+        size, or a node that exits or a cluster that is not healthy in time (the nodes this call
+        started are then stopped; nodes that were running stay).
     """
     directory = Path(directory).resolve()
     build_launcher()
-    cluster = read_nodes(directory)
-    if cluster is None:
-        existing = sorted(p.name for p in directory.glob("n[0-9]*") if p.is_dir())
-        if existing and len(existing) != nodes:
-            raise ClusterError(f"{directory} holds the data of a {len(existing)}-node cluster; "
-                               f"start it with --nodes {len(existing)} or use another --dir")
-        directory.mkdir(parents=True, exist_ok=True)
-        planned = plan_nodes(directory, nodes, heap, quick, owner)
-        cluster = {"cluster_name": CLUSTER_NAME, "dir": str(directory),
-                   "url": f"http://127.0.0.1:{planned[0]['http_port']}",
-                   "urls": [f"http://127.0.0.1:{n['http_port']}" for n in planned], "nodes": planned}
-    elif len(cluster["nodes"]) != nodes:
+    cluster = read_nodes(directory) or plan_cluster(directory, nodes, heap, quick, owner)
+    if len(cluster["nodes"]) != nodes:
         raise ClusterError(f"{directory} holds a {len(cluster['nodes'])}-node cluster; "
                            f"start it with --nodes {len(cluster['nodes'])} or use another --dir")
-    for node in cluster["nodes"]:
-        if not is_node_process(node):
-            node["pid"] = spawn_node(node)
+    started = [node for node in cluster["nodes"] if not is_node_process(node)]
+    for node in started:
+        node["pid"] = spawn_node(node)
     write_nodes(directory, cluster)
     try:
         wait_for_health(cluster, timeout)
     except ClusterError:
-        stop_cluster(directory)
+        stop_nodes(started)
+        for node in started:
+            node["pid"] = None
+        write_nodes(directory, cluster)
         raise
     return cluster
 
