@@ -54,13 +54,13 @@ SHORT_CLAUSES = 3
 # them on a whole archive; a sample of a few days would not.
 BOILERPLATE = frozenset(
     "新闻联播 央视网 央视 中央电视台 中国网络电视台 网络电视台 本台 消息 本台消息 记者 编辑 责任编辑 主编 来源 原标题 "
-    "报道 新闻 据悉 获悉 日电 电讯 直播 视频 图片 截图 网友 联播 联播快讯 国内联播快讯 国际联播快讯 快讯".split()
+    "中新网 中新社 新华社 新华网 人民网 报道 新闻 据悉 获悉 日电 电讯 直播 视频 图片 截图 网友 联播 联播快讯 国内联播快讯 国际联播快讯 快讯".split()
 )
 FUNCTION_WORDS = frozenset(
     "我们 你们 他们 她们 它们 我国 这个 那个 这些 那些 这样 那样 这里 那里 一个 一些 一种 一位 一次 一是 二是 三是 "
     "以及 进行 已经 正在 没有 可以 能够 需要 通过 作为 为了 由于 因为 所以 但是 而且 并且 同时 其中 之一 有关 相关 "
     "表示 认为 指出 强调 介绍 说 今年 去年 明年 今天 昨天 明天 目前 近日 日前 当天 当日 此前 此外 另外 还有 以来 "
-    "先生 女士 方面 情况 问题 工作 活动 时间 期间 左右 以上 以下 等等 记者 了解 一起 开始 继续 不断 更加 非常 主要 重要".split()
+    "人们 先生 女士 方面 情况 问题 工作 活动 时间 期间 左右 以上 以下 等等 记者 了解 一起 开始 继续 不断 更加 非常 主要 重要".split()
 )
 NAMED_TAGS = frozenset({"vn", "eng", "j", "i", "l"})  # and every n* tag: nouns, names of people, places, bodies
 _NUMBERISH = re.compile(r"[\d.%〇零一二三四五六七八九十百千万亿两年月日号时分秒点第余多几半]+")
@@ -76,6 +76,8 @@ def related_searches(matcher, story: np.ndarray | None, q: str, parsed: ParsedQu
     if matcher.deadline is not None:
         deadline = matcher.clock() + TIME_SHARE * max(0.0, matcher.deadline - matcher.clock())
     texts = _read_sample(matcher, sample_of(docs, scores, story), deadline)
+    if not texts:
+        return []
     held, written = _foreground(texts)
     query_terms = _query_terms(parsed)
     words = [w for w in sorted(held, key=lambda w: (-held[w], w)) if is_candidate(w, query_terms)][:MAX_CANDIDATES]
@@ -116,7 +118,7 @@ def _read_sample(matcher, docs: np.ndarray, deadline: float | None) -> list[str]
     """Return the title and first SAMPLE_CHARS body characters of each document, folded, until the deadline."""
     texts = []
     for doc in docs.tolist():
-        if deadline is not None and matcher.clock() > deadline:
+        if deadline is not None and matcher.clock() >= deadline:
             matcher.work.cap("related")
             break
         stored = matcher.searcher.stored_fields(doc)
@@ -168,8 +170,8 @@ def is_candidate(word: str, query_terms: set[str]) -> bool:
         return False
     if _NUMBERISH.fullmatch(word) or (any(c.isdigit() for c in word) and not any("a" <= c <= "z" for c in word)):
         return False  # 十二月, 2023年度, 3000万元: a number or date, with its unit (5G and G20 stay)
-    if len(word) == 2 and word[0] in "个万亿":
-        return False  # the unit of a number the segmenter cut off (31 个省, 100 万剂)
+    if len(word) == 2 and word[0] in "个万亿" or len(word) == 3 and word[0] in "一两" and word[1] == word[2]:
+        return False  # the unit of a number the segmenter cut off (31 个省, 100 万剂), a repeated measure (一条条)
     return not any(term in word or word in term for term in query_terms)
 
 

@@ -207,12 +207,31 @@ def test_a_timeline_bar_narrows_the_search_to_its_period(page):
     assert page.locator(".timeline-table").bounding_box()["height"] > 10
 
 
+def test_a_related_search_is_a_link_under_the_results_that_finds_articles(page):
+    page.goto("/search?q=电池&category=汽车")
+    block = page.get_by_role("navigation", name="相关搜索")
+    expect(block).to_be_visible()
+    links = block.get_by_role("link")
+    assert 6 <= links.count() <= 10
+    assert block.bounding_box()["y"] > page.locator(".hits .hit").last.bounding_box()["y"]  # under the results
+    text = links.first.inner_text()
+    assert text.startswith("电池 ") and text != "电池"
+    links.first.focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert query_of(page.url) == [("q", text), ("category", "汽车")]
+    assert result_count(page) != "约 0 条结果"
+    page.goto("/search?q=马克·吐温")  # nothing found: no block
+    expect(page.get_by_role("navigation", name="相关搜索")).to_have_count(0)
+
+
 def test_phone_layout_and_screenshots(browser, base_url):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     desktop = browser.new_context(viewport=DESKTOP, base_url=base_url)
     tab = desktop.new_page()
     tab.goto("/search?q=电池")
     tab.screenshot(path=str(SCREENSHOTS / "results-desktop.png"), full_page=True)
+    expect(tab.locator(".related-searches")).to_be_visible()
     expect(tab.locator(".sidebar")).to_be_visible()
     expect(tab.locator(".filters-mobile")).to_be_hidden()
     desktop.close()
@@ -223,6 +242,10 @@ def test_phone_layout_and_screenshots(browser, base_url):
         assert tab.evaluate("document.documentElement.scrollWidth") <= 375, url
     tab.goto("/search?q=电池")
     tab.screenshot(path=str(SCREENSHOTS / "results-phone.png"), full_page=True)
+    related = tab.locator(".related-searches")
+    expect(related).to_be_visible()
+    box = related.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375
     expect(tab.locator(".sidebar")).to_be_hidden()
     filters = tab.locator("details.filters-mobile")
     expect(filters).not_to_have_attribute("open", "")
@@ -246,6 +269,7 @@ def test_no_serious_axe_violations(browser, base_url, url, viewport):
     context = browser.new_context(viewport=viewport, base_url=base_url, bypass_csp=True)
     tab = context.new_page()
     tab.goto(url)
+    expect(tab.locator(".related-searches")).to_have_count(1 if "新能源" in url else 0)  # checked too when shown
     tab.add_script_tag(path=str(AXE))
     result = tab.evaluate("axe.run(document, {resultTypes: ['violations']})")
     context.close()
