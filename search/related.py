@@ -28,6 +28,7 @@ left before its deadline; a sample cut by that time is named "related" in
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 import rjieba  # the segmenter's own tagger (indexer/analysis.py loads the same dictionary into it)
@@ -39,8 +40,8 @@ from search.sets import firsts
 
 RELATED = 10  # related searches an answer lists at most
 MIN_HITS = 2  # a search with fewer matches has none: one article is no "set" to tell apart
-SAMPLE = 100  # best-scoring matches (one per story) whose text is read
-SAMPLE_CHARS = 300  # characters of a body read (cut back to a punctuation mark: segmented as the index did)
+SAMPLE = 60  # best-scoring matches (one per story) whose text is read
+SAMPLE_CHARS = 200  # characters of a body read (cut back to a punctuation mark: segmented as the index did)
 MAX_CANDIDATES = 400  # words, most frequent in the sample first, whose background counts are looked up
 MAX_BACKGROUND = 0.2  # a word in more of the archive than this share is boilerplate or too broad
 # Of a sample of at least this size, the articles that must hold a word (as
@@ -60,7 +61,7 @@ FUNCTION_WORDS = frozenset(
     "我们 你们 他们 她们 它们 我国 这个 那个 这些 那些 这样 那样 这里 那里 一个 一些 一种 一位 一次 一是 二是 三是 "
     "以及 进行 已经 正在 没有 可以 能够 需要 通过 作为 为了 由于 因为 所以 但是 而且 并且 同时 其中 之一 有关 相关 "
     "表示 认为 指出 强调 介绍 说 今年 去年 明年 今天 昨天 明天 目前 近日 日前 当天 当日 此前 此外 另外 还有 以来 "
-    "人们 先生 女士 方面 情况 问题 工作 活动 时间 期间 左右 以上 以下 等等 记者 了解 一起 开始 继续 不断 更加 非常 主要 重要".split()
+    "今年以来 月份 人们 先生 女士 方面 情况 问题 工作 活动 时间 期间 左右 以上 以下 等等 记者 了解 一起 开始 继续 不断 更加 非常 主要 重要".split()
 )
 NAMED_TAGS = frozenset({"vn", "eng", "j", "i", "l"})  # and every n* tag: nouns, names of people, places, bodies
 _NUMBERISH = re.compile(r"[\d.%〇零一二三四五六七八九十百千万亿两年月日号时分秒点第余多几半]+")
@@ -78,21 +79,21 @@ def related_searches(matcher, story: np.ndarray | None, q: str, parsed: ParsedQu
     texts = _read_sample(matcher, sample_of(docs, scores, story), deadline)
     if not texts:
         return []
-    held, written = _foreground(texts)
-    query_terms = _query_terms(parsed)
-    words = [w for w in sorted(held, key=lambda w: (-held[w], w)) if is_candidate(w, query_terms)][:MAX_CANDIDATES]
-    title, body = matcher.counts(TITLE, words), matcher.counts(BODY, words)
-    most = MAX_BACKGROUND * matcher.doc_count
+    folded = [analysis.normalize(text) for text in texts]  # one code point for one: offsets stay valid
+    held = _foreground(folded)
     least = next(n for size, n in MIN_HELD if len(texts) >= size)
+    terms = _query_terms(parsed)
+    words = sorted((w for w, n in held.items() if n >= least and is_candidate(w, terms)), key=lambda w: (-held[w], w))
+    words = words[:MAX_CANDIDATES]
+    most = MAX_BACKGROUND * matcher.doc_count
     scored = []
-    for word, a, b in zip(words, title, body):
+    for word, a, b in zip(words, matcher.counts(TITLE, words), matcher.counts(BODY, words)):
         background = max(a, b, 1)
-        if held[word] >= least and background <= most:
-            score = jlh(held[word] / len(texts), background / matcher.doc_count)
-            if score > 0:
-                scored.append((-score, word))
-    chosen = _distinct([w for _, w in sorted(scored)])
-    return [{"q": phrase_of(q, parsed, written[word]), "word": written[word]} for word in chosen]
+        score = jlh(held[word] / len(texts), background / matcher.doc_count) if background <= most else 0.0
+        if score > 0:
+            scored.append((-score, word))
+    shown = [_written(word, texts, folded) for word in _distinct([w for _, w in sorted(scored)])]
+    return [{"q": phrase_of(q, parsed, word), "word": word} for word in shown]
 
 
 def jlh(fg: float, bg: float) -> float:
@@ -135,22 +136,25 @@ def _lead(body: str) -> str:
     return body[:cut]
 
 
-def _foreground(texts: list[str]) -> tuple[dict[str, int], dict[str, str]]:
-    """Return how many of the texts hold each word (folded, as the index segments them at the top level), and
-    each word as first written (GDP, not gdp).
+def _foreground(folded: list[str]) -> Counter:
+    """Return how many of the folded texts hold each word, as the index segments them at the top level.
 
     The smaller dictionary words inside a longer word are left out: 加值 of 增加值 is no search.
     """
-    held: dict[str, int] = {}
-    written: dict[str, str] = {}
-    for text in texts:
-        seen = set()
-        for word, start, end in analysis.get_segmenter().cut(analysis.normalize(text)):
-            if word not in seen:
-                seen.add(word)
-                held[word] = held.get(word, 0) + 1
-                written.setdefault(word, text[start:end])
-    return held, written
+    analysis.get_segmenter()  # loaded (with the build's user dictionary) before rjieba is asked directly
+    held: Counter = Counter()
+    for text in folded:
+        held.update(set(rjieba.cut(text)))  # the segmenter's own words, without the offsets it costs twice as much to get
+    return held
+
+
+def _written(word: str, texts: list[str], folded: list[str]) -> str:
+    """Return a folded word as first written in the sample (GDP, not gdp)."""
+    for text, fold in zip(texts, folded):
+        at = fold.find(word)
+        if at >= 0:
+            return text[at:at + len(word)]
+    return word
 
 
 def _query_terms(parsed: ParsedQuery) -> set[str]:
@@ -166,7 +170,7 @@ def _query_terms(parsed: ParsedQuery) -> set[str]:
 
 def is_candidate(word: str, query_terms: set[str]) -> bool:
     """Tell whether a folded word may be a related search's word: no variant of the query, stop, boilerplate or number."""
-    if len(word) < 2 or word in BOILERPLATE or word in FUNCTION_WORDS or analysis.is_stop_word(word):
+    if len(word) < 2 or not word.isalnum() or word in BOILERPLATE or word in FUNCTION_WORDS or analysis.is_stop_word(word):
         return False
     if _NUMBERISH.fullmatch(word) or (any(c.isdigit() for c in word) and not any("a" <= c <= "z" for c in word)):
         return False  # 十二月, 2023年度, 3000万元: a number or date, with its unit (5G and G20 stay)
