@@ -7,7 +7,10 @@ and the first SAMPLE_CHARS characters of their bodies, read from the stored
 fields. The background is a word's document frequency in the index. A word
 scores (fg - bg) * fg / bg, fg and bg the shares of the sample and of the
 archive that hold it: a word far more common among the matches than in the
-archive scores high; one as common (or rarer) is left out.
+archive scores high; one as common (or rarer) is left out. Only words jieba
+tags, on their own, as nouns, names, abbreviations or set phrases count
+(is_named): a verb or an adverb can be as common among the matches and name
+no subject.
 
 Each related search is the query with one such word added (a short, simple
 query), or the word alone. Either way it finds at least the sampled match the
@@ -31,7 +34,7 @@ import re
 from collections import Counter
 
 import numpy as np
-import rjieba  # the segmenter's own tagger (indexer/analysis.py loads the same dictionary into it)
+import rjieba  # the segmenter and its tagger (indexer/analysis.py loads the build's dictionary into it)
 
 from indexer import analysis
 from indexer.schema import BODY, TITLE

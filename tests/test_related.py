@@ -108,6 +108,16 @@ def test_no_match_or_one_gives_an_empty_list(sample_engine, sample_client):
     assert "相关搜索" in sample_client.get("/search", query_string={"q": "疫情"}).get_data(as_text=True)
 
 
+def test_a_story_s_list_has_none(sample_engine, monkeypatch):
+    monkeypatch.setattr(related, "MIN_HITS", 1)  # even one article would give some: the list of copies gives none
+    title = next(t for t in _titles(sample_engine, "疫情") if search(sample_engine, f'"{t}"')["total"] == 1)
+    alone = search(sample_engine, f'"{title}"')
+    assert alone["related"]
+    hit = alone["hits"][0]
+    listed = search(sample_engine, "", story=hit["story"]["id"])
+    assert listed["total"] == hit["story"]["size"] and listed["related"] == []
+
+
 def _titles(engine, q: str) -> list[str]:
     return [hit["title"] for hit in search(engine, q, size=20)["hits"] if len(hit["title"]) >= 8]
 
