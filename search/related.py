@@ -48,8 +48,9 @@ SAMPLE_CHARS = 200  # characters of a body read (cut back to a punctuation mark:
 MAX_CANDIDATES = 400  # words, most frequent in the sample first, whose background counts are looked up
 MAX_BACKGROUND = 0.2  # a word in more of the archive than this share is boilerplate or too broad
 # Of a sample of at least this size, the articles that must hold a word (as
-# Elasticsearch's min_doc_count 3): of a hundred, two is chance; of two, one is half.
-MIN_HELD = ((30, 3), (10, 2), (0, 1))
+# Elasticsearch's min_doc_count 3): of sixty, two is chance; a word of one
+# article is that article's, not the set's.
+MIN_HELD = ((30, 3), (0, 2))
 TIME_SHARE = 0.25  # of the time left before the request's deadline
 SHORT_QUERY = 16  # characters of a query a word is added to; a longer one gives words alone
 SHORT_CLAUSES = 3
@@ -64,7 +65,7 @@ FUNCTION_WORDS = frozenset(
     "我们 你们 他们 她们 它们 我国 这个 那个 这些 那些 这样 那样 这里 那里 一个 一些 一种 一位 一次 一是 二是 三是 "
     "以及 进行 已经 正在 没有 可以 能够 需要 通过 作为 为了 由于 因为 所以 但是 而且 并且 同时 其中 之一 有关 相关 "
     "表示 认为 指出 强调 介绍 说 今年 去年 明年 今天 昨天 明天 目前 近日 日前 当天 当日 此前 此外 另外 还有 以来 "
-    "今年以来 月份 人们 先生 女士 方面 情况 问题 工作 活动 时间 期间 左右 以上 以下 等等 记者 了解 一起 开始 继续 不断 更加 非常 主要 重要".split()
+    "全部 今年以来 月份 人们 先生 女士 方面 情况 问题 工作 活动 时间 期间 左右 以上 以下 等等 记者 了解 一起 开始 继续 不断 更加 非常 主要 重要".split()
 )
 NAMED_TAGS = frozenset({"vn", "eng", "j", "i", "l"})  # and every n* tag: nouns, names of people, places, bodies
 _NUMBERISH = re.compile(r"[\d.%〇零一二三四五六七八九十百千万亿两年月日号时分秒点第余多几半]+")

@@ -80,6 +80,23 @@ def test_each_related_search_finds_articles_and_is_no_variant_of_the_query(sampl
     assert len(set(words)) == len(words) and not any(a in b for a in words for b in words if a != b)
 
 
+def test_every_related_search_of_the_benchmark_mix_finds_articles_with_its_filters(sample_engine, sample_index):
+    from bench.queries import make_queries
+
+    docs = [json.loads(line) for line in (sample_index.parent / "items.jsonl").read_text(encoding="utf-8").splitlines()]
+    checked = 0
+    for item in make_queries(docs, 30):  # words, pairs, phrases, spans and whole titles; filters and sorts
+        params = dict(categories=(item.category,) if item.category else (), date_from=item.date_from,
+                      date_to=item.date_to, sort=item.sort)
+        answer = search(sample_engine, item.q, **params)
+        assert answer["total"] >= 2 or answer["related"] == []
+        for entry in answer["related"]:
+            assert folded(entry["q"]) != folded(item.q)
+            assert search(sample_engine, entry["q"], **params)["total"] >= 1, (item, entry)
+            checked += 1
+    assert checked >= 60
+
+
 def test_boilerplate_in_nearly_every_article_never_appears(sample_engine):
     everywhere = search(sample_engine, "新闻联播")["total"]
     assert everywhere > 0.5 * sample_engine.stats()["documents"]  # the rule has something to keep out
@@ -110,6 +127,7 @@ def test_no_match_or_one_gives_an_empty_list(sample_engine, sample_client):
 
 def test_a_story_s_list_has_none(sample_engine, monkeypatch):
     monkeypatch.setattr(related, "MIN_HITS", 1)  # even one article would give some: the list of copies gives none
+    monkeypatch.setattr(related, "MIN_HELD", ((0, 1),))
     title = next(t for t in _titles(sample_engine, "疫情") if search(sample_engine, f'"{t}"')["total"] == 1)
     alone = search(sample_engine, f'"{title}"')
     assert alone["related"]
