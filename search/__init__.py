@@ -8,7 +8,8 @@ characters: runs, passages, text in one piece), ``match`` (matching and
 scoring a parsed query), ``ranking`` (BM25F and the recency prior),
 ``facets`` (counts from column arrays), ``highlight`` (exact spans, escaped
 HTML), ``spelling`` (did-you-mean, autocomplete), ``around`` (an article's
-copies and similar articles), ``answer`` (hits and the answer's other parts
+copies and similar articles), ``related`` (related searches from the
+matches), ``answer`` (hits and the answer's other parts
 as plain data), ``engine`` (opens the live build and puts the answer
 together).
 

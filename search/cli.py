@@ -93,6 +93,8 @@ def _print_answer(answer: dict) -> None:
             click.echo(f"     {_terminal(hit['snippet_html'])}")
         if answer["collapsed"] and hit["story"] and hit["story"]["size"] > 1:
             click.echo(f"     另有 {hit['story']['size'] - 1} 条相同新闻: --story {hit['story']['id']}")
+    if answer["related"]:
+        click.echo("\n相关搜索: " + " · ".join(r["q"] for r in answer["related"]))
     line = sparkline(answer["timeline"])
     if line:
         click.echo(f"\n{line}")

@@ -31,7 +31,7 @@ from indexer.schema import BODY, ID_FIELD, LENGTH_OF
 from indexer.columns import load_columns
 from indexer.opening import open_index
 from indexer.store import USERDICT_FILE, DamagedFileError, hold_build, live_build, read_meta
-from search import facets, highlight, ranking, spelling
+from search import facets, highlight, ranking, related, spelling
 from search.answer import copy_data, hit_data, iso_time, needles_of, selection_of, story_id
 from search.around import StoryIndex, copies_of, more_like_this, story_members
 from search.budget import MATCH_SECONDS, MAX_POSTINGS, Windows
@@ -264,6 +264,8 @@ class Engine:
                      for d, score in page],
             "facets": counts,
             "timeline": timeline,
+            "related": [] if request.story is not None else
+            related.related_searches(matcher, build.columns.story, request.q, parsed, docs, scores),
         }
         # Spelling repairs are tried only in the time the matching left (a late try ends them).
         few = searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0

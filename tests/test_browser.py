@@ -213,6 +213,7 @@ def test_phone_layout_and_screenshots(browser, base_url):
     tab = desktop.new_page()
     tab.goto("/search?q=电池")
     tab.screenshot(path=str(SCREENSHOTS / "results-desktop.png"), full_page=True)
+    expect(tab.locator(".related-searches")).to_be_visible()
     expect(tab.locator(".sidebar")).to_be_visible()
     expect(tab.locator(".filters-mobile")).to_be_hidden()
     desktop.close()
@@ -223,6 +224,10 @@ def test_phone_layout_and_screenshots(browser, base_url):
         assert tab.evaluate("document.documentElement.scrollWidth") <= 375, url
     tab.goto("/search?q=电池")
     tab.screenshot(path=str(SCREENSHOTS / "results-phone.png"), full_page=True)
+    related = tab.locator(".related-searches")
+    expect(related).to_be_visible()
+    box = related.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375
     expect(tab.locator(".sidebar")).to_be_hidden()
     filters = tab.locator("details.filters-mobile")
     expect(filters).not_to_have_attribute("open", "")
@@ -246,6 +251,7 @@ def test_no_serious_axe_violations(browser, base_url, url, viewport):
     context = browser.new_context(viewport=viewport, base_url=base_url, bypass_csp=True)
     tab = context.new_page()
     tab.goto(url)
+    expect(tab.locator(".related-searches")).to_have_count(1 if "新能源" in url else 0)  # checked too when shown
     tab.add_script_tag(path=str(AXE))
     result = tab.evaluate("axe.run(document, {resultTypes: ['violations']})")
     context.close()
@@ -317,4 +323,36 @@ def test_story_pages_have_no_serious_axe_violations_and_fit_a_phone(browser, sto
         serious = [(v["id"], v["impact"], v["help"]) for v in result["violations"]
                    if v["impact"] in ("serious", "critical")]
         assert serious == [], address
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_related_searches_are_links_under_the_results_that_find_articles(browser, stories_site, viewport):
+    url, _ = stories_site  # corpus items: related searches from real news
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    phone = viewport is PHONE
+    context = browser.new_context(viewport=viewport, base_url=url, bypass_csp=True, is_mobile=phone, has_touch=phone)
+    tab = context.new_page()
+    tab.goto("/search?q=疫情&range=1y")  # nothing within a year of the app's clock: no block
+    expect(tab.get_by_role("navigation", name="相关搜索")).to_have_count(0)
+    tab.goto("/search?q=疫情")
+    block = tab.get_by_role("navigation", name="相关搜索")
+    expect(block).to_be_visible()
+    tab.screenshot(path=str(SCREENSHOTS / f"related-{'phone' if phone else 'desktop'}.png"), full_page=True)
+    links = block.get_by_role("link")
+    assert 6 <= links.count() <= 10
+    assert block.bounding_box()["y"] > tab.locator(".hits .hit").last.bounding_box()["y"]  # under the results
+    assert tab.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    box = block.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+    tab.add_script_tag(path=str(AXE))
+    result = tab.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    assert [(v["id"], v["help"]) for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
+    text = links.first.inner_text()
+    assert text.startswith("疫情 ") and text != "疫情"
+    links.first.focus()
+    with tab.expect_navigation():
+        tab.keyboard.press("Enter")
+    assert query_of(tab.url) == [("q", text)]
+    assert result_count(tab) != "约 0 条结果"
     context.close()
