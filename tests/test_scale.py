@@ -24,6 +24,7 @@ from indexer import joining, mapped, postings, segment, update
 from indexer.schema import BODY_GRAMS, TITLE_GRAMS
 from indexer.segment import INDEX_NAME
 from indexer.store import live_build
+from indexer.terms import FIELDS, TERM_PARTS, TermDictionary
 from indexer.update import MAX_DELETED, MERGE_DOCS, MERGE_FACTOR, plan_merges, tier_of, update_index
 from indexer.writer import PARENT_BYTES, WORKER_BYTES, build_index, jobs_for
 from search import Engine, SearchRequest
@@ -160,7 +161,7 @@ def test_posting_arrays_give_the_answers_whoosh_blocks_give(builds, items, tmp_p
 
 def test_a_rebuild_joins_the_segments_arrays_into_one_set(builds, items, tmp_path):
     """A rebuild joins its segments' posting arrays into one set (whole.*): each term's list is one run,
-    in key order, as are each segment's own. Answers are the same read from it or from the segments';
+    in dictionary order, as are each segment's own. Answers are the same read from it or from the segments';
     a joined set that no longer covers the first segments as they are (an update rewrote one) is not
     read, and an update joins them again; an update that keeps them reads the set and the new segments'."""
     cut, grown = live_build(builds[1]), live_build(builds[2])
@@ -168,8 +169,10 @@ def test_a_rebuild_joins_the_segments_arrays_into_one_set(builds, items, tmp_pat
     for folder in (cut, grown):
         assert (folder / joining.WHOLE_FILE).is_file()
     spans = np.load(cut / "whole.pspans.npy")
-    assert spans[0, 0] == 0 and (spans[1:, 0] == spans[:-1, 1]).all()  # one run per term, in key order
-    assert (np.diff(np.load(cut / "whole.pkeys.npy").astype(np.float64)) > 0).all()
+    assert spans[0, 0] == 0 and (spans[1:, 0] == spans[:-1, 1]).all()  # one run per term, in dictionary order
+    joined = TermDictionary(*(np.load(cut / f"whole.{part}.npy") for part in TERM_PARTS))
+    rows = [(field, joined.term(row)) for field in FIELDS for row in range(*joined.rows(field))]
+    assert len(rows) == len(joined) and rows == sorted(set(rows))  # one row a term, by field and text
     for seg in segments:
         own = np.load(cut / postings.array_files(seg)["pspans"])
         assert (own[1:, 0] == own[:-1, 1]).all()
