@@ -19,8 +19,8 @@ import numpy as np
 
 from indexer import joining
 from indexer.mapped import ExactReads, heads, indexes_in, map_npy, runs
-from indexer.postings import UNWEIGHTED, array_files
-from indexer.terms import TermDictionary
+from indexer.postings import UNWEIGHTED, array_files, freq_shifts
+from indexer.terms import FIELD_INDEX, TermDictionary
 
 # Where recently looked-up terms' lists stand, kept per build: at most this many terms, and this many
 # (segment, row, start, end) rows of 32 bytes over them all (~32 MB), however many segments the archive has.
@@ -37,6 +37,7 @@ class PostingArrays:
                  total: int = 0, reads: dict[str, ExactReads] | None = None) -> None:
         self.parts = parts  # (document offset, arrays) per segment, in index order; first the joined set, if any
         self.dicts = [TermDictionary.of(arrays) for _, arrays in parts]
+        self.shifts = [freq_shifts(arrays) for _, arrays in parts]  # pdocs place -> pfreqs place, by field
         self.reads = reads or {}  # the joined set's exact reads by part (see ask)
         self.positional = positional  # every segment keeps its positions too
         self.bounds = np.array([offset for offset, _ in parts] + [total], dtype=np.int64)  # segment i: [i], [i + 1]
@@ -64,7 +65,7 @@ class PostingArrays:
         """Let go of the mapped arrays: each file is unmapped once no array over it is left (call when
         no request reads them any more)."""
         with self.lock:
-            self.parts, self.dicts, self.reads = [], [], {}
+            self.parts, self.dicts, self.shifts, self.reads = [], [], [], {}
             self.located.clear()
             self.located_rows = 0
 
@@ -174,8 +175,9 @@ class PostingArrays:
             if field in UNWEIGHTED:
                 held_freqs.append(np.ones(int(held.sum()), dtype=np.float32))
             else:
-                self.ask(i, "pfreqs", start + found[held], start + found[held] + 1)
-                held_freqs.append(arrays["pfreqs"][start + found[held]].astype(np.float32))
+                at = start + found[held] + self.shifts[i][FIELD_INDEX[field]]
+                self.ask(i, "pfreqs", at, at + 1)
+                held_freqs.append(arrays["pfreqs"][at].astype(np.float32))
         if not held_docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(held_docs), np.concatenate(held_freqs)
@@ -277,19 +279,21 @@ class PostingArrays:
         """
         docs, freqs = [], []
         for i, offset, arrays, start, end in self._spans(field, term):
+            shift = int(self.shifts[i][FIELD_INDEX[field]])
             if ranges is None:
-                at = slice(start, end)
+                at, kept = slice(start, end), slice(start + shift, end + shift)
                 self.ask(i, "pdocs", start, end)
                 if field not in UNWEIGHTED:
-                    self.ask(i, "pfreqs", start, end)
+                    self.ask(i, "pfreqs", start + shift, end + shift)
             else:
                 at = indexes_in(arrays["pdocs"][start:end], ranges - offset) + start
+                kept = at + shift
                 self.ask(i, "pdocs", at, at + 1)
                 if field not in UNWEIGHTED:
-                    self.ask(i, "pfreqs", at, at + 1)
+                    self.ask(i, "pfreqs", kept, kept + 1)
             docs.append(arrays["pdocs"][at].astype(np.int64) + offset)
             freqs.append(np.ones(len(docs[-1]), dtype=np.float32) if field in UNWEIGHTED else
-                         arrays["pfreqs"][at].astype(np.float32))
+                         arrays["pfreqs"][kept].astype(np.float32))
         if not docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(docs), np.concatenate(freqs)

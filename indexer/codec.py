@@ -26,8 +26,8 @@ from whoosh.matching import ListMatcher
 from whoosh.reading import TermInfo, TermNotFound
 
 from indexer.mapped import map_npy
-from indexer.postings import UNWEIGHTED, array_files
-from indexer.terms import FIELDS, TermDictionary
+from indexer.postings import UNWEIGHTED, array_files, freq_shifts
+from indexer.terms import FIELD_INDEX, FIELDS, TermDictionary
 
 MAX_LENGTH = 1 << 31  # a term's longest document, as its statistics say: unknown here, and only a bound
 
@@ -59,6 +59,7 @@ class ArrayTermsReader(base.TermsReader):
     def __init__(self, folder: Path, segment) -> None:
         self.arrays = {part: map_npy(folder / name)[1] for part, name in array_files(segment).items()}
         self.dictionary = TermDictionary.of(self.arrays)
+        self.shifts = freq_shifts(self.arrays)
 
     def _row(self, fieldname: str, tbytes: bytes) -> int:
         return int(self.dictionary.find(fieldname, [tbytes])[0])
@@ -102,7 +103,8 @@ class ArrayTermsReader(base.TermsReader):
     def _freqs(self, fieldname: str, start: int, end: int) -> np.ndarray:
         if fieldname in UNWEIGHTED:
             return np.ones(end - start, dtype=np.float64)
-        return self.arrays["pfreqs"][start:end].astype(np.float64)
+        shift = int(self.shifts[FIELD_INDEX[fieldname]])
+        return self.arrays["pfreqs"][start + shift:end + shift].astype(np.float64)
 
     def term_info(self, fieldname, tbytes):
         start, end = self._span(self._found(fieldname, tbytes))

@@ -11,7 +11,7 @@ reads (arrays.py) and what Whoosh reads through our codec (codec.py):
 - ptext, ptends, pfields: the term dictionary (terms.py), each term's field and text, sorted;
 - pspans (uint32, uint64 when wide; rows of 2): where its list starts and ends in pdocs and pfreqs;
 - pdocs (uint32): document numbers, each list ascending, the lists in dictionary order;
-- pfreqs (uint16): frequencies, capped at FREQ_MAX;
+- pfreqs (uint16): frequencies, capped at FREQ_MAX, of the WEIGHTED fields' postings only (``freq_shifts``);
 - pvterm (int32, int64 when wide): per term the index of its first posting in pvoffs (-1: no positions kept);
 - pvoffs (uint32, uint64 when wide): where each positional posting's bytes start in pvals, and the last one's end;
 - pvals (uint8): each posting's positions (schema.PackedPositions).
@@ -49,9 +49,12 @@ TERM_BYTES = 120  # memory of one distinct term in a segment being built: its te
 # and what the Whoosh codec (codec.py) answers Whoosh's own searcher from.
 ARRAY_FIELDS = FIELDS
 ARRAY_PARTS = (*TERM_PARTS, "pspans", "pdocs", "pfreqs")
-# Fields whose frequencies are all 1 (TEXT_FIELDS): their pfreqs are never read, which spares a third of
-# the bytes a read of their lists would fault in.
-UNWEIGHTED = frozenset(name for name, (_, _, _, weighted) in TEXT_FIELDS.items() if not weighted)
+# Fields whose terms weigh their frequency: the words. Every other field's postings weigh 1.0 (pairs,
+# characters: TEXT_FIELDS; ids, labels and numbers occur once), so pfreqs holds the word fields' postings
+# only, field after field in dictionary order: 75% of the postings keep no frequency.
+WEIGHTED = frozenset(name for name, (_, _, _, weighted) in TEXT_FIELDS.items() if weighted)
+UNWEIGHTED = frozenset(FIELDS) - WEIGHTED
+WEIGHTED_INDEX = np.array([field in WEIGHTED for field in FIELDS])
 # Of positional fields, each posting's encoded positions too (the bytes Whoosh keeps in its blocks):
 # per term the index of its first posting's offset (-1: not positional), the offsets, the bytes.
 POSITION_PARTS = ("pvterm", "pvoffs", "pvals")
@@ -149,7 +152,7 @@ class PostingArraysWriter:
                   freqs: np.ndarray | None, values: tuple | None = None) -> None:
         """Add a field's lists: docs and freqs hold them all, term i's at starts[i]:ends[i].
 
-        freqs None: a field whose weights are all 1.0 (as Whoosh reads it).
+        freqs None: a field whose weights are all 1.0 (UNWEIGHTED): none is written.
         values, for a positional field: (the bytes, each posting's begin and end in them, in docs' order).
         """
         self.terms.add(field, [t if isinstance(t, bytes) else t.encode("utf-8") for t in terms])
@@ -163,11 +166,8 @@ class PostingArraysWriter:
             self.vterm.frombytes((np.asarray(starts, dtype=np.int64) + self.vat).tobytes())
             self._add_values(*values)
         self.docs.write(memoryview(np.ascontiguousarray(docs, dtype=np.uint32)))  # no copy: docs are uint32
-        for first in range(0, len(docs), WRITE_CHUNK):  # a field holds tens of millions: no full-size temporaries
-            count = min(WRITE_CHUNK, len(docs) - first)
-            values = np.ones(count, dtype=np.uint16) if freqs is None else \
-                np.minimum(freqs[first:first + count], FREQ_MAX).astype(np.uint16)
-            self.freqs.write(memoryview(values))
+        for first in range(0, len(docs) if freqs is not None else 0, WRITE_CHUNK):  # no full-size temporaries
+            self.freqs.write(memoryview(np.minimum(freqs[first:first + WRITE_CHUNK], FREQ_MAX).astype(np.uint16)))
 
     def _add_values(self, data: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> None:
         """Write positional postings' bytes in list order and where each starts, a chunk of postings at a time."""
@@ -219,6 +219,7 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
     stays flat however many parts and postings there are.
     """
     dicts = [TermDictionary.of(a) for _, a in parts]
+    shifts = [freq_shifts(a) for _, a in parts]
     postings = sum(len(a["pdocs"]) for _, a in parts)
     placed = sum(len(a["pvoffs"]) - 1 for _, a in parts)
     nbytes = sum(len(a["pvals"]) for _, a in parts)
@@ -255,7 +256,9 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
             counts += np.bincount((keys[head] >> np.uint64(56)).astype(np.int64), minlength=len(FIELDS))
             np.stack([out[head] + at, term_ends + at], axis=1).astype(span_type).tofile(raw["pspans"])
             np.where(where[head], vout[head] + vat, -1).astype(term_type).tofile(raw["pvterm"])
-            docs, freqs, vals, voffs = _copy_range(parts, seg, spans, lengths, out, first, where, vout)
+            fields = (keys >> np.uint64(56)).astype(np.int64)
+            docs, freqs, vals, voffs = _copy_range(parts, seg, spans, lengths, out, (first, where, vout),
+                                                   (fields, shifts))
             docs.tofile(raw["pdocs"])
             if "pskip" in raw:
                 docs[(-at) % skip::skip].tofile(raw["pskip"])  # those at positions k * skip of the whole pdocs
@@ -291,11 +294,36 @@ def _edges(dicts: list[TermDictionary], parts: list, ranges: int) -> np.ndarray:
     return np.unique(keys[order][np.minimum(at, len(keys) - 1)])
 
 
-def _copy_range(parts, seg, spans, lengths, out, first, where, vout):
+def freq_shifts(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Return, per field of FIELDS, what to add to a posting's place in a set's pdocs for its place in pfreqs
+    (meaningful for the WEIGHTED fields only, whose postings pfreqs holds, field after field).
+
+    A field's lists are one block of pdocs, in dictionary order except in a segment's scratch arrays
+    (PostingArraysWriter), where they are in the order terms were first seen: the block starts at its
+    lowest list start.
+    """
+    fields, spans = arrays["pfields"].astype(np.int64), arrays["pspans"]
+    starts, sizes = np.zeros(len(FIELDS), dtype=np.int64), np.zeros(len(FIELDS), dtype=np.int64)
+    for i in np.flatnonzero(WEIGHTED_INDEX & (fields[1:] > fields[:-1])).tolist():
+        rows = spans[fields[i]:fields[i + 1]].astype(np.int64)
+        starts[i], sizes[i] = rows[:, 0].min(), (rows[:, 1] - rows[:, 0]).sum()
+    return np.cumsum(sizes) - sizes - starts
+
+
+def _copy_range(parts, seg, spans, lengths, out, placed, weights):
     """Return a range's (document numbers, frequencies, position bytes, each positional posting's start in
-    them), its rows' lists copied from their parts one after another (see copy_lists)."""
+    them), its rows' lists copied from their parts one after another (see copy_lists).
+
+    placed: per row, its first positional posting in its part, whether it has any, and where they go.
+    weights: per row, its field's index in FIELDS; per part, its freq_shifts.
+    """
+    first, where, vout = placed
+    fields, shifts = weights
+    weighted = WEIGHTED_INDEX[fields]
     docs = np.empty(int(lengths.sum()), dtype=np.uint32)
-    freqs = np.empty(len(docs), dtype=np.uint16)
+    freq_lengths = np.where(weighted, lengths, 0)
+    fout = np.cumsum(freq_lengths) - freq_lengths
+    freqs = np.empty(int(freq_lengths.sum()), dtype=np.uint16)
     placed_lengths = np.where(where, lengths, 0)
     vlen = np.empty(int(placed_lengths.sum()), dtype=np.int64)
     copies = []
@@ -304,7 +332,9 @@ def _copy_range(parts, seg, spans, lengths, out, first, where, vout):
         mine = seg == i
         src, dest = runs(spans[mine, 0], lengths[mine]), runs(out[mine], lengths[mine])
         docs[dest] = arrays["pdocs"][src] + np.uint32(base)
-        freqs[dest] = arrays["pfreqs"][src]
+        kept = mine & weighted
+        shift = shifts[i][fields[kept]]
+        freqs[runs(fout[kept], lengths[kept])] = arrays["pfreqs"][runs(spans[kept, 0] + shift, lengths[kept])]
         mine &= where
         p = runs(first[mine], lengths[mine])
         begins, ends = arrays["pvoffs"][p].astype(np.int64), arrays["pvoffs"][p + 1].astype(np.int64)

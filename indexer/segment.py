@@ -30,7 +30,7 @@ from indexer import store, stories
 from indexer.analysis import WORD_RUN, iter_bigrams, iter_chars, iter_words, normalize
 from indexer.codec import ArrayCodec
 from indexer.keys import key_of, keys_file
-from indexer.postings import FREQ_MAX, TEXT_FIELDS, FieldPostings, PostingArraysWriter
+from indexer.postings import FREQ_MAX, TEXT_FIELDS, WEIGHTED, FieldPostings, PostingArraysWriter
 from indexer.schema import (
     BODY, BODY_LEN, CATEGORY, HEADLINE, LENGTH_OF, PUBLISHED, SOURCE, TITLE, TITLE_LEN, build_schema,
 )
@@ -164,7 +164,7 @@ class SegmentBuilder:
         self.perdoc.close()
         arrays = PostingArraysWriter(Path(self.storage.folder), self.segment)
         for name in sorted(self.fields):  # the dictionary's order (terms.FIELDS)
-            self.fields.pop(name).write_to(arrays, name, TEXT_FIELDS.get(name, (None, None, False, True))[3])
+            self.fields.pop(name).write_to(arrays, name, name in WEIGHTED)
         arrays.close()
         self.segment.set_doc_count(self.docnum)
         self.keys.save(Path(self.storage.folder) / keys_file(self.segment))

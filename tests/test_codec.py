@@ -175,3 +175,25 @@ def test_filters_select_the_same_documents_in_whoosh_and_the_engine(built):
     whoosh = whoosh_hits(ix, And([base, NumericRange("published", first * 86400, (last + 1) * 86400 - 1)]))
     assert chosen == whoosh and chosen and chosen < everything
     assert all(first * 86400 <= by_id[i]["published"] < (last + 1) * 86400 for i in chosen)
+
+
+def test_whoosh_reads_each_words_frequency_and_one_for_pairs(built):
+    """The word fields keep their frequencies (pfreqs holds theirs only): Whoosh's weight of a posting is
+    how often the field's analyzer gives the word; a pair weighs 1.0 however often it occurs."""
+    ix = built[2]
+    with ix.searcher() as searcher:
+        for field, word in ((BODY, "中国"), (TITLE, "中国"), (BODY, "发展")):
+            analyzer, weights = ix.schema[field].analyzer, []
+            matcher = searcher.postings(field, word)
+            while matcher.is_active():
+                text = searcher.stored_fields(matcher.id())[field]
+                weights.append((matcher.weight(), sum(1 for token in analyzer(text) if token.text == word)))
+                matcher.next()
+            assert len(weights) > 5 and all(w == count for w, count in weights), (field, word)
+            assert any(count > 1 for _, count in weights)  # not all ones
+        matcher = searcher.postings(BODY_GRAMS, "中国")
+        counts = []
+        while matcher.is_active():
+            counts.append((matcher.weight(), len(matcher.value_as("positions"))))
+            matcher.next()
+        assert all(w == 1.0 for w, _ in counts) and any(n > 1 for _, n in counts)
