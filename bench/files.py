@@ -13,6 +13,7 @@ process) and then prints the same breakdown.
 from __future__ import annotations
 
 import re
+import resource
 import sys
 import time
 from collections import Counter
@@ -62,17 +63,24 @@ def report(build: Path, raw_bytes: int | None) -> str:
     return "\n".join(lines)
 
 
-def build_sample(count: int, work: Path) -> tuple[Path, Path, float]:
-    """Write an even sample of count corpus items and rebuild an index of it; return (JSON Lines, index, seconds)."""
+def cpu_seconds() -> float:
+    """Return the CPU seconds (user and system) of this process and its finished children so far."""
+    mine, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+
+
+def build_sample(count: int, work: Path) -> tuple[Path, Path, float, float]:
+    """Write an even sample of count corpus items and rebuild an index of it; return (JSON Lines, index,
+    wall seconds, CPU seconds) of the rebuild."""
     from indexer.writer import build_index
 
     work.mkdir(parents=True, exist_ok=True)
     docs, _ = corpus.load_docs(corpus.DEFAULT_CORPUS, count)
     lines = corpus.write_docs(docs, work)
     index = work / "index"
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     build_index([str(lines)], index, jobs=1)
-    return lines, index, time.perf_counter() - started
+    return lines, index, time.perf_counter() - started, cpu_seconds() - cpu
 
 
 @click.command()
@@ -87,8 +95,8 @@ def main(index: Path | None, raw: Path | None, sample: int | None, work: Path | 
     if sample is not None:
         if work is None:
             raise click.UsageError("--sample needs --work")
-        raw, index, seconds = build_sample(sample, work)
-        click.echo(f"rebuild of {sample:,} items: {seconds:.1f} s (one process)")
+        raw, index, seconds, cpu = build_sample(sample, work)
+        click.echo(f"rebuild of {sample:,} items: {seconds:.1f} s wall, {cpu:.1f} s CPU (one job)")
     if index is None:
         raise click.UsageError("give INDEX or --sample")
     build = index.resolve()
