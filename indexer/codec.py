@@ -137,5 +137,5 @@ class ArrayTermsReader(base.TermsReader):
         return [vals[b:e].tobytes() for b, e in zip(offs[:-1].tolist(), offs[1:].tolist())]
 
     def close(self):
-        self.arrays = {}
+        self.arrays, self.dictionary = {}, None  # each file is unmapped once no array over it is left
 

@@ -118,44 +118,35 @@ def test_answers_do_not_depend_on_the_segment_layout(builds, items):
             engine.close()
 
 
-def test_posting_arrays_give_the_answers_whoosh_blocks_give(builds, items, tmp_path):
-    """Every segment keeps its posting lists as arrays too; an index without them (written by
-    other tools) is read through Whoosh's blocks. Both ways give the same answers, on the rebuilt
-    index and on the one grown by updates and merges; so does an index whose per-term spans and
-    position offsets are 64-bit, as earlier versions wrote them (now 32-bit)."""
+def test_the_codec_gives_the_answers_the_posting_arrays_give(builds, items, tmp_path):
+    """Every segment keeps its posting lists as arrays, their only copy: the engine reads them mapped, and a
+    posting cache without them reads every list and position through Whoosh's searcher and our codec.
+    Both ways give the same answers, on the rebuilt index and on the one grown by updates and merges; so
+    does an index whose per-term spans and position offsets are 64-bit, as a wide joined set has them."""
     for build in (builds[1], builds[2]):
         folder = live_build(build)
         assert all((folder / name).is_file() for seg in segments_of(build)
                    for name in postings.array_files(seg).values())
-        plain, lists, wide = (tmp_path / f"{kind}-{build.name}" for kind in ("plain", "lists", "wide"))
-        for copy in (plain, lists, wide):
-            shutil.copytree(folder, copy)
+        wide = tmp_path / f"wide-{build.name}"
+        shutil.copytree(folder, wide)
         for part, narrow, wider in (("pspans", np.uint32, np.int64), ("pvterm", np.int32, np.int64),
                                     ("pvoffs", np.uint32, np.uint64)):
             for path in wide.glob(f"*.{part}.npy"):
                 assert np.load(path).dtype == narrow, path
                 np.save(path, np.load(path).astype(wider))
-        for path in plain.glob("*.p*.npy"):
-            path.unlink()
-        for path in lists.glob("*.pv*.npy"):  # posting lists as arrays, positions from Whoosh's blocks
-            path.unlink()
-        for copy in (plain, lists):  # as such an index was written: no joined set (one missing a file is damaged)
-            (copy / joining.WHOLE_FILE).unlink(missing_ok=True)
-        arrays, blocks, positions, earlier = Engine(build), Engine(plain), Engine(lists), Engine(wide)
+        arrays, codec, earlier = Engine(build), Engine(build), Engine(wide)
         try:
-            assert arrays.current().cache.arrays.positional and blocks.current().cache.arrays is None
-            assert not positions.current().cache.arrays.positional
+            codec.current().cache.arrays = None  # lists and positions through Whoosh's searcher and the codec
             for q in queries(items) + ["source:央视网", "category:中国经济 发展"]:
                 for kw in ({}, {"sort": "newest"}):
                     total, ids, counts, scores = answer(arrays, q, **kw)
                     assert total > 0, q
-                    assert answer(blocks, q, **kw) == (total, ids, counts, pytest.approx(scores, rel=1e-6)), q
-                    assert answer(positions, q, **kw) == (total, ids, counts, pytest.approx(scores, rel=1e-6)), q
+                    assert answer(codec, q, **kw) == (total, ids, counts, pytest.approx(scores, rel=1e-6)), q
                     assert answer(earlier, q, **kw) == (total, ids, counts, scores), q
-            assert answer(arrays, "本台编辑部补充")[0] == answer(blocks, "本台编辑部补充")[0] == 0
+            assert answer(arrays, "本台编辑部补充")[0] == answer(codec, "本台编辑部补充")[0] == 0
             same_positions(arrays)
         finally:
-            for engine in (arrays, blocks, positions, earlier):
+            for engine in (arrays, codec, earlier):
                 engine.close()
 
 
@@ -264,7 +255,8 @@ def test_exact_reads_ask_for_each_run_of_pages_once():
 
 
 def same_positions(engine):
-    """The positions kept as arrays are Whoosh's, for sampled pair terms and documents (some not holding them)."""
+    """The positions the engine reads (the joined set first) are the ones Whoosh reads through the codec from
+    each segment's own arrays, for sampled pair terms and documents (some not holding them)."""
     rng = random.Random(11)
     built = engine.current()
     with engine.borrowed(built) as searcher:
