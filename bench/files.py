@@ -7,7 +7,9 @@ the JSON Lines it was built from, the total as × those raw bytes.
 
 ``python -m bench.files --sample N --work DIR`` first writes an even sample of
 N corpus items to DIR/docs.jsonl, rebuilds DIR/index from it (timed, one
-process) and then prints the same breakdown.
+process) and then prints the same breakdown. ``--segment-docs K`` cuts its
+segments at K documents, so a small sample shows a build of several segments
+and its joined set, as the full corpus has.
 """
 
 from __future__ import annotations
@@ -69,10 +71,14 @@ def cpu_seconds() -> float:
     return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
 
 
-def build_sample(count: int, work: Path) -> tuple[Path, Path, float, float]:
+def build_sample(count: int, work: Path, segment_docs: int | None = None) -> tuple[Path, Path, float, float]:
     """Write an even sample of count corpus items and rebuild an index of it; return (JSON Lines, index,
     wall seconds, CPU seconds) of the rebuild."""
+    from indexer import segment
     from indexer.writer import build_index
+
+    if segment_docs:
+        segment.SEGMENT_DOCS = segment_docs
 
     work.mkdir(parents=True, exist_ok=True)
     docs, _ = corpus.load_docs(corpus.DEFAULT_CORPUS, count)
@@ -90,12 +96,13 @@ def build_sample(count: int, work: Path) -> tuple[Path, Path, float, float]:
 @click.option("--sample", type=int, default=None, help="Rebuild an even sample of this many corpus items first.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the sample's JSON Lines and index (with --sample).")
-def main(index: Path | None, raw: Path | None, sample: int | None, work: Path | None) -> None:
+@click.option("--segment-docs", type=int, default=None, help="Documents a segment holds at most (with --sample).")
+def main(index: Path | None, raw: Path | None, sample: int | None, work: Path | None, segment_docs: int | None) -> None:
     """Print an index build's bytes per kind of file."""
     if sample is not None:
         if work is None:
             raise click.UsageError("--sample needs --work")
-        raw, index, seconds, cpu = build_sample(sample, work)
+        raw, index, seconds, cpu = build_sample(sample, work, segment_docs)
         click.echo(f"rebuild of {sample:,} items: {seconds:.1f} s wall, {cpu:.1f} s CPU (one job)")
     if index is None:
         raise click.UsageError("give INDEX or --sample")
