@@ -172,8 +172,9 @@ def merge_order(dicts: list[TermDictionary], part: np.ndarray, row: np.ndarray) 
     """Return the order that sorts rows (of dicts[part], at row) by field and text, parts in order for one
     term, the rows' keys in that order, and a mask, in that order, of each distinct term's first row.
 
-    Keys decide, but for rows whose texts are longer than PREFIX bytes, which
-    are ranked by their whole texts.
+    Keys decide; then, among rows of one key, a text of at most PREFIX bytes
+    (padded with zeros in its key) comes before longer ones, shorter before
+    longer, and texts longer than PREFIX bytes are ranked by their whole bytes.
     """
     keys = np.empty(len(row), dtype=np.uint64)
     lengths = np.empty(len(row), dtype=np.int64)
@@ -189,10 +190,11 @@ def merge_order(dicts: list[TermDictionary], part: np.ndarray, row: np.ndarray) 
         texts = [dicts[p].term(r) for p, r in zip(part[long].tolist(), row[long].tolist())]
         ranks = {t: i + 1 for i, t in enumerate(sorted(set(texts)))}
         rank[long] = [ranks[t] for t in texts]
-    order = np.lexsort((part, rank, keys))
-    k, r = keys[order], rank[order]
+    short = np.where(lengths <= PREFIX, lengths, 0)  # b"a" and b"a\0" share a key
+    order = np.lexsort((part, short, rank, keys))
+    k, r, n = keys[order], rank[order], short[order]
     head = np.ones(len(order), dtype=bool)
-    head[1:] = (k[1:] != k[:-1]) | (r[1:] != r[:-1])
+    head[1:] = (k[1:] != k[:-1]) | (r[1:] != r[:-1]) | (n[1:] != n[:-1])
     return order, k, head
 
 
