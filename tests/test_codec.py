@@ -24,7 +24,7 @@ from indexer.analysis import STOP_WORDS, normalize
 from indexer.codec import ArrayCodec, ArraySegment
 from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, CATEGORY, SOURCE, TITLE, TITLE_CHARS, TITLE_GRAMS
 from indexer.store import live_build
-from indexer.terms import FIELDS, TERM_PARTS, TermDictionary
+from indexer.terms import FIELDS, TERM_PARTS, TermDictionary, TermsWriter, merge_order
 from indexer.writer import build_index
 from search import Engine, SearchRequest
 from search.request import MAX_SIZE
@@ -197,3 +197,29 @@ def test_whoosh_reads_each_words_frequency_and_one_for_pairs(built):
             counts.append((matcher.weight(), len(matcher.value_as("positions"))))
             matcher.next()
         assert all(w == 1.0 for w, _ in counts) and any(n > 1 for _, n in counts)
+
+
+def test_dictionaries_find_list_and_merge_terms_by_their_whole_text():
+    """Terms sharing their first bytes (ids, long words), differing only by trailing zero bytes (a number's
+    bytes) or held by both of two parts are found by text, listed by prefix and merged into one row each."""
+    pieces = [b"a", b"\0", b"ab", "中".encode()]
+    texts = sorted({bytes().join(pieces[(seed >> (2 * k)) % 4] for k in range(1 + seed % 6)) for seed in range(900)})
+    shared = [b"xwlb-VIDE" + str(n).encode() for n in range(50)]  # one 7-byte prefix for all
+    halves = (texts[::2] + shared[:30], texts[1::3] + shared[20:])
+    dicts = []
+    for half in halves:
+        writer = TermsWriter()
+        for field in FIELDS:
+            writer.add(field, sorted(set(half)) if field in (TITLE, "id") else [])
+        dicts.append(TermDictionary.of(writer.arrays()))
+    for d, half in zip(dicts, halves):
+        rows = d.find("id", sorted(set(half)) + [b"xwlb-VIDE999", b"a\0\0\0\0\0\0\0"])
+        assert list(rows[:-2]) == list(range(*d.rows("id"))) and list(rows[-2:]) == [-1, -1]
+        assert [t for _, t in d.items_from(TITLE, b"ab")] == [t for t in sorted(set(half)) if t >= b"ab"]
+        assert not list(d.items_from(BODY, b""))  # a field without terms lists none
+    part = np.concatenate([np.full(len(d), i) for i, d in enumerate(dicts)])
+    row = np.concatenate([np.arange(len(d)) for d in dicts])
+    order, keys, head = merge_order(dicts, part, row)
+    merged = [(FIELDS[int(k >> np.uint64(56))], dicts[p].term(r))
+              for p, r, k, first in zip(part[order], row[order], keys, head) if first]
+    assert merged == sorted({(field, t) for field in (TITLE, "id") for half in halves for t in half})
