@@ -205,10 +205,13 @@ class PostingArraysWriter:
 
 
 def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, target: dict[str, Path],
-               skip: int = 0) -> None:
+               skip: int = 0, docmaps: dict[int, np.ndarray] | None = None) -> None:
     """Write the posting lists of parts as one set of arrays (target: .npy path by part), in dictionary order.
 
     With a "pskip" target, every skip-th document number of the written pdocs too (see joining.SKIP).
+    docmaps: for some parts (by index), each of their document numbers' new number, or -1 for one dropped
+    (its postings are left out, and a term left with none gets no row); their offset is not added. Their
+    new numbers must come before those of the parts after them.
 
     parts: (document offset, arrays) each, its dictionary sorted (its lists in
     any order); a term held by several parts gets one list, theirs one after
@@ -231,6 +234,7 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
     raw = {part: store.create_file(path.with_suffix(".joining")) for part, path in target.items() if part != "pfields"}
     at = vat = vbytes = tbytes = 0
     counts = np.zeros(len(FIELDS), dtype=np.int64)
+    docmaps = docmaps or {}
     try:
         for r in range(len(edges) + 1):
             rows = [(i, slice(cut[r], cut[r + 1])) for i, cut in enumerate(cuts) if cut[r + 1] > cut[r]]
@@ -240,9 +244,13 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
             row = np.concatenate([np.arange(s.start, s.stop) for _, s in rows])
             spans = np.concatenate([parts[i][1]["pspans"][s].astype(np.int64).reshape(-1, 2) for i, s in rows])
             first = np.concatenate([parts[i][1]["pvterm"][s].astype(np.int64) for i, s in rows])
+            lengths = _kept_lengths(parts, docmaps, seg, spans)
+            live = lengths > 0
+            seg, row, spans, first, lengths = seg[live], row[live], spans[live], first[live], lengths[live]
+            if not len(seg):
+                continue
             order, keys, head_mask = merge_order(dicts, seg, row)
-            seg, row, spans, first = seg[order], row[order], spans[order], first[order]
-            lengths = spans[:, 1] - spans[:, 0]
+            seg, row, spans, first, lengths = seg[order], row[order], spans[order], first[order], lengths[order]
             out = np.cumsum(lengths) - lengths  # each row's start in the range's postings
             where = first >= 0
             placed_lengths = np.where(where, lengths, 0)
@@ -257,7 +265,7 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
             np.stack([out[head] + at, term_ends + at], axis=1).astype(span_type).tofile(raw["pspans"])
             np.where(where[head], vout[head] + vat, -1).astype(term_type).tofile(raw["pvterm"])
             fields = (keys >> np.uint64(56)).astype(np.int64)
-            docs, freqs, vals, voffs = _copy_range(parts, seg, spans, lengths, out, (first, where, vout),
+            docs, freqs, vals, voffs = _copy_range(parts, docmaps, seg, spans, lengths, out, (first, where, vout),
                                                    (fields, shifts))
             docs.tofile(raw["pdocs"])
             if "pskip" in raw:
@@ -310,12 +318,38 @@ def freq_shifts(arrays: dict[str, np.ndarray]) -> np.ndarray:
     return np.cumsum(sizes) - sizes - starts
 
 
-def _copy_range(parts, seg, spans, lengths, out, placed, weights):
+def _sources(parts, docmaps, i: int, spans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the postings of part i that rows (their spans in it) keep, in row order, and their new document
+    numbers (the part's offset added, or its docmap's numbers for those it keeps)."""
+    base, arrays = parts[i]
+    src = runs(spans[:, 0], spans[:, 1] - spans[:, 0])
+    if i not in docmaps:
+        return src, arrays["pdocs"][src] + np.uint32(base)
+    mapped = docmaps[i][arrays["pdocs"][src]]
+    kept = mapped >= 0
+    return src[kept], mapped[kept].astype(np.uint32)
+
+
+def _kept_lengths(parts, docmaps, seg: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """Return how many postings of each row's list are kept (all but those a docmap drops)."""
+    lengths = spans[:, 1] - spans[:, 0]
+    for i in docmaps:
+        mine = np.flatnonzero(seg == i)
+        if len(mine):
+            src = runs(spans[mine, 0], lengths[mine])
+            kept = docmaps[i][parts[i][1]["pdocs"][src]] >= 0
+            owner = np.repeat(np.arange(len(mine)), lengths[mine])
+            lengths[mine] = np.bincount(owner, weights=kept, minlength=len(mine)).astype(np.int64)
+    return lengths
+
+
+def _copy_range(parts, docmaps, seg, spans, lengths, out, placed, weights):
     """Return a range's (document numbers, frequencies, position bytes, each positional posting's start in
     them), its rows' lists copied from their parts one after another (see copy_lists).
 
-    placed: per row, its first positional posting in its part, whether it has any, and where they go.
-    weights: per row, its field's index in FIELDS; per part, its freq_shifts.
+    lengths: the postings each row keeps; placed: per row, its first positional posting in its part,
+    whether it has any, and where they go; weights: per row, its field's index in FIELDS; per part, its
+    freq_shifts.
     """
     first, where, vout = placed
     fields, shifts = weights
@@ -328,17 +362,16 @@ def _copy_range(parts, seg, spans, lengths, out, placed, weights):
     vlen = np.empty(int(placed_lengths.sum()), dtype=np.int64)
     copies = []
     for i in np.unique(seg).tolist():
-        base, arrays = parts[i]
+        arrays = parts[i][1]
         mine = seg == i
-        src, dest = runs(spans[mine, 0], lengths[mine]), runs(out[mine], lengths[mine])
-        docs[dest] = arrays["pdocs"][src] + np.uint32(base)
-        kept = mine & weighted
-        shift = shifts[i][fields[kept]]
-        freqs[runs(fout[kept], lengths[kept])] = arrays["pfreqs"][runs(spans[kept, 0] + shift, lengths[kept])]
-        mine &= where
-        p = runs(first[mine], lengths[mine])
+        src, docs[runs(out[mine], lengths[mine])] = _sources(parts, docmaps, i, spans[mine])
+        inside = src - np.repeat(spans[mine, 0], lengths[mine])  # each kept posting's place in its list
+        kept = np.repeat(weighted[mine], lengths[mine])
+        shift = np.repeat(shifts[i][fields[mine]], lengths[mine])
+        freqs[runs(fout[mine & weighted], lengths[mine & weighted])] = arrays["pfreqs"][(src + shift)[kept]]
+        p = (np.repeat(first[mine], lengths[mine]) + inside)[np.repeat(where[mine], lengths[mine])]
         begins, ends = arrays["pvoffs"][p].astype(np.int64), arrays["pvoffs"][p + 1].astype(np.int64)
-        pdest = runs(vout[mine], lengths[mine])
+        pdest = runs(vout[mine & where], lengths[mine & where])
         vlen[pdest] = ends - begins
         copies.append((arrays, begins, ends - begins, pdest))
     voffs = np.cumsum(vlen) - vlen

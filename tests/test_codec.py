@@ -104,19 +104,19 @@ def test_the_build_is_a_whoosh_index_of_our_codec_with_no_whoosh_postings(built)
         assert not list(reader.expand_prefix(TITLE, "龘"))
 
 
-def test_the_joined_dictionary_holds_every_segments_terms_once_sorted_by_text(built):
+def test_the_joined_set_is_the_covered_segments_only_copy_and_holds_each_term_once(built):
+    """The joined set holds every segment's terms once, sorted by field and text; the segments it covers
+    keep no arrays of their own, and Whoosh reads each one's terms from its slice of the set."""
     build = live_build(built[0])
-
-    def rows(prefix: str) -> list[tuple[str, bytes]]:
-        d = TermDictionary(*(np.load(build / f"{prefix}.{part}.npy") for part in TERM_PARTS))
-        return [(field, d.term(row)) for field in FIELDS for row in range(*d.rows(field))]
-
-    joined = rows("whole")
-    assert joined == sorted(set(joined))  # by field and text, no two rows alike
-    own = set()
-    for seg in built[2]._segments():
-        own.update(rows(seg.segment_id()))
-    assert set(joined) == own
+    joined = TermDictionary(*(np.load(build / f"whole.{part}.npy") for part in TERM_PARTS))
+    rows = [(field, joined.term(row)) for field in FIELDS for row in range(*joined.rows(field))]
+    assert rows == sorted(set(rows))  # by field and text, no two rows alike
+    assert not list(build.glob("MAIN_*.p*.npy"))
+    with built[2].reader() as reader:
+        leaves = [list(leaf.all_terms()) for leaf, _ in reader.leaf_readers()]
+    assert len(leaves) >= 3 and all(terms == sorted(terms) for terms in leaves)
+    assert set(rows) == {term for terms in leaves for term in terms}
+    assert all(len(terms) < len(rows) for terms in leaves)  # a slice lists only its own segment's terms
 
 
 def test_whoosh_and_the_engine_find_the_same_documents(built):
