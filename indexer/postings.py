@@ -55,7 +55,7 @@ ARRAY_PARTS = (*TERM_PARTS, "pspans", "pdocs", "pfreqs")
 WEIGHTED = frozenset(name for name, (_, _, _, weighted) in TEXT_FIELDS.items() if weighted)
 UNWEIGHTED = frozenset(FIELDS) - WEIGHTED
 WEIGHTED_INDEX = np.array([field in WEIGHTED for field in FIELDS])
-# Of positional fields, each posting's encoded positions too (the bytes Whoosh keeps in its blocks):
+# Of positional fields, each posting's encoded positions too (what Whoosh's Phrase reads through the codec):
 # per term the index of its first posting's offset (-1: not positional), the offsets, the bytes.
 POSITION_PARTS = ("pvterm", "pvoffs", "pvals")
 WRITE_CHUNK = 1 << 20  # postings converted at a time
@@ -184,7 +184,7 @@ class PostingArraysWriter:
         self.vat += len(begins)
 
     def close(self) -> None:
-        """Write the arrays with the lists in key order, as join_arrays reads them: front to back."""
+        """Write the arrays with the lists in dictionary order, as join_arrays reads them: front to back."""
         # Every count inside one segment fits 32 bits (its postings are bounded by SEGMENT_BYTES): the
         # per-term tables and the position offsets stay half as large.
         if self.at >= 1 << 32 or self.vat >= 1 << 31:
