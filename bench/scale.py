@@ -209,15 +209,15 @@ def extra_columns(index: Path, archive: ArchiveWriter) -> dict[str, str]:
 def dictionary_size(index: Path) -> tuple[int, int]:
     """Return the live build's distinct terms (of every field) and the bytes of its term dictionary.
 
-    Terms: rows of its joined term table (whole.pkeys.npy), or of its one segment's. Dictionary: every
-    file with a row per term: Whoosh's term files (*.trm: a term's text, statistics and, for lists of up
-    to 8 postings, the postings) and the posting arrays' term tables (*.pkeys, *.pspans, *.pvterm).
+    Terms: rows of its joined term dictionary (whole.ptends.npy), or of its segments'. Dictionary: every
+    file with a row per term: the term dictionaries (*.ptext, *.ptends, *.pfields: the terms' text) and
+    the posting arrays' term tables (*.pspans, *.pvterm).
     """
     folder = index.resolve()
-    whole = folder / whole_files()["pkeys"]
-    tables = [whole] if whole.is_file() else sorted(folder.glob("*.pkeys.npy"))
+    whole = folder / whole_files()["ptends"]
+    tables = [whole] if whole.is_file() else sorted(folder.glob("*.ptends.npy"))
     terms = sum(len(np.load(path, mmap_mode="r")) for path in tables)
-    ends = (".trm", ".pkeys.npy", ".pspans.npy", ".pvterm.npy")
+    ends = (".trm", ".ptext.npy", ".ptends.npy", ".pfields.npy", ".pspans.npy", ".pvterm.npy")
     return terms, sum(path.stat().st_size for path in folder.iterdir() if path.name.endswith(ends))
 
 

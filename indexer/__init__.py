@@ -10,8 +10,9 @@ Parts, in data-flow order:
 - a rebuild (``writer``): ``scan`` (which inputs are one article), the write
   pass, ``headlines`` (headline-only entries); ``memory`` measures its peak;
 - a segment (``segment``: the builder, its keys file, the TOC): ``postings``
-  (postings in memory and the posting arrays' layout and writer), ``blocks``
-  (Whoosh's term table and blocks), ``keys`` (64-bit keys, the keys file's name);
+  (postings in memory and the posting arrays' layout and writer), ``terms``
+  (the term dictionary), ``codec`` (Whoosh's codec over them), ``keys`` (64-bit
+  keys, the keys file's name);
 - the build's other files: ``joining`` (the segments' posting arrays joined into
   one set), ``stories`` (reprints grouped), ``columns`` (per-document arrays);
 - reading a build (what search/ uses): ``opening`` (open and check a build),

@@ -2,7 +2,7 @@
 
 ``PostingArrays`` maps a build's arrays read-only (postings.py describes them):
 the joined set (joining.py), if it covers the first segments as they are, then
-each segment's own. A term is looked up by its key in each set's sorted pkeys;
+each segment's own. A term is looked up by its text in each set's term dictionary (terms.py);
 where its lists stand is kept for recently looked-up terms (CACHE_LOCATIONS).
 In the joined set, reads are asked for before they are made (mapped.ExactReads)
 and a long list is searched by its skip marks (joining.SKIP).
@@ -19,7 +19,8 @@ import numpy as np
 
 from indexer import joining
 from indexer.mapped import ExactReads, heads, indexes_in, map_npy, runs
-from indexer.postings import ARRAY_PARTS, UNWEIGHTED, array_files, posting_key
+from indexer.postings import UNWEIGHTED, array_files, freq_shifts
+from indexer.terms import FIELD_INDEX, TermDictionary
 
 # Where recently looked-up terms' lists stand, kept per build: at most this many terms, and this many
 # (segment, row, start, end) rows of 32 bytes over them all (~32 MB), however many segments the archive has.
@@ -35,6 +36,8 @@ class PostingArrays:
     def __init__(self, parts: list[tuple[int, dict[str, np.ndarray]]], positional: bool = False,
                  total: int = 0, reads: dict[str, ExactReads] | None = None) -> None:
         self.parts = parts  # (document offset, arrays) per segment, in index order; first the joined set, if any
+        self.dicts = [TermDictionary.of(arrays) for _, arrays in parts]
+        self.shifts = [freq_shifts(arrays) for _, arrays in parts]  # pdocs place -> pfreqs place, by field
         self.reads = reads or {}  # the joined set's exact reads by part (see ask)
         self.positional = positional  # every segment keeps its positions too
         self.bounds = np.array([offset for offset, _ in parts] + [total], dtype=np.int64)  # segment i: [i], [i + 1]
@@ -45,8 +48,8 @@ class PostingArrays:
 
     @classmethod
     def open(cls, folder: Path, segments: list) -> PostingArrays | None:
-        """Map the arrays of every segment; None when a segment has none (written by other tools)."""
-        parts, offset, positional, reads = [], 0, True, None
+        """Map the arrays of every segment (a missing one raises store.DamagedFileError)."""
+        parts, offset, reads = [], 0, None
         joined = joining.open_joined(folder, segments)
         if joined is not None:
             covered, arrays, reads = joined
@@ -54,20 +57,15 @@ class PostingArrays:
             offset = sum(seg.doc_count_all() for seg in segments[:covered])
             segments = segments[covered:]
         for seg in segments:
-            names = array_files(seg)
-            if not all((folder / name).is_file() for part, name in names.items() if part in ARRAY_PARTS):
-                return None
-            present = {part: name for part, name in names.items() if (folder / name).is_file()}
-            positional = positional and len(present) == len(names)
-            parts.append((offset, {part: map_npy(folder / name)[1] for part, name in present.items()}))
+            parts.append((offset, {part: map_npy(folder / name)[1] for part, name in array_files(seg).items()}))
             offset += seg.doc_count_all()
-        return cls(parts, positional, offset, reads if joined is not None else None)
+        return cls(parts, True, offset, reads if joined is not None else None)
 
     def close(self) -> None:
         """Let go of the mapped arrays: each file is unmapped once no array over it is left (call when
         no request reads them any more)."""
         with self.lock:
-            self.parts, self.reads = [], {}
+            self.parts, self.dicts, self.shifts, self.reads = [], [], [], {}
             self.located.clear()
             self.located_rows = 0
 
@@ -121,8 +119,7 @@ class PostingArrays:
 
         Where: one row (segment index, row in its term table, start, end of the
         list) per segment holding the term. Terms not looked up lately are
-        searched in each segment's sorted keys all at once: one binary search per
-        segment for the lot, not per term.
+        searched in each segment's term dictionary all at once (TermDictionary.find).
         """
         found: dict[str, tuple[np.ndarray, int]] = {}
         with self.lock:
@@ -132,14 +129,11 @@ class PostingArrays:
                     found[t] = hit
         missing = [t for t in dict.fromkeys(terms) if t not in found]
         if missing:
-            keys = np.array([posting_key(field, t.encode("utf-8")) for t in missing], dtype=np.uint64)
+            btexts = [t.encode("utf-8") for t in missing]
             parts = []  # (term, segment, row, start, end) per segment holding a term
             for i, (_, arrays) in enumerate(self.parts):
-                table = arrays["pkeys"]
-                if not len(table):
-                    continue
-                at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-                held = np.flatnonzero(table[at] == keys)
+                at = self.dicts[i].find(field, btexts)
+                held = np.flatnonzero(at >= 0)
                 spans = arrays["pspans"][at[held]].astype(np.int64).reshape(-1, 2)
                 parts.append(np.column_stack([held, np.full(len(held), i), at[held], spans]))
             rows = np.concatenate(parts) if parts else np.zeros((0, 5), dtype=np.int64)
@@ -181,8 +175,9 @@ class PostingArrays:
             if field in UNWEIGHTED:
                 held_freqs.append(np.ones(int(held.sum()), dtype=np.float32))
             else:
-                self.ask(i, "pfreqs", start + found[held], start + found[held] + 1)
-                held_freqs.append(arrays["pfreqs"][start + found[held]].astype(np.float32))
+                at = start + found[held] + self.shifts[i][FIELD_INDEX[field]]
+                self.ask(i, "pfreqs", at, at + 1)
+                held_freqs.append(arrays["pfreqs"][at].astype(np.float32))
         if not held_docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(held_docs), np.concatenate(held_freqs)
@@ -284,19 +279,21 @@ class PostingArrays:
         """
         docs, freqs = [], []
         for i, offset, arrays, start, end in self._spans(field, term):
+            shift = int(self.shifts[i][FIELD_INDEX[field]])
             if ranges is None:
-                at = slice(start, end)
+                at, kept = slice(start, end), slice(start + shift, end + shift)
                 self.ask(i, "pdocs", start, end)
                 if field not in UNWEIGHTED:
-                    self.ask(i, "pfreqs", start, end)
+                    self.ask(i, "pfreqs", start + shift, end + shift)
             else:
                 at = indexes_in(arrays["pdocs"][start:end], ranges - offset) + start
+                kept = at + shift
                 self.ask(i, "pdocs", at, at + 1)
                 if field not in UNWEIGHTED:
-                    self.ask(i, "pfreqs", at, at + 1)
+                    self.ask(i, "pfreqs", kept, kept + 1)
             docs.append(arrays["pdocs"][at].astype(np.int64) + offset)
             freqs.append(np.ones(len(docs[-1]), dtype=np.float32) if field in UNWEIGHTED else
-                         arrays["pfreqs"][at].astype(np.float32))
+                         arrays["pfreqs"][kept].astype(np.float32))
         if not docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(docs), np.concatenate(freqs)

@@ -199,6 +199,7 @@ def write_meta(build: Path, report: Report, segmenter, elapsed: float, **extra) 
     if segmenter.userdict_bytes:
         (build / store.USERDICT_FILE).write_bytes(segmenter.userdict_bytes)
     meta = {
+        "format_version": store.FORMAT_VERSION,
         "analyzer_version": analysis.ANALYZER_VERSION,
         "dict_hash": segmenter.dict_hash,
         "built_at": datetime.now().isoformat(sep=" ", timespec="seconds"),

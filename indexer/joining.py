@@ -5,9 +5,14 @@ parts named ``whole.<part>.npy`` (``whole_files``), with ``whole.json`` naming
 the segments it covers, in order, and their documents. A term's list is then
 one run of bytes, not one per segment: on a cold page cache a read faults once
 per list instead of once per segment (50 at 16x), each fault reading up to
-read_ahead_kb. An update that rewrites a covered segment joins them again
-(``rejoin``); a set that no longer covers the first segments as they are is
-not read. The set also keeps its skip marks (SKIP).
+read_ahead_kb. The set also keeps its skip marks (SKIP).
+
+The set is then the covered segments' only copy of their postings: their own
+arrays are deleted, and Whoosh's codec reads a covered segment as its slice of
+the set (codec.py). An update that rewrites a covered segment, or has enough
+large segments outside the set, joins them again (``rejoin``): from the old
+set, less the documents of the segments gone, and the other segments' own
+arrays.
 """
 
 from __future__ import annotations
@@ -39,33 +44,82 @@ def whole_files() -> dict[str, str]:
     return {part: f"{WHOLE}.{part}.npy" for part in ARRAY_PARTS + POSITION_PARTS}
 
 
-def join_arrays(folder: str | Path, segments: list) -> bool:
-    """Join the segments' posting arrays into one set in folder; False when there is nothing to join."""
+def join_arrays(folder: str | Path, segments: list, old: tuple | None = None) -> bool:
+    """Join the segments' posting arrays into one set in folder, then delete their own; False when there
+    is nothing to join (no segment, or one and no old set).
+
+    old: the set being replaced (see rejoin), which holds the segments that have no arrays of their own.
+    """
     folder = Path(folder)
-    names = [array_files(seg) for seg in segments]
-    if len(segments) < 2 or not all((folder / n[part]).is_file() for n in names for part in n):
+    if not segments or (len(segments) < 2 and old is None):
         return False
-    maps, parts, offset = [], [], 0
-    for seg, n in zip(segments, names):
-        arrays = {}
-        for part, name in n.items():
-            m, arrays[part] = map_npy(folder / name)
-            maps.append(m)
-        parts.append((offset, arrays))
+    maps, parts, docmaps, offset = [], [], {}, 0
+    own = [all((folder / name).is_file() for name in array_files(seg).values()) for seg in segments]
+    if any(mine and not later for mine, later in zip(own, own[1:])):  # the old set's documents go first
+        raise ValueError("segments the joined set holds must come before those with arrays of their own")
+    if old is not None and not all(own):
+        docmaps[0] = _docmap(old, segments, own)
+        parts.append((0, old[2]))
+    for seg, mine in zip(segments, own):
+        if mine:
+            arrays = {}
+            for part, name in array_files(seg).items():
+                m, arrays[part] = map_npy(folder / name)
+                maps.append(m)
+            parts.append((offset, arrays))
+        elif old is None or seg.segment_id() not in old[0]:
+            raise store.DamagedFileError(folder / array_files(seg)["pdocs"], "missing, and no joined set holds it")
         offset += seg.doc_count_all()
     copy_lists(parts, maps, {**{part: folder / name for part, name in whole_files().items()},
-                             "pskip": folder / SKIP_FILE}, skip=SKIP)
+                             "pskip": folder / SKIP_FILE}, skip=SKIP, docmaps=docmaps)
+    counts = [seg.doc_count_all() for seg in segments]
     with store.create_file(folder / WHOLE_FILE) as stream:
-        stream.write(json.dumps({"segments": [seg.segment_id() for seg in segments], "documents": offset}).encode())
+        stream.write(json.dumps({"segments": [seg.segment_id() for seg in segments], "counts": counts,
+                                 "documents": offset}).encode())
+    for seg in segments:  # the set is their only copy now (in an update's build, links to the live build's)
+        for name in array_files(seg).values():
+            (folder / name).unlink(missing_ok=True)
     return True
 
 
+def _docmap(old: tuple, segments: list, own: list[bool]) -> np.ndarray:
+    """Return the new document number of each of the old set's documents: those of its segments still
+    among these (and with no arrays of their own) at their new place, the others -1."""
+    ids, counts, arrays = old
+    docmap = np.full(sum(counts), -1, dtype=np.int64)
+    bases = dict(zip(ids, np.concatenate(([0], np.cumsum(counts)[:-1])).tolist()))
+    offset = 0
+    for seg, mine in zip(segments, own):
+        if not mine and seg.segment_id() in bases:
+            start = bases[seg.segment_id()]
+            docmap[start:start + seg.doc_count_all()] = np.arange(offset, offset + seg.doc_count_all())
+        offset += seg.doc_count_all()
+    kept = docmap[docmap >= 0]
+    if len(kept) and (np.diff(kept) < 0).any():
+        raise ValueError("the joined set's segments must keep their order")
+    return docmap
+
+
 def rejoin(folder: str | Path, segments: list) -> bool:
-    """Join these segments' arrays anew in place of the build's joined set (see join_arrays)."""
+    """Join these segments' arrays anew in place of the build's joined set (see join_arrays), reading the
+    segments that set holds from it."""
     folder = Path(folder)
+    old = joined_set(folder)
     for name in (*whole_files().values(), SKIP_FILE, WHOLE_FILE):
-        (folder / name).unlink(missing_ok=True)  # links to the live build's: that one keeps its own
-    return join_arrays(folder, segments)
+        (folder / name).unlink(missing_ok=True)  # links to the live build's (mapped above): that one keeps its own
+    return join_arrays(folder, segments, old)
+
+
+def joined_set(folder: Path) -> tuple[list[str], list[int], dict[str, np.ndarray]] | None:
+    """Return the build's joined set as (its segments' ids, their document counts, its arrays), or None."""
+    try:
+        meta = json.loads((folder / WHOLE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    ids, counts = meta.get("segments"), meta.get("counts")
+    if not isinstance(ids, list) or not isinstance(counts, list) or len(ids) != len(counts):
+        raise store.DamagedFileError(folder / WHOLE_FILE, "not the list of segments the joined arrays cover")
+    return ids, counts, {part: map_npy(folder / name)[1] for part, name in whole_files().items()}
 
 
 def joined_ids(folder: str | Path) -> list[str]:

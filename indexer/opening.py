@@ -2,8 +2,9 @@
 
 Whoosh reads a segment's files lazily and, when one is cut short or of another
 version, fails deep in a search with whatever its pickles and structs raise.
-``open_index`` reads the table of contents, each segment's term table and
-each segment's last stored document first, and names the file that fails
+``open_index`` checks the format version, reads the table of contents, maps
+each segment's term dictionary and posting arrays (codec.ArrayTermsReader) and
+reads each segment's last stored document first, and names the file that fails
 (store.DamagedFileError), so a damaged build is refused when it is opened.
 """
 
@@ -19,17 +20,22 @@ from whoosh.index import TOC
 
 from indexer import store
 from indexer.arrays import PostingArrays
+from indexer.codec import ArrayTermsReader
 from indexer.segment import INDEX_NAME
 
 
 def open_index(folder: str | Path) -> tuple[object, PostingArrays | None]:
-    """Open a build's Whoosh index and map its posting arrays, checking first that its table of contents,
-    each segment's term table and each segment's last stored document can be read.
+    """Open a build's Whoosh index and map its posting arrays, checking first that its format version, table
+    of contents, each segment's term dictionary and arrays and each segment's last stored document can be read.
 
     :raises store.DamagedFileError: naming the first file that cannot be read (cut short, of another
         version, missing).
     """
     folder = Path(folder)
+    found = store.read_meta(folder).get("format_version")
+    if found != store.FORMAT_VERSION:
+        raise store.DamagedFileError(folder / store.META_FILE, f"written in format {found or 1}, this version reads "
+                                     f"format {store.FORMAT_VERSION}: the index needs a rebuild")
     storage = _CheckedStorage(str(folder))
     generation = TOC._latest_generation(storage, INDEX_NAME)
     if generation < 0:
@@ -39,9 +45,7 @@ def open_index(folder: str | Path) -> tuple[object, PostingArrays | None]:
         segments = ix._segments()
     codec = W3Codec()
     for seg in segments:
-        names = (folder / seg.make_filename(W3Codec.TERMS_EXT), folder / seg.make_filename(W3Codec.POSTS_EXT))
-        with _reading(storage, *names):
-            codec.terms_reader(storage, seg).close()
+        ArrayTermsReader(folder, seg).close()  # map_npy names a missing or cut-short array
         if seg.doc_count_all():
             with _reading(storage, folder / W3Codec.column_filename(seg, "_stored")):
                 reader = codec.per_document_reader(storage, seg)

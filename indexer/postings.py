@@ -1,19 +1,20 @@
 """Postings of a segment being built, and the posting arrays they are written as.
 
 ``FieldPostings`` holds one field's postings in flat arrays while a segment is
-built (segment.py) and yields them term by term, in term order, to Whoosh's
-blocks (blocks.py) and, for ARRAY_FIELDS, all at once to ``PostingArraysWriter``.
+built (segment.py) and gives them, in term order, all at once to
+``PostingArraysWriter``.
 
-The posting arrays keep those fields' lists again as plain arrays, one .npy
-file a part (``array_files``), what matching reads (arrays.py):
+The posting arrays keep every indexed field's lists as plain arrays, one .npy
+file a part (``array_files``), the one copy of the postings: what matching
+reads (arrays.py) and what Whoosh reads through our codec (codec.py):
 
-- pkeys (uint64): each term's key (``posting_key``), sorted;
+- ptext, ptends, pfields: the term dictionary (terms.py), each term's field and text, sorted;
 - pspans (uint32, uint64 when wide; rows of 2): where its list starts and ends in pdocs and pfreqs;
-- pdocs (uint32): document numbers, each list ascending, the lists in key order;
-- pfreqs (uint16): frequencies, capped at FREQ_MAX;
+- pdocs (uint32): document numbers, each list ascending, the lists in dictionary order;
+- pfreqs (uint16): frequencies, capped at FREQ_MAX, of the WEIGHTED fields' postings only (``freq_shifts``);
 - pvterm (int32, int64 when wide): per term the index of its first posting in pvoffs (-1: no positions kept);
 - pvoffs (uint32, uint64 when wide): where each positional posting's bytes start in pvals, and the last one's end;
-- pvals (uint8): each posting's positions, encoded as in Whoosh's blocks.
+- pvals (uint8): each posting's positions (schema.PackedPositions).
 
 ``copy_lists`` writes one such set from one set or from many (joining.py joins
 a build's segments' sets with it).
@@ -21,7 +22,6 @@ a build's segments' sets with it).
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 from array import array
 from pathlib import Path
@@ -30,8 +30,9 @@ import numpy as np
 
 from indexer import store
 from indexer.analysis import iter_bigrams, iter_chars, iter_words
-from indexer.mapped import ADVICE, heads, map_raw, runs
-from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, CATEGORY, SOURCE, TITLE, TITLE_CHARS, TITLE_GRAMS
+from indexer.mapped import ADVICE, map_raw, runs
+from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, TITLE, TITLE_CHARS, TITLE_GRAMS
+from indexer.terms import FIELDS, TERM_PARTS, TermDictionary, TermsWriter, gather_texts, merge_order
 
 # Text fields: the stored field they read, their stream, and whether they keep
 # positions (else presence only) and weigh terms by frequency (else 1.0).
@@ -44,15 +45,17 @@ TEXT_FIELDS = {
     BODY_CHARS: (BODY, iter_chars, False, False),
 }
 TERM_BYTES = 120  # memory of one distinct term in a segment being built: its text and dict slot
-# Fields whose posting lists are also kept as plain arrays beside Whoosh's blocks:
-# what matching reads whole. Whoosh's blocks are decoded in Python, block by block
-# (~30 µs a block of 128); an array is one slice of a mapped file.
-ARRAY_FIELDS = (*TEXT_FIELDS, SOURCE, CATEGORY)
-ARRAY_PARTS = ("pkeys", "pspans", "pdocs", "pfreqs")
-# Fields whose frequencies are all 1 (TEXT_FIELDS): their pfreqs are never read, which spares a third of
-# the bytes a read of their lists would fault in.
-UNWEIGHTED = frozenset(name for name, (_, _, _, weighted) in TEXT_FIELDS.items() if not weighted)
-# Of positional fields, each posting's encoded positions too (the bytes Whoosh keeps in its blocks):
+# Every indexed field's posting lists are kept as plain arrays, the only copy: what matching reads,
+# and what the Whoosh codec (codec.py) answers Whoosh's own searcher from.
+ARRAY_FIELDS = FIELDS
+ARRAY_PARTS = (*TERM_PARTS, "pspans", "pdocs", "pfreqs")
+# Fields whose terms weigh their frequency: the words. Every other field's postings weigh 1.0 (pairs,
+# characters: TEXT_FIELDS; ids, labels and numbers occur once), so pfreqs holds the word fields' postings
+# only, field after field in dictionary order: 75% of the postings keep no frequency.
+WEIGHTED = frozenset(name for name, (_, _, _, weighted) in TEXT_FIELDS.items() if weighted)
+UNWEIGHTED = frozenset(FIELDS) - WEIGHTED
+WEIGHTED_INDEX = np.array([field in WEIGHTED for field in FIELDS])
+# Of positional fields, each posting's encoded positions too (what Whoosh's Phrase reads through the codec):
 # per term the index of its first posting's offset (-1: not positional), the offsets, the bytes.
 POSITION_PARTS = ("pvterm", "pvoffs", "pvals")
 WRITE_CHUNK = 1 << 20  # postings converted at a time
@@ -62,15 +65,6 @@ WRITE_CHUNK = 1 << 20  # postings converted at a time
 FREQ_MAX = 65535
 SATURATED = f"a word occurs over {FREQ_MAX:,} times: its frequency is counted as {FREQ_MAX:,}"
 JOIN_POSTINGS = 4_000_000  # postings (and 4x as many position bytes) copy_lists copies at a time: bounds a join's memory
-
-
-def posting_key(field: str, btext: bytes) -> int:
-    """Return the 64-bit key of a term in a field, as the posting arrays are sorted by."""
-    return _hash8(field.encode() + b"\0" + btext)
-
-
-def _hash8(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 def array_files(seg) -> dict[str, str]:
@@ -112,11 +106,8 @@ class FieldPostings:
         size = len(self.term_ids) * 12 + len(self.terms) * TERM_BYTES
         return size + (len(self.values) + len(self.ends) * 8 if self.values is not None else 0)
 
-    def sorted_terms(self, arrays: PostingArraysWriter | None = None, field: str = "", weighted: bool = True):
-        """Yield (term, document numbers, frequencies as arrays, values or None) in term order, letting go of the arrays.
-
-        arrays, if given, gets the whole field's posting lists at once first.
-        """
+    def write_to(self, arrays: PostingArraysWriter, field: str, weighted: bool = True) -> None:
+        """Give the field's lists, in term order, to a segment's array writer, letting go of them here."""
         term_ids = np.frombuffer(self.term_ids, dtype=np.uint32)
         order = np.argsort(term_ids, kind="stable")  # keeps each term's documents in order
         starts = np.zeros(len(self.terms) + 1, dtype=np.int64)
@@ -127,29 +118,22 @@ class FieldPostings:
         if values is not None:
             ends = np.frombuffer(self.ends, dtype=np.int64)
             begins = np.concatenate((np.zeros(1, dtype=np.int64), ends[:-1]))[order]
-            ends = ends[order]
+            values = (np.frombuffer(values, dtype=np.uint8), begins, ends[order])
         del term_ids
         self.term_ids = self.docs = self.freqs = self.ends = self.values = None
         items = sorted(self.terms.items())
         self.terms = {}
-        if arrays is not None:
-            numbers = np.fromiter((number for _, number in items), dtype=np.int64, count=len(items))
-            arrays.add_field(field, [term for term, _ in items], starts[numbers], starts[numbers + 1], docs,
-                             freqs if weighted else None,
-                             None if values is None else (np.frombuffer(values, dtype=np.uint8), begins, ends))
-        found = None
-        for term, number in items:
-            first, last = int(starts[number]), int(starts[number + 1])
-            if values is not None:
-                found = [bytes(values[b:e]) for b, e in zip(begins[first:last].tolist(), ends[first:last].tolist())]
-            yield term, docs[first:last], freqs[first:last], found
+        numbers = np.fromiter((number for _, number in items), dtype=np.int64, count=len(items))
+        arrays.add_field(field, [term for term, _ in items], starts[numbers], starts[numbers + 1], docs,
+                         freqs if weighted else None, values)
 
 
 class PostingArraysWriter:
     """Write a segment's posting lists as arrays: every list's document numbers (uint32) and
-    frequencies (uint16, capped) one after another, and per term its key and (start, end) (uint32),
-    sorted by key. A field's postings go to disk at once; only the per-term rows stay in memory.
-    At close the lists are copied into key order (see copy_lists), the order join_arrays reads them in."""
+    frequencies (uint16, capped) one after another, and per term its text (terms.py) and (start, end)
+    (uint32), in dictionary order. A field's postings go to disk at once; only the per-term rows stay in
+    memory. Fields come in dictionary order, each one's terms sorted; at close the lists are copied into
+    that order too (see copy_lists), the order join_arrays reads them in."""
 
     def __init__(self, folder: Path, seg) -> None:
         self.names = {part: folder / name for part, name in array_files(seg).items()}
@@ -157,7 +141,7 @@ class PostingArraysWriter:
         self.freqs = store.create_file(self.names["pfreqs"].with_suffix(".raw"))
         self.vals = store.create_file(self.names["pvals"].with_suffix(".raw"))
         self.offs = store.create_file(self.names["pvoffs"].with_suffix(".raw"))
-        self.keys = array("Q")
+        self.terms = TermsWriter()
         self.spans = array("q")
         self.vterm = array("q")
         self.at = 0
@@ -168,11 +152,10 @@ class PostingArraysWriter:
                   freqs: np.ndarray | None, values: tuple | None = None) -> None:
         """Add a field's lists: docs and freqs hold them all, term i's at starts[i]:ends[i].
 
-        freqs None: a field whose weights are all 1.0 (as Whoosh reads it).
+        freqs None: a field whose weights are all 1.0 (UNWEIGHTED): none is written.
         values, for a positional field: (the bytes, each posting's begin and end in them, in docs' order).
         """
-        prefix = field.encode() + b"\0"
-        self.keys.extend(_hash8(prefix + (t if isinstance(t, bytes) else t.encode("utf-8"))) for t in terms)
+        self.terms.add(field, [t if isinstance(t, bytes) else t.encode("utf-8") for t in terms])
         spans = np.empty((len(terms), 2), dtype=np.int64)
         spans[:, 0], spans[:, 1] = starts + self.at, ends + self.at
         self.spans.frombytes(spans.tobytes())
@@ -183,11 +166,8 @@ class PostingArraysWriter:
             self.vterm.frombytes((np.asarray(starts, dtype=np.int64) + self.vat).tobytes())
             self._add_values(*values)
         self.docs.write(memoryview(np.ascontiguousarray(docs, dtype=np.uint32)))  # no copy: docs are uint32
-        for first in range(0, len(docs), WRITE_CHUNK):  # a field holds tens of millions: no full-size temporaries
-            count = min(WRITE_CHUNK, len(docs) - first)
-            values = np.ones(count, dtype=np.uint16) if freqs is None else \
-                np.minimum(freqs[first:first + count], FREQ_MAX).astype(np.uint16)
-            self.freqs.write(memoryview(values))
+        for first in range(0, len(docs) if freqs is not None else 0, WRITE_CHUNK):  # no full-size temporaries
+            self.freqs.write(memoryview(np.minimum(freqs[first:first + WRITE_CHUNK], FREQ_MAX).astype(np.uint16)))
 
     def _add_values(self, data: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> None:
         """Write positional postings' bytes in list order and where each starts, a chunk of postings at a time."""
@@ -204,16 +184,14 @@ class PostingArraysWriter:
         self.vat += len(begins)
 
     def close(self) -> None:
-        """Write the arrays with the lists in key order, as join_arrays reads them: front to back."""
+        """Write the arrays with the lists in dictionary order, as join_arrays reads them: front to back."""
         # Every count inside one segment fits 32 bits (its postings are bounded by SEGMENT_BYTES): the
         # per-term tables and the position offsets stay half as large.
         if self.at >= 1 << 32 or self.vat >= 1 << 31:
             raise ValueError("a segment's postings outgrew 32-bit offsets")
         self.offs.write(memoryview(np.array([self.vbytes], dtype=np.uint32)))  # the last posting's end
-        keys = np.frombuffer(self.keys, dtype=np.uint64)
-        order = np.argsort(keys, kind="stable")
-        part = {"pkeys": keys[order], "pspans": np.frombuffer(self.spans, dtype=np.int64).reshape(-1, 2)[order],
-                "pvterm": np.frombuffer(self.vterm, dtype=np.int64)[order]}
+        part = {**self.terms.arrays(), "pspans": np.frombuffer(self.spans, dtype=np.int64).reshape(-1, 2),
+                "pvterm": np.frombuffer(self.vterm, dtype=np.int64)}
         maps = []
         for stream, name, dtype in ((self.docs, "pdocs", np.uint32), (self.freqs, "pfreqs", np.uint16),
                                     (self.vals, "pvals", np.uint8), (self.offs, "pvoffs", np.uint32)):
@@ -227,76 +205,75 @@ class PostingArraysWriter:
 
 
 def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, target: dict[str, Path],
-               skip: int = 0) -> None:
-    """Write the posting lists of parts as one set of arrays (target: .npy path by part), in key order.
+               skip: int = 0, docmaps: dict[int, np.ndarray] | None = None) -> None:
+    """Write the posting lists of parts as one set of arrays (target: .npy path by part), in dictionary order.
 
     With a "pskip" target, every skip-th document number of the written pdocs too (see joining.SKIP).
+    docmaps: for some parts (by index), each of their document numbers' new number, or -1 for one dropped
+    (its postings are left out, and a term left with none gets no row); their offset is not added. Their
+    new numbers must come before those of the parts after them.
 
-    parts: (document offset, arrays) each, its pkeys sorted (its lists in any
-    order); a term held by several parts gets one list, theirs one after
-    another with the offsets added. Terms are taken a range of keys at a time:
-    only the range's postings are held, and the maps' pages are let go after
-    each range. Parts whose lists are in key order are read front to back, so
-    the memory stays flat however many parts and postings there are.
+    parts: (document offset, arrays) each, its dictionary sorted (its lists in
+    any order); a term held by several parts gets one list, theirs one after
+    another with the offsets added. Terms are taken a range of dictionary keys
+    at a time (ranges of about equal postings, see _edges): only the range's
+    postings are held, and the maps' pages are let go after each range. Parts
+    whose lists are in dictionary order are read front to back, so the memory
+    stays flat however many parts and postings there are.
     """
+    dicts = [TermDictionary.of(a) for _, a in parts]
+    shifts = [freq_shifts(a) for _, a in parts]
     postings = sum(len(a["pdocs"]) for _, a in parts)
     placed = sum(len(a["pvoffs"]) - 1 for _, a in parts)
     nbytes = sum(len(a["pvals"]) for _, a in parts)
     wide = postings >= 1 << 32 or nbytes >= 1 << 32 or placed >= 1 << 31
     span_type, offs_type, term_type = (np.uint64, np.uint64, np.int64) if wide else (np.uint32, np.uint32, np.int32)
-    ranges = max(1, -(-postings // JOIN_POSTINGS), -(-nbytes // (4 * JOIN_POSTINGS)))
-    edges = np.array([(k << 64) // ranges for k in range(1, ranges)], dtype=np.uint64)
-    cuts = [np.concatenate(([0], np.searchsorted(a["pkeys"], edges), [len(a["pkeys"])])) for _, a in parts]
-    raw = {part: store.create_file(path.with_suffix(".joining")) for part, path in target.items()}
-    at = vat = vbytes = 0
+    tend_type = np.uint64 if sum(len(a["ptext"]) for _, a in parts) >= 1 << 32 else np.uint32
+    edges = _edges(dicts, parts, max(1, -(-postings // JOIN_POSTINGS), -(-nbytes // (4 * JOIN_POSTINGS))))
+    cuts = [np.concatenate(([0], np.searchsorted(d.keys, edges), [len(d)])) for d in dicts]
+    raw = {part: store.create_file(path.with_suffix(".joining")) for part, path in target.items() if part != "pfields"}
+    at = vat = vbytes = tbytes = 0
+    counts = np.zeros(len(FIELDS), dtype=np.int64)
+    docmaps = docmaps or {}
     try:
-        for r in range(ranges):
+        for r in range(len(edges) + 1):
             rows = [(i, slice(cut[r], cut[r + 1])) for i, cut in enumerate(cuts) if cut[r + 1] > cut[r]]
             if not rows:
                 continue
-            keys = np.concatenate([parts[i][1]["pkeys"][s] for i, s in rows])
             seg = np.concatenate([np.full(s.stop - s.start, i) for i, s in rows])
+            row = np.concatenate([np.arange(s.start, s.stop) for _, s in rows])
             spans = np.concatenate([parts[i][1]["pspans"][s].astype(np.int64).reshape(-1, 2) for i, s in rows])
             first = np.concatenate([parts[i][1]["pvterm"][s].astype(np.int64) for i, s in rows])
-            order = np.lexsort((seg, keys))
-            keys, seg, spans, first = keys[order], seg[order], spans[order], first[order]
-            lengths = spans[:, 1] - spans[:, 0]
+            lengths = _kept_lengths(parts, docmaps, seg, spans)
+            live = lengths > 0
+            seg, row, spans, first, lengths = seg[live], row[live], spans[live], first[live], lengths[live]
+            if not len(seg):
+                continue
+            order, keys, head_mask = merge_order(dicts, seg, row)
+            seg, row, spans, first, lengths = seg[order], row[order], spans[order], first[order], lengths[order]
             out = np.cumsum(lengths) - lengths  # each row's start in the range's postings
             where = first >= 0
             placed_lengths = np.where(where, lengths, 0)
             vout = np.cumsum(placed_lengths) - placed_lengths  # and in its positional postings
-            head = np.flatnonzero(heads(keys))
+            head = np.flatnonzero(head_mask)
             term_ends = np.concatenate((out[head[1:]], [int(lengths.sum())]))
-            keys[head].tofile(raw["pkeys"])
+            text, text_lengths = gather_texts(dicts, seg[head], row[head])
+            text.tofile(raw["ptext"])
+            (np.cumsum(text_lengths) + tbytes).astype(tend_type).tofile(raw["ptends"])
+            tbytes += len(text)
+            counts += np.bincount((keys[head] >> np.uint64(56)).astype(np.int64), minlength=len(FIELDS))
             np.stack([out[head] + at, term_ends + at], axis=1).astype(span_type).tofile(raw["pspans"])
             np.where(where[head], vout[head] + vat, -1).astype(term_type).tofile(raw["pvterm"])
-            docs = np.empty(int(lengths.sum()), dtype=np.uint32)
-            freqs = np.empty(len(docs), dtype=np.uint16)
-            vlen = np.empty(int(placed_lengths.sum()), dtype=np.int64)
-            copies = []
-            for i in np.unique(seg).tolist():
-                base, arrays = parts[i]
-                mine = seg == i
-                src, dest = runs(spans[mine, 0], lengths[mine]), runs(out[mine], lengths[mine])
-                docs[dest] = arrays["pdocs"][src] + np.uint32(base)
-                freqs[dest] = arrays["pfreqs"][src]
-                mine &= where
-                p = runs(first[mine], lengths[mine])
-                begins, ends = arrays["pvoffs"][p].astype(np.int64), arrays["pvoffs"][p + 1].astype(np.int64)
-                pdest = runs(vout[mine], lengths[mine])
-                vlen[pdest] = ends - begins
-                copies.append((arrays, begins, ends - begins, pdest))
-            voffs = np.cumsum(vlen) - vlen
-            vals = np.empty(int(vlen.sum()), dtype=np.uint8)
-            for arrays, begins, blen, pdest in copies:
-                vals[runs(voffs[pdest], blen)] = arrays["pvals"][runs(begins, blen)]
+            fields = (keys >> np.uint64(56)).astype(np.int64)
+            docs, freqs, vals, voffs = _copy_range(parts, docmaps, seg, spans, lengths, out, (first, where, vout),
+                                                   (fields, shifts))
             docs.tofile(raw["pdocs"])
             if "pskip" in raw:
                 docs[(-at) % skip::skip].tofile(raw["pskip"])  # those at positions k * skip of the whole pdocs
             freqs.tofile(raw["pfreqs"])
             (voffs + vbytes).astype(offs_type).tofile(raw["pvoffs"])
             vals.tofile(raw["pvals"])
-            at, vat, vbytes = at + len(docs), vat + len(vlen), vbytes + len(vals)
+            at, vat, vbytes = at + len(docs), vat + len(voffs), vbytes + len(vals)
             for m in maps:
                 if m is not None and ADVICE:
                     m.advise(mmap.MADV_DONTNEED)  # the pages stay cached; this process lets go of them
@@ -304,10 +281,104 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
     finally:
         for stream in raw.values():
             stream.close()
-    dtypes = {"pkeys": np.uint64, "pspans": span_type, "pdocs": np.uint32, "pfreqs": np.uint16,
+    dtypes = {"ptext": np.uint8, "ptends": tend_type, "pspans": span_type, "pdocs": np.uint32, "pfreqs": np.uint16,
               "pvterm": term_type, "pvoffs": offs_type, "pvals": np.uint8, "pskip": np.uint32}
     for part, path in target.items():
-        raw_to_npy(path.with_suffix(".joining"), path, dtypes[part], width=2 if part == "pspans" else 1)
+        if part != "pfields":
+            raw_to_npy(path.with_suffix(".joining"), path, dtypes[part], width=2 if part == "pspans" else 1)
+    with store.create_file(target["pfields"]) as stream:
+        np.save(stream, np.concatenate(([0], np.cumsum(counts))).astype(np.int64))
+
+
+def _edges(dicts: list[TermDictionary], parts: list, ranges: int) -> np.ndarray:
+    """Return the dictionary keys that cut the parts' terms into about `ranges` ranges of equal postings."""
+    if ranges <= 1 or not sum(len(d) for d in dicts):
+        return np.zeros(0, dtype=np.uint64)
+    keys = np.concatenate([d.keys for d in dicts])
+    sizes = np.concatenate([np.diff(a["pspans"].astype(np.int64).reshape(-1, 2), axis=1).ravel() for _, a in parts])
+    order = np.argsort(keys, kind="stable")
+    total = np.cumsum(sizes[order])
+    at = np.searchsorted(total, np.arange(1, ranges) * (int(total[-1]) / ranges))
+    return np.unique(keys[order][np.minimum(at, len(keys) - 1)])
+
+
+def freq_shifts(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Return, per field of FIELDS, what to add to a posting's place in a set's pdocs for its place in pfreqs
+    (meaningful for the WEIGHTED fields only, whose postings pfreqs holds, field after field).
+
+    A field's lists are one block of pdocs, in dictionary order except in a segment's scratch arrays
+    (PostingArraysWriter), where they are in the order terms were first seen: the block starts at its
+    lowest list start.
+    """
+    fields, spans = arrays["pfields"].astype(np.int64), arrays["pspans"]
+    starts, sizes = np.zeros(len(FIELDS), dtype=np.int64), np.zeros(len(FIELDS), dtype=np.int64)
+    for i in np.flatnonzero(WEIGHTED_INDEX & (fields[1:] > fields[:-1])).tolist():
+        rows = spans[fields[i]:fields[i + 1]].astype(np.int64)
+        starts[i], sizes[i] = rows[:, 0].min(), (rows[:, 1] - rows[:, 0]).sum()
+    return np.cumsum(sizes) - sizes - starts
+
+
+def _sources(parts, docmaps, i: int, spans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the postings of part i that rows (their spans in it) keep, in row order, and their new document
+    numbers (the part's offset added, or its docmap's numbers for those it keeps)."""
+    base, arrays = parts[i]
+    src = runs(spans[:, 0], spans[:, 1] - spans[:, 0])
+    if i not in docmaps:
+        return src, arrays["pdocs"][src] + np.uint32(base)
+    mapped = docmaps[i][arrays["pdocs"][src]]
+    kept = mapped >= 0
+    return src[kept], mapped[kept].astype(np.uint32)
+
+
+def _kept_lengths(parts, docmaps, seg: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """Return how many postings of each row's list are kept (all but those a docmap drops)."""
+    lengths = spans[:, 1] - spans[:, 0]
+    for i in docmaps:
+        mine = np.flatnonzero(seg == i)
+        if len(mine):
+            src = runs(spans[mine, 0], lengths[mine])
+            kept = docmaps[i][parts[i][1]["pdocs"][src]] >= 0
+            owner = np.repeat(np.arange(len(mine)), lengths[mine])
+            lengths[mine] = np.bincount(owner, weights=kept, minlength=len(mine)).astype(np.int64)
+    return lengths
+
+
+def _copy_range(parts, docmaps, seg, spans, lengths, out, placed, weights):
+    """Return a range's (document numbers, frequencies, position bytes, each positional posting's start in
+    them), its rows' lists copied from their parts one after another (see copy_lists).
+
+    lengths: the postings each row keeps; placed: per row, its first positional posting in its part,
+    whether it has any, and where they go; weights: per row, its field's index in FIELDS; per part, its
+    freq_shifts.
+    """
+    first, where, vout = placed
+    fields, shifts = weights
+    weighted = WEIGHTED_INDEX[fields]
+    docs = np.empty(int(lengths.sum()), dtype=np.uint32)
+    freq_lengths = np.where(weighted, lengths, 0)
+    fout = np.cumsum(freq_lengths) - freq_lengths
+    freqs = np.empty(int(freq_lengths.sum()), dtype=np.uint16)
+    placed_lengths = np.where(where, lengths, 0)
+    vlen = np.empty(int(placed_lengths.sum()), dtype=np.int64)
+    copies = []
+    for i in np.unique(seg).tolist():
+        arrays = parts[i][1]
+        mine = seg == i
+        src, docs[runs(out[mine], lengths[mine])] = _sources(parts, docmaps, i, spans[mine])
+        inside = src - np.repeat(spans[mine, 0], lengths[mine])  # each kept posting's place in its list
+        kept = np.repeat(weighted[mine], lengths[mine])
+        shift = np.repeat(shifts[i][fields[mine]], lengths[mine])
+        freqs[runs(fout[mine & weighted], lengths[mine & weighted])] = arrays["pfreqs"][(src + shift)[kept]]
+        p = (np.repeat(first[mine], lengths[mine]) + inside)[np.repeat(where[mine], lengths[mine])]
+        begins, ends = arrays["pvoffs"][p].astype(np.int64), arrays["pvoffs"][p + 1].astype(np.int64)
+        pdest = runs(vout[mine & where], lengths[mine & where])
+        vlen[pdest] = ends - begins
+        copies.append((arrays, begins, ends - begins, pdest))
+    voffs = np.cumsum(vlen) - vlen
+    vals = np.empty(int(vlen.sum()), dtype=np.uint8)
+    for arrays, begins, blen, pdest in copies:
+        vals[runs(voffs[pdest], blen)] = arrays["pvals"][runs(begins, blen)]
+    return docs, freqs, vals, voffs
 
 
 def raw_to_npy(raw: Path, target: Path, dtype, width: int = 1) -> None:

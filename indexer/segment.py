@@ -1,4 +1,4 @@
-"""Write Whoosh segments directly, in Whoosh's own on-disk format, with our files beside them.
+"""Write Whoosh segments of our codec (codec.py) directly: our posting arrays, Whoosh's per-document files.
 
 Whoosh's writer turns every token into an object, pushes every posting through
 a sorting pool and pickles each block's postings as tuples of Python numbers.
@@ -6,8 +6,9 @@ Our fields produce ~4x the postings of a plain word index (words + character
 pairs + characters), so that path is too slow and too big. ``SegmentBuilder``
 instead computes each document's postings straight from the analysis streams,
 keeps them in flat arrays per field (postings.FieldPostings), and at finish
-writes each posting list in whole blocks (blocks.py), the posting arrays
-(postings.PostingArraysWriter) and the segment's keys file (``SegmentKeys``).
+writes the term dictionary and posting arrays (postings.PostingArraysWriter),
+the only copy of the postings, and the segment's keys file (``SegmentKeys``).
+Stored fields, field lengths and columns go to Whoosh 3's per-document files.
 
 Segments are left as separate files, not one compound file (see finish). The
 result opens with plain ``whoosh.index.open_dir``. Each worker process
@@ -22,15 +23,14 @@ from array import array
 from pathlib import Path
 
 import numpy as np
-from whoosh.codec.whoosh3 import W3Codec
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, clean_files
 
 from indexer import store, stories
 from indexer.analysis import WORD_RUN, iter_bigrams, iter_chars, iter_words, normalize
-from indexer.blocks import write_term
+from indexer.codec import ArrayCodec
 from indexer.keys import key_of, keys_file
-from indexer.postings import ARRAY_FIELDS, FREQ_MAX, TEXT_FIELDS, FieldPostings, PostingArraysWriter
+from indexer.postings import FREQ_MAX, TEXT_FIELDS, WEIGHTED, FieldPostings, PostingArraysWriter
 from indexer.schema import (
     BODY, BODY_LEN, CATEGORY, HEADLINE, LENGTH_OF, PUBLISHED, SOURCE, TITLE, TITLE_LEN, build_schema,
 )
@@ -89,7 +89,7 @@ class SegmentBuilder:
     def __init__(self, storage, schema=None) -> None:
         self.storage = storage
         self.schema = schema or build_schema()
-        self.codec = W3Codec()
+        self.codec = ArrayCodec()
         self.segment = self.codec.new_segment(storage, INDEX_NAME)
         self.perdoc = self.codec.per_document_writer(storage, self.segment)
         self.fields: dict[str, FieldPostings] = {
@@ -160,20 +160,11 @@ class SegmentBuilder:
         return length if field.scorable else 0
 
     def finish(self):
-        """Write the postings, the posting arrays and the keys file and close the segment; return it for a TOC."""
+        """Write the term dictionary and posting arrays and the keys file and close the segment; return it for a TOC."""
         self.perdoc.close()
-        writer = self.codec.field_writer(self.storage, self.segment)
         arrays = PostingArraysWriter(Path(self.storage.folder), self.segment)
-        for name in sorted(self.fields):
-            writer.start_field(name, self.schema[name])
-            weighted = TEXT_FIELDS.get(name, (None, None, False, True))[3]
-            lengths = self.lengths[name]
-            kept = arrays if name in ARRAY_FIELDS else None
-            for term, docs, freqs, values in self.fields.pop(name).sorted_terms(kept, name, weighted):
-                btext = term if isinstance(term, bytes) else term.encode("utf-8")
-                write_term(writer, btext, docs.tolist(), freqs.tolist(), values, lengths, weighted)
-            writer.finish_field()
-        writer.close()
+        for name in sorted(self.fields):  # the dictionary's order (terms.FIELDS)
+            self.fields.pop(name).write_to(arrays, name, name in WEIGHTED)
         arrays.close()
         self.segment.set_doc_count(self.docnum)
         self.keys.save(Path(self.storage.folder) / keys_file(self.segment))

@@ -1,10 +1,11 @@
 """Read a build's posting lists into arrays, and cache them per build.
 
-A term's list is a slice of the segment's mapped posting arrays
-(indexer/arrays.py), or, for segments without them, Whoosh's blocks decoded
-straight into numpy, not through Whoosh's per-posting Python decoding. Lists
-read whole are kept per build (CACHE_POSTINGS), least recently used dropped
-first; deleted documents are dropped from every list read.
+A term's list is a slice of the build's mapped posting arrays
+(indexer/arrays.py). A cache made without them reads the same arrays through
+Whoosh's searcher and our codec (indexer/codec.py: a list is one ListMatcher),
+taken straight into numpy. Lists read whole are kept per build
+(CACHE_POSTINGS), least recently used dropped first; deleted documents are
+dropped from every list read.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class PostingCache:
             return found[0][at], found[1][at]
         if self.arrays is not None and field in ARRAY_FIELDS:
             found = self.arrays.read(field, term, ranges)
-        else:  # Whoosh's blocks are decoded whole
+        else:  # through Whoosh and the codec, whole
             found = read_postings(searcher, field, term)
             at = indexes_in(found[0], ranges)
             found = (found[0][at], found[1][at])
@@ -111,16 +112,16 @@ class PostingCache:
 
 
 def read_postings(searcher, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read a term's whole posting list, block by block, as arrays."""
+    """Read a term's whole posting list through Whoosh's searcher (and our codec), as arrays."""
     docs, freqs = [], []
     btext = term.encode("utf-8")
     for leaf, offset in searcher.leaf_searchers():
         matcher = _postings(leaf.reader(), field, btext)
         if matcher is None:
             continue
-        for ids, weights in _blocks(matcher):
-            docs.append(ids + offset)
-            freqs.append(weights)
+        matcher = _unwrapped(matcher)
+        docs.append(np.asarray(matcher._ids, dtype=np.int64) + offset)
+        freqs.append(_weights(matcher._weights, len(docs[-1])))
     if not docs:
         return EMPTY, np.zeros(0, np.float32)
     return np.concatenate(docs), np.concatenate(freqs)
@@ -134,27 +135,11 @@ def _postings(reader, field: str, btext: bytes):
         return None
 
 
-def _blocks(matcher):
-    """Yield (ids, weights) arrays per block of a Whoosh leaf matcher, deleted documents included.
-
-    Reads each block's stored tuple (delta-coded ids, weights as None, one
-    float or a sequence) straight into numpy, instead of Whoosh's per-posting
-    Python decoding.
-    """
+def _unwrapped(matcher) -> ListMatcher:
+    """Return the codec's ListMatcher of a leaf reader's matcher: its whole list, deleted documents included."""
     while isinstance(matcher, WrappingMatcher):  # the reader's filter of deleted documents
         matcher = matcher.child
-    if isinstance(matcher, ListMatcher):  # postings inlined in the term table
-        ids = np.asarray(matcher._ids, dtype=np.int64)
-        yield ids, _weights(matcher._weights, len(ids))
-        return
-    while matcher.is_active():  # W3LeafMatcher: one block at a time
-        matcher._read_data()
-        deltas, weights, _ = matcher._data
-        ids = np.cumsum(np.asarray(deltas, dtype=np.int64))
-        yield ids, _weights(weights, len(ids))
-        if matcher._lastblock:
-            return
-        matcher._next_block()
+    return matcher
 
 
 def _weights(stored, count: int) -> np.ndarray:
@@ -168,7 +153,7 @@ def _weights(stored, count: int) -> np.ndarray:
 def positions(searcher, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
     """Return a term's positions in each of the given (sorted) documents that hold it.
 
-    Reads whole blocks and decodes values only for the documents asked for.
+    Decodes values only for the documents asked for.
     """
     out: dict[int, list[int]] = {}
     btext = term.encode("utf-8")
@@ -179,30 +164,12 @@ def positions(searcher, field: str, term: str, docs: np.ndarray) -> dict[int, li
         if matcher is None:
             continue
         decode = reader.schema[field].format.decode_positions
-        for ids, values, wanted in _blocks_for(matcher, mine):
-            at = np.searchsorted(ids, wanted)
-            inside = at < len(ids)
-            for doc, i in zip(wanted[inside].tolist(), at[inside].tolist()):
-                if ids[i] == doc:
-                    out[doc + offset] = decode(values[i])
+        matcher = _unwrapped(matcher)
+        ids, values = np.asarray(matcher._ids), matcher._values
+        at = np.searchsorted(ids, mine)
+        inside = at < len(ids)
+        for doc, i in zip(mine[inside].tolist(), at[inside].tolist()):
+            if ids[i] == doc:
+                out[doc + offset] = decode(values[i])
     return out
 
-
-def _blocks_for(matcher, wanted: np.ndarray):
-    """Yield (ids, values, wanted ids in range) for the blocks of a matcher that may hold wanted ids."""
-    while isinstance(matcher, WrappingMatcher):
-        matcher = matcher.child
-    if isinstance(matcher, ListMatcher):
-        yield np.asarray(matcher._ids), matcher._values, wanted
-        return
-    start = 0
-    while matcher.is_active() and start < len(wanted):
-        end = int(np.searchsorted(wanted, matcher._maxid, side="right"))
-        if end > start:
-            matcher._read_ids()
-            matcher._read_values()
-            yield np.asarray(matcher._ids), matcher._values, wanted[start:end]
-            start = end
-        if matcher._lastblock:
-            return
-        matcher._next_block()

@@ -334,6 +334,12 @@ def _older_toc(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _older_format(path: Path) -> None:
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    del meta["format_version"]  # as builds before the term dictionary and the codec were written
+    path.write_text(json.dumps(meta), encoding="utf-8")
+
+
 def _first_segment(build: Path) -> str:
     return TOC.read(FileStorage(str(build)), INDEX_NAME).segments[0].segment_id()
 
@@ -345,7 +351,8 @@ DAMAGES = {  # what is done to a copy of the seeds' build -> the file the messag
     "missing whole file": (lambda b: (b / "whole.pvals.npy").unlink(), lambda b: "whole.pvals.npy"),
     "truncated TOC": (lambda b: _cut(b / "_MAIN_1.toc"), lambda b: "_MAIN_1.toc"),
     "older TOC format": (lambda b: _older_toc(b / "_MAIN_1.toc"), lambda b: "_MAIN_1.toc"),
-    "truncated term table": (lambda b: _cut(b / f"{_first_segment(b)}.trm"), lambda b: f"{_first_segment(b)}.trm"),
+    "truncated term dictionary": (lambda b: _cut(b / "whole.ptext.npy"), lambda b: "whole.ptext.npy"),
+    "older format": (lambda b: _older_format(b / "newsearch.json"), lambda b: "newsearch.json"),
     "truncated stored fields": (lambda b: _cut(b / f"{_first_segment(b)}._stored.col"),
                                 lambda b: f"{_first_segment(b)}._stored.col"),
     "truncated columns": (lambda b: _cut(b / "columns.npz"), lambda b: "columns.npz"),

@@ -24,6 +24,7 @@ from indexer import joining, mapped, postings, segment, update
 from indexer.schema import BODY_GRAMS, TITLE_GRAMS
 from indexer.segment import INDEX_NAME
 from indexer.store import live_build
+from indexer.terms import FIELDS, TERM_PARTS, TermDictionary
 from indexer.update import MAX_DELETED, MERGE_DOCS, MERGE_FACTOR, plan_merges, tier_of, update_index
 from indexer.writer import PARENT_BYTES, WORKER_BYTES, build_index, jobs_for
 from search import Engine, SearchRequest
@@ -117,90 +118,95 @@ def test_answers_do_not_depend_on_the_segment_layout(builds, items):
             engine.close()
 
 
-def test_posting_arrays_give_the_answers_whoosh_blocks_give(builds, items, tmp_path):
-    """Every segment keeps its posting lists as arrays too; an index without them (written by
-    other tools) is read through Whoosh's blocks. Both ways give the same answers, on the rebuilt
-    index and on the one grown by updates and merges; so does an index whose per-term spans and
-    position offsets are 64-bit, as earlier versions wrote them (now 32-bit)."""
+def test_the_codec_gives_the_answers_the_posting_arrays_give(builds, items, tmp_path):
+    """Each posting is kept once, in the joined set or in its segment's own arrays: the engine reads them
+    mapped, and a posting cache without them reads every list and position through Whoosh's searcher and
+    our codec (a covered segment as its slice of the joined set).
+    Both ways give the same answers, on the rebuilt index and on the one grown by updates and merges; so
+    does an index whose per-term spans and position offsets are 64-bit, as a wide joined set has them."""
     for build in (builds[1], builds[2]):
         folder = live_build(build)
-        assert all((folder / name).is_file() for seg in segments_of(build)
-                   for name in postings.array_files(seg).values())
-        plain, lists, wide = (tmp_path / f"{kind}-{build.name}" for kind in ("plain", "lists", "wide"))
-        for copy in (plain, lists, wide):
-            shutil.copytree(folder, copy)
+        segments = segments_of(build)
+        covered = joining.covered_count(folder, segments) or 0
+        assert covered and all((folder / name).is_file() == (k >= covered) for k, seg in enumerate(segments)
+                               for name in postings.array_files(seg).values())
+        wide = tmp_path / f"wide-{build.name}"
+        shutil.copytree(folder, wide)
         for part, narrow, wider in (("pspans", np.uint32, np.int64), ("pvterm", np.int32, np.int64),
                                     ("pvoffs", np.uint32, np.uint64)):
             for path in wide.glob(f"*.{part}.npy"):
                 assert np.load(path).dtype == narrow, path
                 np.save(path, np.load(path).astype(wider))
-        for path in plain.glob("*.p*.npy"):
-            path.unlink()
-        for path in lists.glob("*.pv*.npy"):  # posting lists as arrays, positions from Whoosh's blocks
-            path.unlink()
-        for copy in (plain, lists):  # as such an index was written: no joined set (one missing a file is damaged)
-            (copy / joining.WHOLE_FILE).unlink(missing_ok=True)
-        arrays, blocks, positions, earlier = Engine(build), Engine(plain), Engine(lists), Engine(wide)
+        arrays, codec, earlier = Engine(build), Engine(build), Engine(wide)
         try:
-            assert arrays.current().cache.arrays.positional and blocks.current().cache.arrays is None
-            assert not positions.current().cache.arrays.positional
+            codec.current().cache.arrays = None  # lists and positions through Whoosh's searcher and the codec
             for q in queries(items) + ["source:央视网", "category:中国经济 发展"]:
                 for kw in ({}, {"sort": "newest"}):
                     total, ids, counts, scores = answer(arrays, q, **kw)
                     assert total > 0, q
-                    assert answer(blocks, q, **kw) == (total, ids, counts, pytest.approx(scores, rel=1e-6)), q
-                    assert answer(positions, q, **kw) == (total, ids, counts, pytest.approx(scores, rel=1e-6)), q
+                    assert answer(codec, q, **kw) == (total, ids, counts, pytest.approx(scores, rel=1e-6)), q
                     assert answer(earlier, q, **kw) == (total, ids, counts, scores), q
-            assert answer(arrays, "本台编辑部补充")[0] == answer(blocks, "本台编辑部补充")[0] == 0
+            assert answer(arrays, "本台编辑部补充")[0] == answer(codec, "本台编辑部补充")[0] == 0
             same_positions(arrays)
         finally:
-            for engine in (arrays, blocks, positions, earlier):
+            for engine in (arrays, codec, earlier):
                 engine.close()
 
 
 def test_a_rebuild_joins_the_segments_arrays_into_one_set(builds, items, tmp_path):
-    """A rebuild joins its segments' posting arrays into one set (whole.*): each term's list is one run,
-    in key order, as are each segment's own. Answers are the same read from it or from the segments';
-    a joined set that no longer covers the first segments as they are (an update rewrote one) is not
-    read, and an update joins them again; an update that keeps them reads the set and the new segments'."""
+    """A rebuild joins its segments' posting arrays into one set (whole.*), their only copy: each term's
+    list is one run, in dictionary order, and the segments keep no arrays of their own. Answers are the
+    same read from it or from the segments' arrays copied back out of it; joined again, from itself or
+    from those arrays, it is the same set; an update that keeps it reads the set and the new segments'."""
     cut, grown = live_build(builds[1]), live_build(builds[2])
     segments = segments_of(builds[1])
     for folder in (cut, grown):
         assert (folder / joining.WHOLE_FILE).is_file()
     spans = np.load(cut / "whole.pspans.npy")
-    assert spans[0, 0] == 0 and (spans[1:, 0] == spans[:-1, 1]).all()  # one run per term, in key order
-    assert (np.diff(np.load(cut / "whole.pkeys.npy").astype(np.float64)) > 0).all()
-    for seg in segments:
-        own = np.load(cut / postings.array_files(seg)["pspans"])
-        assert (own[1:, 0] == own[:-1, 1]).all()
-    apart, stale = tmp_path / "apart", tmp_path / "stale"
-    for copy in (apart, stale):
+    assert spans[0, 0] == 0 and (spans[1:, 0] == spans[:-1, 1]).all()  # one run per term, in dictionary order
+    joined = TermDictionary(*(np.load(cut / f"whole.{part}.npy") for part in TERM_PARTS))
+    rows = [(field, joined.term(row)) for field in FIELDS for row in range(*joined.rows(field))]
+    assert len(rows) == len(joined) and rows == sorted(set(rows))  # one row a term, by field and text
+    assert not [name for seg in segments for name in postings.array_files(seg).values() if (cut / name).is_file()]
+    apart, again = tmp_path / "apart", tmp_path / "again"
+    for copy in (apart, again):
         shutil.copytree(cut, copy)
-    (apart / joining.WHOLE_FILE).unlink()
-    meta = json.loads((stale / joining.WHOLE_FILE).read_text())
-    (stale / joining.WHOLE_FILE).write_text(json.dumps({**meta, "segments": meta["segments"][1:]}))
-    joined, separate, ignored, kept = Engine(builds[1]), Engine(apart), Engine(stale), Engine(builds[2])
+    split(apart, segments)
+    joined, separate, kept = Engine(builds[1]), Engine(apart), Engine(builds[2])
     try:
         assert len(joined.current().cache.arrays.parts) == 1
-        assert len(separate.current().cache.arrays.parts) == len(ignored.current().cache.arrays.parts) == len(segments)
+        assert len(separate.current().cache.arrays.parts) == len(segments)
         assert 1 < len(kept.current().cache.arrays.parts) < len(segments_of(builds[2]))
         for q in queries(items) + ["source:央视网", "本台编辑部补充"]:
             for kw in ({}, {"sort": "newest"}):
-                expected = answer(joined, q, **kw)
-                assert answer(separate, q, **kw) == expected == answer(ignored, q, **kw), q
+                assert answer(separate, q, **kw) == answer(joined, q, **kw), q
         same_positions(joined)
     finally:
-        for engine in (joined, separate, ignored, kept):
+        for engine in (joined, separate, kept):
             engine.close()
-    joining.rejoin(stale, segments)
-    assert json.loads((stale / joining.WHOLE_FILE).read_text())["segments"] == meta["segments"]
-    rejoined = Engine(stale)
-    try:
-        assert len(rejoined.current().cache.arrays.parts) == 1
-        for name in joining.whole_files().values():
-            assert np.array_equal(np.load(stale / name), np.load(cut / name)), name
-    finally:
-        rejoined.close()
+    meta = json.loads((again / joining.WHOLE_FILE).read_text())
+    joining.rejoin(again, segments)  # from the set itself: the same set again
+    assert json.loads((again / joining.WHOLE_FILE).read_text()) == meta
+    for name in joining.whole_files().values():
+        assert np.array_equal(np.load(again / name), np.load(cut / name)), name
+    joining.rejoin(apart, segments)  # from the segments' own arrays: the same set, and theirs are gone
+    for name in joining.whole_files().values():
+        assert np.array_equal(np.load(apart / name), np.load(cut / name)), name
+    assert not [name for seg in segments for name in postings.array_files(seg).values() if (apart / name).is_file()]
+
+
+def split(build, segments) -> None:
+    """Give each segment the joined set covers its own arrays again, copied out of the set, and drop the set."""
+    whole = {part: np.load(build / name, mmap_mode="r") for part, name in joining.whole_files().items()}
+    counts = [seg.doc_count_all() for seg in segments]
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    for k, seg in enumerate(segments):
+        docmap = np.full(starts[-1], -1, dtype=np.int64)
+        docmap[starts[k]:starts[k + 1]] = np.arange(counts[k])
+        target = {part: build / name for part, name in postings.array_files(seg).items()}
+        postings.copy_lists([(0, whole)], [], target, docmaps={0: docmap})
+    for name in (*joining.whole_files().values(), joining.SKIP_FILE, joining.WHOLE_FILE):
+        (build / name).unlink()
 
 
 def test_long_lists_are_searched_by_their_skip_marks(builds, items, tmp_path, monkeypatch):
@@ -217,9 +223,7 @@ def test_long_lists_are_searched_by_their_skip_marks(builds, items, tmp_path, mo
     (bare / joining.SKIP_FILE).write_bytes(b"\x93NUMPY")  # cut short: read as if there were none
     monkeypatch.setattr(joining, "SKIP", 16)
     monkeypatch.setattr(postings, "JOIN_POSTINGS", 5_000)  # joined a range of keys at a time, many ranges
-    for name in (*joining.whole_files().values(), joining.SKIP_FILE, joining.WHOLE_FILE):
-        (marked / name).unlink()
-    assert joining.join_arrays(marked, segments_of(builds[1]))
+    assert joining.rejoin(marked, segments_of(builds[1]))
     assert np.array_equal(np.load(marked / "whole.pdocs.npy"), pdocs)
     assert np.array_equal(np.load(marked / joining.SKIP_FILE), pdocs[::16])
     monkeypatch.setattr("indexer.arrays.WHOLE_LIST_PAGES", 0)  # no list is short enough to be read whole
@@ -261,7 +265,8 @@ def test_exact_reads_ask_for_each_run_of_pages_once():
 
 
 def same_positions(engine):
-    """The positions kept as arrays are Whoosh's, for sampled pair terms and documents (some not holding them)."""
+    """The positions the engine reads (the joined set first) are the ones Whoosh reads through the codec from
+    each segment's own arrays, for sampled pair terms and documents (some not holding them)."""
     rng = random.Random(11)
     built = engine.current()
     with engine.borrowed(built) as searcher:
