@@ -14,7 +14,6 @@ holds them. An engine holds the build it has open against pruning
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -27,12 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from indexer import analysis
-from indexer.schema import BODY, ID_FIELD, LENGTH_OF
+from indexer.schema import ID_FIELD, LENGTH_OF
 from indexer.columns import load_columns
 from indexer.opening import open_index
 from indexer.store import USERDICT_FILE, DamagedFileError, hold_build, live_build, read_meta
-from search import facets, highlight, ranking, spelling
-from search.answer import copy_data, hit_data, iso_time, needles_of, selection_of, story_id
+from search import facets, ranking, spelling
+from search.answer import article_data, hit_data, iso_time, needles_of, selection_of, story_id
 from search.around import StoryIndex, copies_of, more_like_this, story_members
 from search.budget import MATCH_SECONDS, MAX_POSTINGS, Windows
 from search.match import Matcher
@@ -346,19 +345,7 @@ class Engine:
             if around:
                 alike = more_like_this(matcher, build, docnum, stored)
         needles = needles_of(parse_query(q)) if q else []
-        data = hit_data(stored, needles, None)
-        data.update({
-            "body_html": [highlight.highlight(p, needles) for p in stored.get(BODY, "").split("\n") if p],
-            "origin": stored.get("origin") or None,
-            "snapshot_time": stored.get("snapshot_time") or None,
-            "related": json.loads(stored.get("related") or "[]"),
-            "parent": stored.get("parent") or None,
-            "story": story,
-            "copies": [copy_data(c) for c in copies],
-            "more_like_this": [copy_data(c) for c in alike],
-            "work": matcher.work.as_dict(),
-        })
-        return data
+        return article_data(stored, needles, story, copies, alike, matcher.work.as_dict())
 
     def complete(self, prefix: str, limit: int = 8) -> dict:
         """Return completions for what a user has typed so far (frequent words, then titles) and the work read."""
