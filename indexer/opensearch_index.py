@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from indexer import analysis
@@ -38,6 +38,7 @@ from indexer.schema import BODY, TITLE
 from indexer.store import live_build, read_meta
 
 DEFAULT_ALIAS = "newsearch"
+BACKENDS = ("embedded", "opensearch")  # where the archive is searched: --backend
 BATCH = 500  # documents per bulk request
 RETRIES = 6  # a batch answered 429 (the cluster's queues full) is sent again, backing off from 2 s
 MAX_WINDOW = 50_000  # pages x size the API allows (search/request.py: 1,000 x 50)
@@ -121,30 +122,35 @@ def cluster_document(stored: dict, seq: int, story: str | None, story_size: int)
     return doc
 
 
+def _stored_rows(build: Path) -> tuple[int, Iterator[tuple[int, dict, str | None, int]]]:
+    """Return how many live documents a build holds and (number, stored fields, story id, story size) of each."""
+    ix, postings = open_index(build)
+    reader = ix.reader()
+    arrays = load_columns(build, reader)
+    story, keys, sizes = arrays.get("story"), arrays.get("story_keys"), arrays.get("story_size")
+
+    def rows() -> Iterator[tuple[int, dict, str | None, int]]:
+        try:
+            for docnum, stored in reader.iter_docs():
+                code = None if story is None else int(story[docnum])
+                sid = None if code is None else f"{int(keys[code]):016x}"
+                yield docnum, stored, sid, 1 if code is None else int(sizes[code])
+        finally:
+            reader.close()
+            if postings is not None:
+                postings.close()
+
+    return reader.doc_count(), rows()
+
+
 def build_documents(build: Path) -> tuple[int, Iterator[dict]]:
     """Return how many live documents a build holds and an iterator over their cluster documents.
 
     seq is the document's number in the build: ties in an order fall back on
     it, as the embedded engine breaks them by document number.
     """
-    ix, postings = open_index(build)
-    reader = ix.reader()
-    arrays = load_columns(build, reader)
-    story, keys, sizes = arrays.get("story"), arrays.get("story_keys"), arrays.get("story_size")
-    count = reader.doc_count()
-
-    def documents() -> Iterator[dict]:
-        try:
-            for docnum, stored in reader.iter_docs():
-                code = None if story is None else int(story[docnum])
-                sid = None if code is None else f"{int(keys[code]):016x}"
-                yield cluster_document(stored, docnum, sid, 1 if code is None else int(sizes[code]))
-        finally:
-            reader.close()
-            if postings is not None:
-                postings.close()
-
-    return count, documents()
+    count, rows = _stored_rows(build)
+    return count, (cluster_document(stored, seq, sid, size) for seq, stored, sid, size in rows)
 
 
 def new_index_name(alias: str) -> str:
@@ -257,3 +263,79 @@ def publish_live(index_dir: str | Path, url: str, **kwargs) -> dict:
     if build is None:
         raise ClusterError(f"no index at {index_dir} to load into the cluster")
     return publish_build(build, url, **kwargs)
+
+
+def sync_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, progress: bool = False) -> dict:
+    """Bring the alias's index in line with a build after an update: send what changed, delete what is gone.
+
+    A document is sent again (by its id) when it is new, its content changed,
+    or its story or the story's size did; the others are left as they are.
+    Their numbers in the build (seq) move with an update's merges, so only
+    sent documents carry the new one: ties in the cluster's orders may fall
+    out differently from the embedded index's after an update.
+    """
+    from opensearchpy.exceptions import OpenSearchException
+    from opensearchpy.helpers import scan
+
+    client = connect(url)
+    try:
+        held = {hit["_id"]: _sameness(hit["_source"]) for hit in
+                scan(client, index=alias, _source=["content_hash", "story", "story_size"], size=2000)}
+        count, rows = _stored_rows(build)
+        seen: set[str] = set()
+
+        def changed() -> Iterator[dict]:
+            for seq, stored, sid, size in rows:
+                seen.add(stored["id"])
+                if held.get(stored["id"]) != (stored.get("content_hash"), sid, size):
+                    yield cluster_document(stored, seq, sid, size)
+
+        sent = load_documents(client, alias, changed(), count, progress)
+        gone = [doc_id for doc_id in held if doc_id not in seen]
+        if gone:
+            client.delete_by_query(index=alias, body={"query": {"ids": {"values": gone}}}, refresh=True)
+        client.indices.refresh(index=alias)
+    except OpenSearchException as exc:
+        raise ClusterError(f"updating {url} failed ({exc})") from exc
+    return {"url": url, "alias": alias, "sent": sent, "deleted": len(gone), "unchanged": count - sent}
+
+
+def _sameness(source: dict) -> tuple:
+    return source.get("content_hash"), source.get("story"), int(source.get("story_size") or 1)
+
+
+def cluster_stats(url: str, alias: str = DEFAULT_ALIAS) -> dict:
+    """Return what the alias's index holds: counts by kind, category and source, dates, stories, size."""
+    from opensearchpy.exceptions import OpenSearchException
+
+    client = connect(url)
+    terms = {name: {"terms": {"field": name, "size": 10_000}} for name in ("kind", "category", "source")}
+    body = {"size": 0, "track_total_hits": True, "aggs": {
+        **terms, "dated": {"filter": {"range": {"published": {"gt": 0}}}, "aggs": {
+            "first": {"min": {"field": "published"}}, "last": {"max": {"field": "published"}}}},
+        "copies": {"filter": {"range": {"story_size": {"gt": 1}}}, "aggs": {
+            "stories": {"cardinality": {"field": "story", "precision_threshold": 40_000}}}},
+        "stories": {"cardinality": {"field": "story", "precision_threshold": 40_000}}}}
+    try:
+        found = client.search(index=alias, body=body)
+        name = sorted(client.indices.get_alias(name=alias))[-1]
+        meta = client.indices.get_mapping(index=name)[name]["mappings"].get("_meta", {}).get("build", {})
+        size = client.indices.stats(index=name, metric="store")["_all"]["primaries"]["store"]["size_in_bytes"]
+    except OpenSearchException as exc:
+        raise ClusterError(f"cannot read {alias} at {url} ({exc})") from exc
+    aggs = found["aggregations"]
+    counted = {k: {b["key"]: b["doc_count"] for b in aggs[k]["buckets"]} for k in terms}
+    dated = aggs["dated"]
+    return {
+        "index": f"{url} {alias}", "build": name, "documents": found["hits"]["total"]["value"],
+        "kinds": counted["kind"], "categories": counted["category"], "sources": counted["source"],
+        "first": _iso(dated["first"]["value"]), "last": _iso(dated["last"]["value"]),
+        "stories": {"stories": aggs["stories"]["value"], "with_copies": aggs["copies"]["stories"]["value"],
+                    "documents_in_them": aggs["copies"]["doc_count"]},
+        "size_bytes": size, "analyzer_version": meta.get("analyzer_version"), "dict_hash": meta.get("dict_hash"),
+        "built_at": meta.get("built_at"), "build_seconds": meta.get("build_seconds"),
+    }
+
+
+def _iso(epoch: float | None) -> str | None:
+    return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if epoch else None
