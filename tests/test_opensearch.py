@@ -1,0 +1,223 @@
+"""The OpenSearch backend against a real node: the same answers as the embedded index, a safe alias swap, clear errors.
+
+Contract: indexer/opensearch_index.py gives the cluster the same tokens at the
+same positions as our analyzer; a rebuild moves the alias atomically and a
+failed one leaves it; OpenSearchEngine answers a query mix on a sampled corpus
+index as Engine does (totals, stories, facets, timelines, time orders, pasted
+spans in the top 10; relevance overlap reported); and a cluster down or an
+index missing is a 503 page and a one-line CLI error, never a traceback.
+
+The cluster is the one NEWSEARCH_TEST_URL names, else the test cluster the
+`opensearch_cluster` fixture starts (`newsearch cluster start`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import os
+import random
+import socket
+
+import pytest
+
+from indexer.analysis import iter_bigrams, normalize
+from indexer.opensearch_index import ClusterError, aliased, connect, publish_build, publish_live, spaced
+from indexer.store import live_build
+from indexer.writer import build_index
+from search.engine import Engine
+from search.opensearch_engine import OpenSearchEngine
+from search.query import query_words
+from search.request import SearchRequest
+from tests.conftest import CORPUS, NOW
+from web import create_app
+from web.cli import cli
+
+SAMPLE = 2_000  # corpus items, every STRIDE-th: they span the corpus's 14 years
+STRIDE = 32
+ALIAS = "newsearch-test"
+
+
+@pytest.fixture(scope="module")
+def cluster_url(request) -> str:
+    """Return the URL of the test cluster."""
+    url = os.environ.get("NEWSEARCH_TEST_URL")
+    return url or request.getfixturevalue("opensearch_cluster")["url"]
+
+
+def sample_lines() -> list[str]:
+    """Return every STRIDE-th raw line of the shared corpus, SAMPLE of them."""
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as f:
+        return list(itertools.islice(f, 0, SAMPLE * STRIDE, STRIDE))
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory, cluster_url):
+    """Build the embedded index of the sample and load it into the cluster; return (index path, items)."""
+    folder = tmp_path_factory.mktemp("opensearch")
+    lines = sample_lines()
+    dump = folder / "sample.jsonl"
+    dump.write_text("".join(lines), encoding="utf-8")
+    index_dir = folder / "index"
+    build_index([str(dump)], index_dir, jobs=1)
+    published = publish_live(index_dir, cluster_url, alias=ALIAS)
+    assert published["sent"] == Engine(index_dir).stats()["documents"]
+    return index_dir, [json.loads(line) for line in lines]
+
+
+@pytest.fixture(scope="module")
+def engines(sample, cluster_url):
+    """Return the embedded engine and the cluster's, over the same sample."""
+    embedded, cluster = Engine(sample[0]), OpenSearchEngine(cluster_url, ALIAS)
+    yield embedded, cluster
+    embedded.close()
+    cluster.close()
+
+
+def query_mix(items: list[dict]) -> list[tuple[str, SearchRequest]]:
+    """Return (kind, request) pairs: words, pasted spans, quoted phrases, OR, minus, fields, filters, sorts, pages."""
+    rng = random.Random(20261206)
+    mix = []
+    for item in rng.sample(items, 60):
+        words = [w for w in query_words(item["title"]) if len(w) > 1]
+        body = item["body"] or ""
+        if len(words) >= 2:
+            mix.append(("words", SearchRequest(q=f"{words[0]} {words[1]}")))
+            mix.append(("or", SearchRequest(q=f"{words[0]} OR {words[-1]}", sort="newest")))
+            mix.append(("minus", SearchRequest(q=f"{words[0]} -{words[1]}")))
+            mix.append(("title", SearchRequest(q=f"title:{words[0]}", collapse=False, sort="oldest")))
+        if words:
+            mix.append(("word", SearchRequest(q=words[0], page=2)))
+            mix.append(("filtered", SearchRequest(q=words[0], categories=(item["category"],) if item["category"]
+                                                    else (), sources=(item["source"],), sort="newest")))
+        if len(body) > 60:
+            start = rng.randrange(0, len(body) - 40)
+            mix.append(("span", SearchRequest(q=body[start:start + 24], collapse=False)))
+            mix.append(("phrase", SearchRequest(q=f'"{body[start + 2:start + 6]}"', sort="oldest")))
+        if "，" in body[10:-10]:
+            at = body.index("，", 10)
+            mix.append(("punctuated", SearchRequest(q=f'"{body[at - 3:at + 4]}"')))
+    for q in ("的", "中国 经济", "习近平 -会议", "\"人民\" 发展", "新闻联播 OR 国务院", "category:国内 改革"):
+        mix.append(("fixed", SearchRequest(q=q)))
+    return mix
+
+
+def _ids(answer: dict) -> list[str]:
+    return [h["id"] for h in answer["hits"]]
+
+
+def test_the_cluster_holds_our_pairs_at_our_positions(sample, cluster_url):
+    """Index analysis gives exactly iter_bigrams' pairs and positions (pairs holding a space are gaps)."""
+    client = connect(cluster_url)
+    index = aliased(client, ALIAS)[0]
+    for item in sample[1][:40]:
+        folded = normalize(item["title"] + "\n" + (item["body"] or "")[:300])
+        tokens = client.indices.analyze(index=index, body={"analyzer": "ns_pairs", "text": spaced(folded)})["tokens"]
+        theirs = [(t["token"], t["position"]) for t in tokens if " " not in t["token"]]
+        assert theirs == [(pair, pos) for pair, pos, _, _ in iter_bigrams(folded)]
+        assert all(" " in t["token"] for t in tokens if (t["token"], t["position"]) not in theirs)
+
+
+def test_both_backends_answer_the_query_mix_alike(engines, sample, capsys):
+    """Totals, stories, facets and timelines agree on >= 99% of the mix; spans are in both top 10s; time orders agree."""
+    embedded, cluster = engines
+    mix = query_mix(sample[1])
+    same, overlaps, spans, orders = [], [], [], []
+    for kind, request in mix:
+        ours, theirs = embedded.search(request, now=NOW), cluster.search(request, now=NOW)
+        agree = (ours["total"], ours["stories"], ours["facets"], ours["timeline"]) == \
+            (theirs["total"], theirs["stories"], theirs["facets"], theirs["timeline"])
+        same.append(agree)
+        if not agree:
+            # Only where the embedded engine read its 300 stored texts and said so: the cluster checks them all.
+            assert ours["work"]["capped"] == ["stored"] and theirs["total"] >= ours["total"], (kind, request.q)
+            continue
+        if request.sort != "relevance":
+            orders.append([h["published"] for h in ours["hits"]] == [h["published"] for h in theirs["hits"]])
+        elif ours["hits"]:
+            overlaps.append(len(set(_ids(ours)) & set(_ids(theirs))) / len(ours["hits"]))
+        if kind == "span":
+            holder = next(i["id"] for i in sample[1] if request.q in (i["body"] or ""))
+            spans.append(holder in _ids(ours) and holder in _ids(theirs))
+    overlap = sum(overlaps) / len(overlaps)
+    with capsys.disabled():
+        print(f"\nopensearch parity on {SAMPLE} items, {len(mix)} queries: same totals {sum(same)}/{len(same)}, "
+              f"time orders {sum(orders)}/{len(orders)} of those, spans in both top 10 {sum(spans)}/{len(spans)}, "
+              f"relevance top-10 overlap {overlap:.3f} over {len(overlaps)}")
+    assert sum(same) >= 0.99 * len(same)
+    assert all(spans) and len(spans) >= 30
+    assert all(orders)
+    assert overlap >= 0.8  # the ranking rules carried over; the README gives the measured figure
+
+
+def test_what_must_not_match_matches_in_neither(engines, sample):
+    """A reversed span, an excluded word and a phrase broken by punctuation find nothing in either backend."""
+    embedded, cluster = engines
+    item = next(i for i in sample[1] if len(i["body"] or "") > 200)
+    span = item["body"][100:120]
+    for engine in engines:
+        assert engine.search(SearchRequest(q=f'"{span[::-1]}"'), now=NOW)["total"] == 0
+        found = engine.search(SearchRequest(q=f"{span} -{span[5:9]}"), now=NOW)
+        assert found["total"] == 0
+    words = [w for w in query_words(item["title"]) if len(w) > 1]
+    for engine in engines:
+        hits = engine.search(SearchRequest(q=f"{words[0]} -{words[1]}", collapse=False, size=50), now=NOW)["hits"]
+        assert hits and not any(item["id"] == h["id"] for h in hits)
+    # Pairs never span punctuation: XY，ZW is found by "XY，ZW", not by "XYZW" (unless the text holds that too).
+    broken = next(i for i in sample[1] if "，" in (i["body"] or "")[10:-10])
+    at = broken["body"].index("，", 10)
+    left, right = broken["body"][at - 2:at], broken["body"][at + 1:at + 3]
+    held = normalize(left + right) in "".join(normalize(broken["title"] + broken["body"]).split())
+    for engine in engines:
+        punctuated = engine.search(SearchRequest(q=f'"{left}，{right}"', collapse=False, size=50), now=NOW)
+        assert broken["id"] in _ids(punctuated) or punctuated["total"] > 50
+        joined = engine.search(SearchRequest(q=f'"{left}{right}"', collapse=False, size=50), now=NOW)
+        assert (broken["id"] in _ids(joined)) == held or joined["total"] > 50
+
+
+def test_story_collapse_and_story_lists_agree(engines):
+    """The largest story collapses to one hit with its size, and story=ID lists its copies, first published first."""
+    embedded, cluster = engines
+    answer = embedded.search(SearchRequest(q="新闻联播 OR 中国 OR 会议", size=50), now=NOW)
+    story = max((h["story"] for h in answer["hits"]), key=lambda s: s["size"])
+    ours = embedded.search(SearchRequest(story=story["id"], size=50), now=NOW)
+    theirs = cluster.search(SearchRequest(story=story["id"], size=50), now=NOW)
+    assert _ids(ours) == _ids(theirs) and ours["total"] == theirs["total"] == story["size"]
+    assert cluster.search(SearchRequest(story="0" * 16), now=NOW)["total"] == 0
+
+
+def test_a_failed_rebuild_leaves_the_alias_and_a_good_one_moves_it(sample, cluster_url):
+    """A load stopped half-way deletes its index and the alias stays; a finished one swaps in one request."""
+    client = connect(cluster_url)
+    before, indexes = aliased(client, ALIAS), set(client.indices.get(index=f"{ALIAS}-*"))
+    with pytest.raises(ClusterError, match="unchanged"):
+        publish_build(live_build(sample[0]), cluster_url, alias=ALIAS, fail_after=600)
+    assert aliased(client, ALIAS) == before and set(client.indices.get(index=f"{ALIAS}-*")) == indexes
+    moved = publish_build(live_build(sample[0]), cluster_url, alias=ALIAS)
+    after = aliased(client, ALIAS)
+    assert after == [moved["opensearch_index"]] and after != before and moved["replaced"] == before
+    assert client.count(index=ALIAS)["count"] == moved["sent"]
+
+
+def _dead_url() -> str:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("where", ["down", "missing"])
+def test_a_cluster_down_or_an_index_missing_is_a_503_and_one_line(where, cluster_url, runner):
+    """The site answers 503 (page and API), the CLI exits 1 with one line; no traceback anywhere."""
+    url, alias = (_dead_url(), ALIAS) if where == "down" else (cluster_url, "newsearch-none")
+    app = create_app({"TESTING": True, "BACKEND": "opensearch", "URL": url, "ALIAS": alias})
+    client = app.test_client()
+    page = client.get("/search?q=中国")
+    assert page.status_code == 503 and "Traceback" not in page.get_data(as_text=True)
+    api = client.get("/api/search?q=中国")
+    assert api.status_code == 503 and api.get_json()["ok"] is False
+    said = "cannot reach" if where == "down" else "no index newsearch-none"
+    assert said in api.get_json()["error"]
+    result = runner.invoke(cli, ["query", "中国", "--backend", "opensearch", "--url", url, "--alias", alias])
+    assert result.exit_code == 1 and said in result.output and "Traceback" not in result.output
+    assert client.get("/").status_code == 503
