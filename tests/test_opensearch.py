@@ -19,6 +19,7 @@ import json
 import os
 import random
 import socket
+import threading
 
 import pytest
 
@@ -188,16 +189,35 @@ def test_story_collapse_and_story_lists_agree(engines):
 
 
 def test_a_failed_rebuild_leaves_the_alias_and_a_good_one_moves_it(sample, cluster_url):
-    """A load stopped half-way deletes its index and the alias stays; a finished one swaps in one request."""
+    """A load stopped half-way deletes its index and the alias stays; a finished one swaps while searches run, 0 errors."""
     client = connect(cluster_url)
     before, indexes = aliased(client, ALIAS), set(client.indices.get(index=f"{ALIAS}-*"))
     with pytest.raises(ClusterError, match="unchanged"):
         publish_build(live_build(sample[0]), cluster_url, alias=ALIAS, fail_after=600)
     assert aliased(client, ALIAS) == before and set(client.indices.get(index=f"{ALIAS}-*")) == indexes
-    moved = publish_build(live_build(sample[0]), cluster_url, alias=ALIAS)
+    engine, request = OpenSearchEngine(cluster_url, ALIAS), SearchRequest(q="中国")
+    expected, answers, errors, done = engine.search(request, now=NOW)["total"], [], [], threading.Event()
+
+    def search_until_done():
+        while not done.is_set():
+            try:
+                answers.append(engine.search(request, now=NOW)["total"])
+            except Exception as exc:  # every failure counts; none may happen across the swap
+                errors.append(exc)
+
+    searching = threading.Thread(target=search_until_done)
+    searching.start()
+    try:
+        moved = publish_build(live_build(sample[0]), cluster_url, alias=ALIAS)
+        for _ in range(20):  # some searches after the swap too
+            answers.append(engine.search(request, now=NOW)["total"])
+    finally:
+        done.set()
+        searching.join()
     after = aliased(client, ALIAS)
     assert after == [moved["opensearch_index"]] and after != before and moved["replaced"] == before
     assert client.count(index=ALIAS)["count"] == moved["sent"]
+    assert errors == [] and len(answers) > 20 and set(answers) == {expected}
 
 
 def _dead_url() -> str:
@@ -221,3 +241,37 @@ def test_a_cluster_down_or_an_index_missing_is_a_503_and_one_line(where, cluster
     result = runner.invoke(cli, ["query", "中国", "--backend", "opensearch", "--url", url, "--alias", alias])
     assert result.exit_code == 1 and said in result.output and "Traceback" not in result.output
     assert client.get("/").status_code == 503
+
+
+def test_update_sends_what_changed_by_id(tmp_path, cluster_url, runner):
+    """rebuild and update with --backend opensearch: changed and new items are sent, the rest left; answers agree."""
+    lines = sample_lines()[:320]
+    first, later = tmp_path / "first.jsonl", tmp_path / "later.jsonl"
+    first.write_text("".join(lines[:300]), encoding="utf-8")
+    changed = [json.loads(line) for line in lines[:3]]
+    for item in changed:
+        item["title"] = "更新标记甲乙 " + item["title"]
+    later.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in changed) + "".join(lines[300:]),
+                     encoding="utf-8")
+    index_dir, alias = tmp_path / "index", "newsearch-test-update"
+    switch = ["--index", str(index_dir), "--backend", "opensearch", "--url", cluster_url, "--alias", alias, "--json"]
+    built = runner.invoke(cli, ["rebuild", str(first), "--jobs", "1", *switch])
+    assert built.exit_code == 0, built.output
+    assert json.loads(built.output)["cluster"]["sent"] == 300
+    updated = runner.invoke(cli, ["update", str(later), "--jobs", "1", *switch])
+    assert updated.exit_code == 0, updated.output
+    told = json.loads(updated.output)
+    assert (told["added"], told["replaced"]) == (20, 3)
+    assert told["cluster"]["deleted"] == 0 and 23 <= told["cluster"]["sent"] < 60
+    assert told["cluster"]["sent"] + told["cluster"]["unchanged"] == 320
+    embedded, cluster = Engine(index_dir), OpenSearchEngine(cluster_url, alias)
+    assert cluster.stats()["documents"] == embedded.stats()["documents"] == 320
+    assert {h["id"] for h in cluster.search(SearchRequest(q="更新标记甲乙", collapse=False), now=NOW)["hits"]} == \
+        {i["id"] for i in changed}
+    assert cluster.search(SearchRequest(q="更新标记乙甲"), now=NOW)["total"] == 0
+    for item in (json.loads(line) for line in lines[300:]):
+        request = SearchRequest(q=item["body"][:20], collapse=False)
+        assert item["id"] in _ids(cluster.search(request, now=NOW))
+        assert cluster.search(request, now=NOW)["total"] == embedded.search(request, now=NOW)["total"]
+    again = runner.invoke(cli, ["update", str(later), "--jobs", "1", *switch])
+    assert json.loads(again.output)["cluster"]["sent"] == 0
