@@ -275,3 +275,26 @@ def test_update_sends_what_changed_by_id(tmp_path, cluster_url, runner):
         assert cluster.search(request, now=NOW)["total"] == embedded.search(request, now=NOW)["total"]
     again = runner.invoke(cli, ["update", str(later), "--jobs", "1", *switch])
     assert json.loads(again.output)["cluster"]["sent"] == 0
+
+
+def test_the_site_and_the_api_work_on_either_backend(sample, cluster_url):
+    """Every page and API call answers from the cluster; the API's counts equal the embedded index's."""
+    config = {"TESTING": True, "FIXED_NOW": NOW, "INDEX_DIR": str(sample[0])}
+    ours = create_app(config).test_client()
+    theirs = create_app({**config, "BACKEND": "opensearch", "URL": cluster_url, "ALIAS": ALIAS}).test_client()
+    for q in ("中国 经济", '"新闻联播"', "国务院 -总理"):
+        a, b = (c.get("/api/search", query_string={"q": q, "sort": "newest"}).get_json() for c in (ours, theirs))
+        assert a["ok"] and b["ok"]
+        assert (a["total"], a["stories"], a["facets"], a["timeline"]) == (b["total"], b["stories"], b["facets"], b["timeline"])
+        assert [h["published"] for h in a["hits"]] == [h["published"] for h in b["hits"]]
+    hit = theirs.get("/api/search", query_string={"q": "中国"}).get_json()["hits"][0]
+    assert "<mark>中国</mark>" in hit["title_html"] + hit["snippet_html"]
+    page = theirs.get("/search", query_string={"q": "中国 <b>"}).get_data(as_text=True)
+    assert "<mark>中国</mark>" in page and "<b>" not in page and "&lt;b&gt;" in page
+    article = theirs.get(f"/api/article/{hit['id']}", query_string={"q": "中国"}).get_json()
+    assert article["ok"] and article["id"] == hit["id"] and article["body_html"]
+    for path in (f"/article/{hit['id']}?q=中国", "/", "/search.atom?q=中国", "/api/suggest?q=中国"):
+        assert theirs.get(path).status_code == 200, path
+    assert theirs.get("/article/no-such-id").status_code == 404
+    suggested = theirs.get("/api/suggest", query_string={"q": "国务院"}).get_json()
+    assert suggested["suggestions"] and all("国务院" in s for s in suggested["suggestions"])
