@@ -69,3 +69,22 @@ def runner():
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def opensearch_cluster(tmp_path_factory):
+    """Start a 3-node OpenSearch cluster once per test run through `newsearch cluster start`; return nodes.json."""
+    from click.testing import CliRunner
+
+    from indexer.cluster import read_nodes
+    from web.cli import cli
+
+    directory = tmp_path_factory.mktemp("opensearch")
+    runner = CliRunner()
+    started = runner.invoke(cli, ["cluster", "start", "--nodes", "3", "--quick", "--dir", str(directory)])
+    if started.exit_code != 0:
+        runner.invoke(cli, ["cluster", "stop", "--dir", str(directory)])
+        pytest.fail(f"the local OpenSearch cluster did not start: {started.output.strip()}")
+    yield read_nodes(directory)
+    stopped = runner.invoke(cli, ["cluster", "stop", "--dir", str(directory)])
+    assert stopped.exit_code == 0, stopped.output

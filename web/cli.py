@@ -59,3 +59,84 @@ def serve(index_dir, host, port, debug, backend, url, alias):
         click.echo(f"indexed {summary['documents']} documents", err=True)
     app = create_app({"INDEX_DIR": str(index_dir), "BACKEND": backend, "URL": url, "ALIAS": alias})
     app.run(host=host, port=port, debug=debug)
+
+
+@cli.group()
+def cluster():
+    """A local OpenSearch cluster for tests and trials: one node per JVM on loopback.
+
+    Needs Java 17 and Maven; the first start builds the launcher in cluster/.
+
+    Example:
+
+        newsearch cluster start --nodes 3 --dir cluster-data
+    """
+
+
+cluster_dir_option = click.option(
+    "--dir", "directory", type=click.Path(file_okay=False), default="cluster-data", show_default=True,
+    help="Folder of the cluster: nodes.json and each node's data and log.")
+
+
+@cluster.command("start")
+@click.option("--nodes", type=click.IntRange(1, 9), default=3, show_default=True)
+@cluster_dir_option
+@click.option("--heap", default="512m", show_default=True, help="Java heap of each node (new folders).")
+@click.option("--quick", is_flag=True, help="C1 JIT only: starts in about half the time, then runs slower (tests).")
+def cluster_start(nodes, directory, heap, quick):
+    """Start the cluster's nodes, wait until it is green, print its URL.
+
+    Example:
+
+        newsearch cluster start --nodes 3 --dir cluster-data
+    """
+    from indexer.cluster import ClusterError, start_cluster
+
+    try:
+        started = start_cluster(directory, nodes=nodes, heap=heap, quick=quick)
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{len(started['nodes'])} nodes in {started['dir']}, pids and ports in nodes.json", err=True)
+    click.echo(started["url"])
+
+
+@cluster.command("stop")
+@cluster_dir_option
+def cluster_stop(directory):
+    """Stop the cluster's nodes; their data stays for the next start.
+
+    Example:
+
+        newsearch cluster stop --dir cluster-data
+    """
+    from indexer.cluster import ClusterError, stop_cluster
+
+    try:
+        stopped = stop_cluster(directory)
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"stopped {stopped} nodes")
+
+
+@cluster.command("status")
+@cluster_dir_option
+@click.option("--url", help="Ask the cluster at this URL instead of the one in --dir.")
+def cluster_status(directory, url):
+    """Print the health of a cluster; exit 1 with the reason if it does not answer.
+
+    Example:
+
+        newsearch cluster status --url http://127.0.0.1:9200
+    """
+    from indexer.cluster import ClusterError, cluster_health, read_nodes
+
+    try:
+        if url is None:
+            recorded = read_nodes(Path(directory))
+            if recorded is None:
+                raise ClusterError(f"no cluster in {Path(directory).resolve()} (no nodes.json); give --url")
+            url = recorded["url"]
+        health = cluster_health(url)
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{url} {health['status']} {health['number_of_nodes']} nodes")
