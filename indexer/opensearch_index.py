@@ -71,7 +71,7 @@ def index_body(shards: int = 2, meta: dict | None = None) -> dict:
     properties = {
         "id": keyword, "kind": keyword, "category": keyword, "source": keyword, "path": keyword,
         "content_hash": keyword, "story": keyword, "published": {"type": "long"}, "seq": {"type": "long"},
-        "story_size": {"type": "integer"}, "bands": keyword,
+        "story_size": {"type": "integer"},
         TITLE: {"type": "text", "index": False}, BODY: {"type": "text", "index": False},
         "url": unindexed, "origin": unindexed, "snapshot_time": unindexed, "parent": unindexed,
         "related": {"type": "text", "index": False},
