@@ -24,7 +24,8 @@ import threading
 import pytest
 
 from indexer.analysis import iter_bigrams, normalize
-from indexer.opensearch_index import ClusterError, aliased, connect, publish_build, publish_live, spaced
+from indexer.opensearch_index import (ClusterError, aliased, build_documents, connect, index_body, load_documents,
+                                      new_index_name, publish_build, publish_live, spaced)
 from indexer.store import live_build
 from indexer.writer import build_index
 from search.engine import Engine
@@ -298,3 +299,22 @@ def test_the_site_and_the_api_work_on_either_backend(sample, cluster_url):
     assert theirs.get("/article/no-such-id").status_code == 404
     suggested = theirs.get("/api/suggest", query_string={"q": "国务院"}).get_json()
     assert suggested["suggestions"] and all("国务院" in s for s in suggested["suggestions"])
+
+
+def test_a_batch_answered_429_is_sent_again(seed_index, cluster_url):
+    """While the index refuses writes with 429 (read_only_allow_delete), the load waits and retries, then finishes."""
+    client = connect(cluster_url)
+    name = new_index_name("newsearch-test-retry")
+    client.indices.create(index=name, body=index_body(shards=1))
+    try:
+        count, documents = build_documents(live_build(seed_index))
+        client.indices.put_settings(index=name, body={"index.blocks.read_only_allow_delete": True})
+        refused = threading.Timer(3.0, client.indices.put_settings,
+                                  kwargs={"index": name, "body": {"index.blocks.read_only_allow_delete": None}})
+        refused.start()
+        sent = load_documents(client, name, documents, count, progress=False)
+        refused.join()
+        client.indices.refresh(index=name)
+        assert sent == count == client.count(index=name)["count"] == 24
+    finally:
+        client.indices.delete(index=name)
