@@ -73,13 +73,15 @@ def rebuild(sources, index_dir, jobs, userdict, wait, backend, url, alias, as_js
 
         newsearch rebuild seeds/ ../shared/corpus/news.jsonl.gz --index index
     """
-    from indexer.opensearch_index import ClusterError, publish_live
+    from indexer.opensearch_index import ClusterError, publish_live, reach
     from indexer.store import IndexBusyError
     from indexer.writer import NothingIndexedError, build_index
 
     url = cluster_url(backend, url)
     progress = not as_json and sys.stderr.isatty() or os.environ.get("NEWSEARCH_PROGRESS") == "1"
     try:
+        if url:
+            reach(url)  # before the build: a cluster that is down is said at once
         summary = build_index(sources or DEFAULT_SOURCES, index_dir, jobs=jobs, userdict=userdict,
                               progress=progress, wait=wait)
         if url:
@@ -95,6 +97,10 @@ def rebuild(sources, index_dir, jobs, userdict, wait, backend, url, alias, as_js
     if as_json:
         click.echo(json.dumps({"ok": True, **summary}, ensure_ascii=False, indent=2))
         return
+    _print_rebuilt(summary)
+
+
+def _print_rebuilt(summary: dict) -> None:
     _print_cluster(summary)
     click.echo(f"indexed {summary['articles']} articles and {summary['headlines']} headlines "
                f"from {summary['files']} files into {summary['index']}")

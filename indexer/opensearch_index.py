@@ -60,6 +60,19 @@ def connect(url: str, timeout: float = 30.0):
     return OpenSearch([url], timeout=timeout, max_retries=2, retry_on_timeout=True)
 
 
+def reach(url: str) -> dict:
+    """Return the cluster's own description (name, version), checking it answers.
+
+    :raises ClusterError: when it does not.
+    """
+    from opensearchpy.exceptions import OpenSearchException
+
+    try:
+        return connect(url, timeout=10.0).info()
+    except OpenSearchException as exc:
+        raise ClusterError(f"{url}: {_why(exc)}") from exc
+
+
 def index_body(shards: int = 2, meta: dict | None = None) -> dict:
     """Return the settings and mapping every index of ours is created with."""
     pairs = {"type": "text", "analyzer": "ns_pairs", "index_options": "positions", "norms": False}
@@ -233,11 +246,20 @@ def publish_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, shards: int
         old = swap_alias(client, alias, name)
     except (OpenSearchException, ClusterError, RuntimeError) as exc:
         _drop(client, name)
-        raise ClusterError(f"loading {url} failed ({exc}); the alias {alias} is unchanged") from exc
+        raise ClusterError(f"loading {url} failed ({_why(exc)}); the alias {alias} is unchanged") from exc
     prune_indexes(client, alias, [name, *old[-1:]])
     elapsed = time.perf_counter() - started
     return {"url": url, "alias": alias, "opensearch_index": name, "sent": sent, "replaced": old,
             "load_s": round(elapsed, 2), "load_docs_per_s": round(sent / elapsed, 1) if elapsed else 0.0}
+
+
+def _why(exc: Exception) -> str:
+    """Return what went wrong, in a few words: the cluster unreachable, or its own error."""
+    from opensearchpy.exceptions import ConnectionError as Unreachable
+
+    if isinstance(exc, Unreachable):
+        return "the cluster cannot be reached"
+    return str(exc)[:300]
 
 
 def _failing(documents: Iterator[dict], after: int) -> Iterator[dict]:
@@ -279,6 +301,8 @@ def sync_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, progress: bool
 
     client = connect(url)
     try:
+        if not aliased(client, alias):  # nothing in the cluster yet: the build goes in whole
+            return publish_build(build, url, alias=alias, progress=progress)
         held = {hit["_id"]: _sameness(hit["_source"]) for hit in
                 scan(client, index=alias, _source=["content_hash", "story", "story_size"], size=2000)}
         count, rows = _stored_rows(build)
@@ -296,7 +320,7 @@ def sync_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, progress: bool
             client.delete_by_query(index=alias, body={"query": {"ids": {"values": gone}}}, refresh=True)
         client.indices.refresh(index=alias)
     except OpenSearchException as exc:
-        raise ClusterError(f"updating {url} failed ({exc})") from exc
+        raise ClusterError(f"updating {url} failed ({_why(exc)})") from exc
     return {"url": url, "alias": alias, "sent": sent, "deleted": len(gone), "unchanged": count - sent}
 
 
@@ -322,7 +346,7 @@ def cluster_stats(url: str, alias: str = DEFAULT_ALIAS) -> dict:
         meta = client.indices.get_mapping(index=name)[name]["mappings"].get("_meta", {}).get("build", {})
         size = client.indices.stats(index=name, metric="store")["_all"]["primaries"]["store"]["size_in_bytes"]
     except OpenSearchException as exc:
-        raise ClusterError(f"cannot read {alias} at {url} ({exc})") from exc
+        raise ClusterError(f"cannot read {alias} at {url} ({_why(exc)})") from exc
     aggs = found["aggregations"]
     counted = {k: {b["key"]: b["doc_count"] for b in aggs[k]["buckets"]} for k in terms}
     dated = aggs["dated"]

@@ -96,19 +96,7 @@ class OpenSearchEngine:
         now = now_epoch() if now is None else now
         parsed = parse_query(request.q)
         warnings = list(parsed.warnings)
-        searchable = True
-        if request.story is not None:
-            query = {"term": {"story": request.story}}
-            request = replace(request, sort="oldest", collapse=False)
-        else:
-            query = text_query(parsed)
-            searchable = query is not None
-            if not searchable:
-                if request.q.strip():
-                    warnings.append("查询中没有可搜索的文字（只有标点或符号）")
-                query = {"match_none": {}}
-            elif request.sort == "relevance":
-                query = ranked(query, now, self.recency_weight, self.half_life_days)
+        query, request = self._query(request, parsed, warnings, now)
         sel = selection_of(request, now)
         filters = selection_filters(sel)
         body = {"query": query, "post_filter": both(*filters.values()), "aggs": aggregations(filters, now),
@@ -138,6 +126,19 @@ class OpenSearchEngine:
             "timeline": timeline,
             "work": dict(NO_WORK),
         }
+
+    def _query(self, request: SearchRequest, parsed, warnings: list[str], now: int) -> tuple[dict, SearchRequest]:
+        """Return the request's query (its story's copies, or the text ranked) and the request as answered."""
+        if request.story is not None:
+            return {"term": {"story": request.story}}, replace(request, sort="oldest", collapse=False)
+        query = text_query(parsed)
+        if query is None:
+            if request.q.strip():
+                warnings.append("查询中没有可搜索的文字（只有标点或符号）")
+            return {"match_none": {}}, request
+        if request.sort == "relevance":
+            query = ranked(query, now, self.recency_weight, self.half_life_days)
+        return query, request
 
     def exists(self, doc_id: str) -> bool:
         """Tell whether the live index holds a document with that id."""
