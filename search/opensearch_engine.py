@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, replace
 
 from indexer import analysis
-from indexer.opensearch_index import DEFAULT_ALIAS, connect
+from indexer.opensearch_index import DEFAULT_ALIAS, connect, search_fields
 from indexer.schema import PUBLISHED
 from search.answer import article_data, hit_data, iso_time, needles_of, selection_of
 from search.engine import IndexMissingError
@@ -175,8 +175,9 @@ class OpenSearchEngine:
 
     def _similar(self, stored: dict) -> list[dict]:
         """Return articles of other stories sharing a document's distinctive words."""
+        words = search_fields(stored)  # its words are not in _source: made again, as the load made them
         like = {"more_like_this": {"fields": ["body_words", "title_words"],
-                                   "like": [{"_index": self.alias, "_id": stored["id"]}],
+                                   "like": [words["title_words"], words["body_words"]],
                                    "min_term_freq": 1, "min_doc_freq": 1, "max_query_terms": 25}}
         body = {"query": {"bool": {"must": [like], "must_not": [{"term": {"story": stored.get("story") or ""}}]}},
                 "size": SIMILAR}

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexer.analysis import normalize, word_runs
+from indexer.analysis import WORD_RUN, normalize, word_runs
+from indexer.opensearch_index import spaced
 from indexer.schema import BODY, CATEGORY, HEADLINE, NO_CATEGORY, PUBLISHED, SOURCE, TITLE
 from search import facets
 from search.exact import reads_stored
@@ -60,11 +61,23 @@ def runs_query(field: str, text: str) -> dict | None:
 
 
 def one_piece(field: str, text: str) -> dict | None:
-    """Match documents whose field holds text in one piece, punctuation and all, spaces not counting."""
+    """Match documents whose field holds text in one piece, punctuation and all, spaces not counting.
+
+    As search/exact.py's layout(): typed without spaces, with two runs of two
+    characters or more, the runs must also stand as far apart as typed (so a
+    space in the text between them counts): the stretch from the first such
+    run to the last, non-word characters made spaces, is a phrase of pairs.
+    """
     if not reads_stored(text):
         return runs_query(field, text)
-    core = "".join(normalize(text).split())
-    return {"match_phrase": {f"{field}_compact": core}}
+    folded = normalize(text).strip()
+    core = "".join(folded.split())
+    whole = {"match_phrase": {f"{field}_compact": core}}
+    long_runs = [m for m in WORD_RUN.finditer(core) if len(m.group()) > 1]
+    if folded != core or len(long_runs) < 2:
+        return whole
+    stretch = spaced(core[long_runs[0].start():long_runs[-1].end()])
+    return _all([whole, {"match_phrase": {f"{field}_text": stretch}}])
 
 
 def _either(queries: list[dict]) -> dict:
