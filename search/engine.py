@@ -381,6 +381,13 @@ def _close_all(searchers: list, lock: threading.Lock) -> None:
         searcher.close()
 
 
+def stale_warnings(meta: dict, segmenter) -> list[str]:
+    """Return the warning an index built by another analyzer version or dictionary gets (none when it matches)."""
+    if meta.get("analyzer_version") != analysis.ANALYZER_VERSION or meta.get("dict_hash") != segmenter.dict_hash:
+        return ["索引由另一版本的分析器或词典构建，需要重建（newsearch rebuild）"]
+    return []
+
+
 def _open_build(path: Path) -> _Build:
     meta = read_meta(path)
     warnings = []
@@ -390,8 +397,7 @@ def _open_build(path: Path) -> _Build:
     except RuntimeError:
         segmenter = analysis.get_segmenter()
         warnings.append("索引使用的用户词典与本进程已加载的不同，查询切分可能不一致")
-    if meta.get("analyzer_version") != analysis.ANALYZER_VERSION or meta.get("dict_hash") != segmenter.dict_hash:
-        warnings.append("索引由另一版本的分析器或词典构建，需要重建（newsearch rebuild）")
+    warnings += stale_warnings(meta, segmenter)
     ix, postings = open_index(path)
     with ix.reader() as reader:
         arrays = load_columns(path, reader)

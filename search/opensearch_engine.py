@@ -21,7 +21,7 @@ from indexer import analysis
 from indexer.opensearch_index import DEFAULT_ALIAS, connect, search_fields
 from indexer.schema import PUBLISHED
 from search.answer import article_data, hit_data, iso_time, needles_of, selection_of
-from search.engine import IndexMissingError
+from search.engine import IndexMissingError, stale_warnings
 from search.opensearch_query import aggregations, answer_facets, both, one_piece, ranked, selection_filters, text_query
 from search.query import parse_query
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
@@ -30,6 +30,7 @@ from search.request import SearchRequest, now_epoch
 STORY_LIST = 1_000  # copies a story=ID answer lists at most, first published first (as the embedded engine)
 ARTICLE_COPIES = 50  # other copies an article page lists
 SIMILAR = 5  # similar articles of other stories on an article page
+META_SECONDS = 10.0  # how long the live index's meta is trusted before it is read again (a rebuild moves the alias)
 NO_WORK = {"postings": 0, "positions": 0, "stored": 0, "capped": [], "searched": 1.0, "passes": 1}
 
 
@@ -56,6 +57,7 @@ class OpenSearchEngine:
         self.half_life_days = half_life_days
         self.clock = clock
         self.client = connect(url, timeout=10.0)
+        self._meta: tuple[float, list[str]] | None = None  # (read at, the live index's warnings)
 
     def _call(self, method, **kwargs):
         """Call the client; a cluster down or an index missing becomes IndexMissingError."""
@@ -81,6 +83,12 @@ class OpenSearchEngine:
         meta = found[name]["mappings"].get("_meta", {}).get("build", {})
         return ClusterBuild(name, meta)
 
+    def _build_warnings(self) -> list[str]:
+        """Return the live index's warnings (built by another analyzer or dictionary), read every META_SECONDS."""
+        if self._meta is None or self.clock() - self._meta[0] > META_SECONDS:
+            self._meta = (self.clock(), stale_warnings(self.current().meta, analysis.get_segmenter()))
+        return self._meta[1]
+
     def preload(self) -> None:
         """Load the segmenter and the folding tables now, not at the first request."""
         analysis.get_segmenter()
@@ -95,7 +103,7 @@ class OpenSearchEngine:
         started = self.clock()
         now = now_epoch() if now is None else now
         parsed = parse_query(request.q)
-        warnings = list(parsed.warnings)
+        warnings = [*self._build_warnings(), *parsed.warnings]
         query, request = self._query(request, parsed, warnings, now)
         sel = selection_of(request, now)
         filters = selection_filters(sel)

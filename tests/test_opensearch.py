@@ -367,3 +367,15 @@ def test_rebuild_update_and_stats_say_a_cluster_down_in_one_line(tmp_path, runne
     assert runner.invoke(cli, ["rebuild", "seeds", "--index", str(index_dir)]).exit_code == 0
     result = runner.invoke(cli, ["update", "seeds", *switch])
     assert result.exit_code == 1 and result.output.strip().endswith("failed (the cluster cannot be reached)")
+
+
+def test_an_index_of_another_analyzer_says_it_needs_a_rebuild(seed_index, cluster_url):
+    """The live index's build meta is checked as the embedded engine checks its build's: another version warns."""
+    alias = "newsearch-test-meta"
+    name = publish_live(seed_index, cluster_url, alias=alias)["opensearch_index"]
+    assert not any("需要重建" in w for w in OpenSearchEngine(cluster_url, alias).search(SearchRequest(q="公司"))["warnings"])
+    client = connect(cluster_url)
+    meta = client.indices.get_mapping(index=name)[name]["mappings"]["_meta"]
+    client.indices.put_mapping(index=name, body={"_meta": {"build": {**meta["build"], "analyzer_version": "0"}}})
+    warned = OpenSearchEngine(cluster_url, alias).search(SearchRequest(q="公司"))
+    assert "索引由另一版本的分析器或词典构建，需要重建（newsearch rebuild）" in warned["warnings"] and warned["total"] == 2
