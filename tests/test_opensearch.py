@@ -20,6 +20,7 @@ import os
 import random
 import socket
 import threading
+from datetime import date, timedelta
 
 import pytest
 
@@ -93,7 +94,7 @@ def engines(sample, cluster_url):
 
 
 def query_mix(items: list[dict]) -> list[tuple[str, SearchRequest]]:
-    """Return (kind, request) pairs: words, pasted spans, quoted phrases, OR, minus, fields, filters, sorts, pages."""
+    """Return (kind, request) pairs: words, pasted spans, quoted phrases, OR, minus, fields, filters, dates, sorts, pages."""
     rng = random.Random(20261206)
     mix = []
     for item in rng.sample(items, 60):
@@ -104,6 +105,10 @@ def query_mix(items: list[dict]) -> list[tuple[str, SearchRequest]]:
             mix.append(("or", SearchRequest(q=f"{words[0]} OR {words[-1]}", sort="newest")))
             mix.append(("minus", SearchRequest(q=f"{words[0]} -{words[1]}")))
             mix.append(("title", SearchRequest(q=f"title:{words[0]}", collapse=False, sort="oldest")))
+        if words and item["date"]:
+            day = date.fromisoformat(item["date"][:10])
+            mix.append(("dated", SearchRequest(q=words[0], date_from=day - timedelta(days=30), date_to=day)))
+            mix.append(("preset", SearchRequest(q=words[-1], range=rng.choice(["1d", "1w", "1m", "1y"]))))
         if words:
             mix.append(("word", SearchRequest(q=words[0], page=2)))
             mix.append(("filtered", SearchRequest(q=words[0], categories=(item["category"],) if item["category"]
