@@ -136,13 +136,15 @@ def update(sources, index_dir, jobs, delete_missing, wait, backend, url, alias, 
 
         newsearch update crawl/2026-11-30/ --index index --delete-missing
     """
-    from indexer.opensearch_index import ClusterError, sync_build
+    from indexer.opensearch_index import ClusterError, check_in_step, sync_build
     from indexer.store import IndexBusyError, live_build
     from indexer.update import update_index
     from indexer.writer import NothingIndexedError
 
     url = cluster_url(backend, url)
     try:
+        if url:
+            check_in_step(Path(index_dir), url, alias)
         summary = update_index(sources, index_dir, jobs=jobs, delete_missing=delete_missing,
                                progress=not as_json and sys.stderr.isatty(), wait=wait)
         if url:

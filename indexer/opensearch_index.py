@@ -324,6 +324,39 @@ def sync_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, progress: bool
     return {"url": url, "alias": alias, "sent": sent, "deleted": len(gone), "unchanged": count - sent}
 
 
+def check_in_step(index_dir: Path, url: str, alias: str = DEFAULT_ALIAS) -> None:
+    """Check that the cluster's alias holds what the index at index_dir holds, before an update changes either.
+
+    An update sends what changed against the local build and deletes in the
+    cluster what the build no longer holds: from another index (or none) it
+    would delete the archive.
+
+    :raises ClusterError: when the counts differ, or the cluster cannot be read.
+    """
+    from opensearchpy.exceptions import OpenSearchException
+
+    build = live_build(Path(index_dir))
+    client = connect(url)
+    try:
+        if not aliased(client, alias):
+            return
+        held = client.count(index=alias)["count"]
+    except OpenSearchException as exc:
+        raise ClusterError(f"cannot read {alias} at {url} ({_why(exc)})") from exc
+    local = _doc_count(build) if build is not None else 0
+    if held != local:
+        raise ClusterError(f"{alias} at {url} holds {held} documents and the index at {index_dir} {local}: update "
+                           f"from the index the cluster was loaded from, or rebuild with --backend opensearch")
+
+
+def _doc_count(build: Path) -> int:
+    ix, postings = open_index(build)
+    if postings is not None:
+        postings.close()
+    with ix.reader() as reader:
+        return reader.doc_count()
+
+
 def _sameness(source: dict) -> tuple:
     return source.get("content_hash"), source.get("story"), int(source.get("story_size") or 1)
 

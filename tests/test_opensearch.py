@@ -317,6 +317,11 @@ def test_update_sends_what_changed_by_id(tmp_path, cluster_url, runner):
         assert cluster.search(request, now=NOW)["total"] == embedded.search(request, now=NOW)["total"]
     again = runner.invoke(cli, ["update", str(later), "--jobs", "1", *switch])
     assert json.loads(again.output)["cluster"]["sent"] == 0
+    # From another index (here a new one of 20 items) an update would delete the rest: it is refused first.
+    elsewhere = [*switch[2:-1], "--index", str(tmp_path / "other")]
+    refused = runner.invoke(cli, ["update", str(later), "--jobs", "1", *elsewhere])
+    assert refused.exit_code == 1 and "holds 320 documents and the index at" in refused.output
+    assert cluster.stats()["documents"] == 320 and not (tmp_path / "other").exists()
 
 
 def test_the_site_and_the_api_work_on_either_backend(sample, cluster_url):
@@ -362,7 +367,7 @@ def test_a_batch_answered_429_is_sent_again(seed_index, cluster_url):
 
 
 def test_rebuild_update_and_stats_say_a_cluster_down_in_one_line(tmp_path, runner):
-    """With the cluster down, rebuild stops before building anything; update and stats exit 1 with one line."""
+    """With the cluster down, rebuild and update stop before changing anything; update and stats exit 1, one line."""
     url, index_dir = _dead_url(), tmp_path / "index"
     switch = ["--index", str(index_dir), "--backend", "opensearch", "--url", url]
     for command in (["rebuild", "seeds"], ["stats"]):
@@ -371,7 +376,7 @@ def test_rebuild_update_and_stats_say_a_cluster_down_in_one_line(tmp_path, runne
         assert len(result.output.strip().splitlines()) == 1 and not index_dir.exists()
     assert runner.invoke(cli, ["rebuild", "seeds", "--index", str(index_dir)]).exit_code == 0
     result = runner.invoke(cli, ["update", "seeds", *switch])
-    assert result.exit_code == 1 and result.output.strip().endswith("failed (the cluster cannot be reached)")
+    assert result.exit_code == 1 and result.output.strip().endswith("(the cluster cannot be reached)")
 
 
 def test_an_index_of_another_analyzer_says_it_needs_a_rebuild(seed_index, cluster_url):
