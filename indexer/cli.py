@@ -23,6 +23,33 @@ index_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 
 
+def backend_options(command):
+    """Add --backend, --url and --alias: the embedded index (default) or an OpenSearch cluster."""
+    from indexer.opensearch_index import BACKENDS, DEFAULT_ALIAS
+
+    command = click.option("--alias", default=lambda: os.environ.get("NEWSEARCH_ALIAS") or DEFAULT_ALIAS,
+                           show_default=f"NEWSEARCH_ALIAS or {DEFAULT_ALIAS}",
+                           help="The alias naming the live index in the cluster (--backend opensearch).")(command)
+    command = click.option("--url", default=lambda: os.environ.get("NEWSEARCH_URL"), show_default="NEWSEARCH_URL",
+                           help="The OpenSearch cluster, e.g. http://127.0.0.1:9200 (--backend opensearch).")(command)
+    return click.option("--backend", type=click.Choice(BACKENDS),
+                        default=lambda: os.environ.get("NEWSEARCH_BACKEND") or "embedded",
+                        show_default="NEWSEARCH_BACKEND or embedded",
+                        help="Where the archive is searched: the embedded index, or an OpenSearch cluster.")(command)
+
+
+def cluster_url(backend: str, url: str | None) -> str | None:
+    """Return the cluster's URL when the backend is opensearch (None for the embedded index).
+
+    :raises click.UsageError: when opensearch is chosen without a URL.
+    """
+    if backend != "opensearch":
+        return None
+    if not url:
+        raise click.UsageError("--backend opensearch needs the cluster's URL: --url or NEWSEARCH_URL")
+    return url
+
+
 @click.command()
 @click.argument("sources", nargs=-1, type=click.Path(exists=True))
 @index_option
@@ -30,37 +57,51 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
               help="Processes for parsing and analysis [default: the cores, as many as the memory allows].")
 @click.option("--userdict", type=click.Path(exists=True, dir_okay=False), help="jieba user dictionary (word [freq] [tag] per line).")
 @click.option("--wait", type=click.FloatRange(0), default=30.0, show_default=True, help="Seconds to wait for another writer.")
+@backend_options
 @json_option
-def rebuild(sources, index_dir, jobs, userdict, wait, as_json):
+def rebuild(sources, index_dir, jobs, userdict, wait, backend, url, alias, as_json):
     """Rebuild the index from snapshot pages and JSON Lines dumps, then swap it in.
 
     SOURCES are files or folders: *.txt snapshot pages and *.jsonl / *.jsonl.gz
     dumps, searched recursively (default: seeds/). The new index is built beside
     the old one and replaces it atomically; if anything fails, the old index
-    keeps serving.
+    keeps serving. With --backend opensearch the new build is then loaded into
+    a new index of the cluster and the alias moved to it (the build at --index
+    stays: updates start from it).
 
     Example:
 
         newsearch rebuild seeds/ ../shared/corpus/news.jsonl.gz --index index
     """
+    from indexer.opensearch_index import ClusterError, publish_live, reach
     from indexer.store import IndexBusyError
     from indexer.writer import NothingIndexedError, build_index
 
+    url = cluster_url(backend, url)
+    progress = not as_json and sys.stderr.isatty() or os.environ.get("NEWSEARCH_PROGRESS") == "1"
     try:
+        if url:
+            reach(url)  # before the build: a cluster that is down is said at once
         summary = build_index(sources or DEFAULT_SOURCES, index_dir, jobs=jobs, userdict=userdict,
-                              progress=not as_json and sys.stderr.isatty() or os.environ.get("NEWSEARCH_PROGRESS") == "1",
-                              wait=wait)
+                              progress=progress, wait=wait)
+        if url:
+            summary["cluster"] = publish_live(index_dir, url, alias=alias, progress=progress)
     except NothingIndexedError as exc:
         if as_json:
             click.echo(json.dumps({"ok": False, "error": str(exc), **exc.report}, ensure_ascii=False, indent=2))
         else:
             _print_skipped(exc.report)
         raise click.ClickException(f"{exc}; the old index (if any) is unchanged") from None
-    except IndexBusyError as exc:
+    except (IndexBusyError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps({"ok": True, **summary}, ensure_ascii=False, indent=2))
         return
+    _print_rebuilt(summary)
+
+
+def _print_rebuilt(summary: dict) -> None:
+    _print_cluster(summary)
     click.echo(f"indexed {summary['articles']} articles and {summary['headlines']} headlines "
                f"from {summary['files']} files into {summary['index']}")
     _print_dropped(summary)
@@ -78,32 +119,42 @@ def rebuild(sources, index_dir, jobs, userdict, wait, as_json):
 @click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Processes for parsing [default: cores].")
 @click.option("--delete-missing", is_flag=True, help="Also remove documents whose source file is gone.")
 @click.option("--wait", type=click.FloatRange(0), default=30.0, show_default=True, help="Seconds to wait for another writer.")
+@backend_options
 @json_option
-def update(sources, index_dir, jobs, delete_missing, wait, as_json):
+def update(sources, index_dir, jobs, delete_missing, wait, backend, url, alias, as_json):
     """Add new documents, replace changed ones, keep the rest, then swap the result in.
 
     Documents are matched by id (JSON Lines 'id', else the original URL, else
     the folded title and body); a changed one is replaced, an unchanged one left alone. A full
     article replaces the headline-only entry of the same title. Running it
     twice changes nothing the second time. Small segments are merged as they
-    accumulate, so searches do not slow down.
+    accumulate, so searches do not slow down. With --backend opensearch the
+    documents that changed are then sent to the cluster by id, and the gone
+    ones deleted there.
 
     Example:
 
         newsearch update crawl/2026-11-30/ --index index --delete-missing
     """
-    from indexer.store import IndexBusyError
+    from indexer.opensearch_index import ClusterError, check_in_step, sync_build
+    from indexer.store import IndexBusyError, live_build
     from indexer.update import update_index
     from indexer.writer import NothingIndexedError
 
+    url = cluster_url(backend, url)
     try:
+        if url:
+            check_in_step(Path(index_dir), url, alias)
         summary = update_index(sources, index_dir, jobs=jobs, delete_missing=delete_missing,
                                progress=not as_json and sys.stderr.isatty(), wait=wait)
-    except (IndexBusyError, NothingIndexedError) as exc:
+        if url:
+            summary["cluster"] = sync_build(live_build(Path(index_dir)), url, alias=alias)
+    except (IndexBusyError, NothingIndexedError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps({"ok": True, **summary}, ensure_ascii=False, indent=2))
         return
+    _print_cluster(summary)
     if not summary["changed"]:
         click.echo(f"nothing changed: {summary['unchanged']} documents already up to date in {summary['index']}")
     else:
@@ -113,6 +164,13 @@ def update(sources, index_dir, jobs, delete_missing, wait, as_json):
                    f"{summary['segments']} segments; peak memory {summary['peak_memory_mb']:.0f} MB")
     _print_dropped(summary)
     _print_skipped(summary)
+
+
+def _print_cluster(summary: dict) -> None:
+    told = summary.get("cluster")
+    if told:
+        click.echo(f"{told['url']}: alias {told['alias']} -> {told.get('opensearch_index', told['alias'])}, "
+                   + ", ".join(f"{k} {v}" for k, v in told.items() if k in ("sent", "deleted", "unchanged", "load_s")))
 
 
 def _print_dropped(summary: dict) -> None:
@@ -132,18 +190,23 @@ def _print_skipped(summary: dict) -> None:
 
 @click.command()
 @index_option
+@backend_options
 @json_option
-def stats(index_dir, as_json):
+def stats(index_dir, backend, url, alias, as_json):
     """Show what the index holds: counts by kind and category, dates, stories, sources, size.
 
     Example:
 
         newsearch stats --index index
     """
+    from indexer.opensearch_index import ClusterError, cluster_stats
     from indexer.store import DamagedFileError
 
+    url = cluster_url(backend, url)
     try:
-        data = index_stats(Path(index_dir))
+        data = cluster_stats(url, alias) if url else index_stats(Path(index_dir))
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from None
     except DamagedFileError as exc:
         raise click.ClickException(f"cannot read the index at {index_dir}: {exc}; "
                                    f"run: newsearch rebuild --index {index_dir}") from None

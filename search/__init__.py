@@ -11,9 +11,11 @@ HTML), ``spelling`` (did-you-mean, autocomplete), ``around`` (an article's
 copies and similar articles), ``related`` (related searches from the
 matches), ``answer`` (hits and the answer's other parts
 as plain data), ``engine`` (opens the live build and puts the answer
-together).
+together); ``opensearch_query`` and ``opensearch_engine`` answer the same from
+an OpenSearch cluster, and ``backends`` opens the one chosen.
 
-The one entry point is ``Engine(index_dir).search(request)``; the web pages, the
+The one entry point is ``Engine(index_dir).search(request)`` (or
+``open_engine(backend, ...)``, the same methods from either backend); the web pages, the
 JSON API and ``newsearch query`` all render its answer.
 """
 

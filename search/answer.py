@@ -8,6 +8,7 @@ them together.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from indexer import analysis
@@ -86,3 +87,21 @@ def hit_data(stored: dict, needles: list[str], score: float | None) -> dict:
         "url": stored.get("url") or None,
         "score": score,
     }
+
+
+def article_data(stored: dict, needles: list[str], story: dict | None, copies: list[dict],
+                 alike: list[dict], work: dict) -> dict:
+    """Return the plain data of an article page: the hit, its body marked, its copies and similar articles."""
+    data = hit_data(stored, needles, None)
+    data.update({
+        "body_html": [highlight.highlight(p, needles) for p in stored.get(BODY, "").split("\n") if p],
+        "origin": stored.get("origin") or None,
+        "snapshot_time": stored.get("snapshot_time") or None,
+        "related": json.loads(stored.get("related") or "[]"),
+        "parent": stored.get("parent") or None,
+        "story": story,
+        "copies": [copy_data(c) for c in copies],
+        "more_like_this": [copy_data(c) for c in alike],
+        "work": work,
+    })
+    return data

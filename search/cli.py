@@ -8,8 +8,10 @@ from html import unescape
 
 import click
 
-from indexer.cli import index_option, json_option
-from search.engine import Engine, IndexMissingError
+from indexer.cli import backend_options, cluster_url, index_option, json_option
+from search.backends import open_engine
+from search.engine import IndexMissingError
+from search.opensearch_engine import ClusterUnavailableError
 from search.facets import UNIT_NAMES
 from search.request import SORTS, RequestError, parse_request
 
@@ -34,8 +36,10 @@ def _terminal(html: str) -> str:
 @click.option("--collapse/--no-collapse", default=True, show_default=True,
               help="One hit per story (copies of one news story counted under it), or every copy.")
 @click.option("--story", metavar="ID", help="List every copy of this story (a hit's story id), first published first.")
+@backend_options
 @json_option
-def query(q, index_dir, category, source, range_, date_from, date_to, sort, page, size, collapse, story, as_json):
+def query(q, index_dir, category, source, range_, date_from, date_to, sort, page, size, collapse, story,
+          backend, url, alias, as_json):
     """Search the index for Q and print ranked, highlighted hits with facets.
 
     Q is what a user would type into the search box: words (all must match),
@@ -50,11 +54,15 @@ def query(q, index_dir, category, source, range_, date_from, date_to, sort, page
               "collapse": "1" if collapse else "0", "story": story}
     try:
         request = parse_request({k: v for k, v in params.items() if v})
-        answer = Engine(index_dir).search(request)
+        url = cluster_url(backend, url)
+        answer = open_engine(backend, index_dir, url, alias).search(request)
     except RequestError as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.param}") from None
     except IndexMissingError as exc:
-        raise click.ClickException(f"{exc}; run: newsearch rebuild --index {index_dir}") from None
+        if isinstance(exc, ClusterUnavailableError):
+            raise click.ClickException(str(exc)) from None
+        where = f"--backend opensearch --url {url} --alias {alias}" if url else f"--index {index_dir}"
+        raise click.ClickException(f"{exc}; run: newsearch rebuild {where}") from None
     if as_json:
         click.echo(json.dumps({"ok": True, **answer}, ensure_ascii=False, indent=2))
         return

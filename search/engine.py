@@ -14,7 +14,6 @@ holds them. An engine holds the build it has open against pruning
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -27,12 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from indexer import analysis
-from indexer.schema import BODY, ID_FIELD, LENGTH_OF
+from indexer.schema import ID_FIELD, LENGTH_OF
 from indexer.columns import load_columns
 from indexer.opening import open_index
 from indexer.store import USERDICT_FILE, DamagedFileError, hold_build, live_build, read_meta
-from search import facets, highlight, ranking, related, spelling
-from search.answer import copy_data, hit_data, iso_time, needles_of, selection_of, story_id
+from search import facets, ranking, related, spelling
+from search.answer import article_data, hit_data, iso_time, needles_of, selection_of, story_id
 from search.around import StoryIndex, copies_of, more_like_this, story_members
 from search.budget import MATCH_SECONDS, MAX_POSTINGS, Windows
 from search.match import Matcher
@@ -348,19 +347,7 @@ class Engine:
             if around:
                 alike = more_like_this(matcher, build, docnum, stored)
         needles = needles_of(parse_query(q)) if q else []
-        data = hit_data(stored, needles, None)
-        data.update({
-            "body_html": [highlight.highlight(p, needles) for p in stored.get(BODY, "").split("\n") if p],
-            "origin": stored.get("origin") or None,
-            "snapshot_time": stored.get("snapshot_time") or None,
-            "related": json.loads(stored.get("related") or "[]"),
-            "parent": stored.get("parent") or None,
-            "story": story,
-            "copies": [copy_data(c) for c in copies],
-            "more_like_this": [copy_data(c) for c in alike],
-            "work": matcher.work.as_dict(),
-        })
-        return data
+        return article_data(stored, needles, story, copies, alike, matcher.work.as_dict())
 
     def complete(self, prefix: str, limit: int = 8) -> dict:
         """Return completions for what a user has typed so far (frequent words, then titles) and the work read."""
@@ -396,6 +383,13 @@ def _close_all(searchers: list, lock: threading.Lock) -> None:
         searcher.close()
 
 
+def stale_warnings(meta: dict, segmenter) -> list[str]:
+    """Return the warning an index built by another analyzer version or dictionary gets (none when it matches)."""
+    if meta.get("analyzer_version") != analysis.ANALYZER_VERSION or meta.get("dict_hash") != segmenter.dict_hash:
+        return ["索引由另一版本的分析器或词典构建，需要重建（newsearch rebuild）"]
+    return []
+
+
 def _open_build(path: Path) -> _Build:
     meta = read_meta(path)
     warnings = []
@@ -405,8 +399,7 @@ def _open_build(path: Path) -> _Build:
     except RuntimeError:
         segmenter = analysis.get_segmenter()
         warnings.append("索引使用的用户词典与本进程已加载的不同，查询切分可能不一致")
-    if meta.get("analyzer_version") != analysis.ANALYZER_VERSION or meta.get("dict_hash") != segmenter.dict_hash:
-        warnings.append("索引由另一版本的分析器或词典构建，需要重建（newsearch rebuild）")
+    warnings += stale_warnings(meta, segmenter)
     ix, postings = open_index(path)
     with ix.reader() as reader:
         arrays = load_columns(path, reader)

@@ -24,7 +24,7 @@ def clean_environment(monkeypatch):
 
 
 def test_every_setting_has_a_default_and_help():
-    assert list(SETTINGS) == ["INDEX_DIR", "RECENCY_WEIGHT", "RECENCY_HALF_LIFE_DAYS", "SUGGEST_LIMIT",
+    assert list(SETTINGS) == ["INDEX_DIR", "BACKEND", "URL", "ALIAS", "RECENCY_WEIGHT", "RECENCY_HALF_LIFE_DAYS", "SUGGEST_LIMIT",
                               "SITE_NAME", "FIXED_NOW"]
     for name, (default, help_text) in SETTINGS.items():
         assert isinstance(help_text, str) and len(help_text) > 20, name

@@ -14,7 +14,8 @@ from flask import Flask, abort, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from search import Engine, IndexMissingError, RequestError
+from search import IndexMissingError, RequestError
+from search.backends import open_engine
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
 from search.request import now_epoch
 
@@ -24,6 +25,10 @@ from search.request import now_epoch
 SETTINGS = {
     "INDEX_DIR": ("index", "Index path: the link `newsearch rebuild` swaps; the site follows it to each new build "
                            "without a restart. NEWSEARCH_INDEX, which the CLI reads, is honoured too."),
+    "BACKEND": ("embedded", "Where the archive is searched: `embedded` (the index at INDEX_DIR) or `opensearch` "
+                            "(the cluster at URL, the index its ALIAS names)."),
+    "URL": (None, "The OpenSearch cluster's URL, e.g. http://127.0.0.1:9200, for BACKEND opensearch."),
+    "ALIAS": ("newsearch", "The alias naming the live index in the OpenSearch cluster."),
     "RECENCY_WEIGHT": (RECENCY_WEIGHT, "How far relevance order leans towards recent news: today's gets up to "
                                        "this fraction more score; 0 turns the prior off."),
     "RECENCY_HALF_LIFE_DAYS": (RECENCY_HALF_LIFE_DAYS, "Age in days at which the recency boost has halved."),
@@ -67,8 +72,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_prefixed_env("NEWSEARCH")
     if test_config:
         app.config.update(test_config)
-    engine = app.extensions["newsearch"] = Engine(
-        str(app.config["INDEX_DIR"]),
+    engine = app.extensions["newsearch"] = open_engine(
+        app.config["BACKEND"], str(app.config["INDEX_DIR"]), app.config["URL"], app.config["ALIAS"],
         recency_weight=float(app.config["RECENCY_WEIGHT"]),
         half_life_days=float(app.config["RECENCY_HALF_LIFE_DAYS"]),
     )
@@ -84,7 +89,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-def get_engine() -> Engine:
+def get_engine():
     """Return the app's search engine."""
     return current_app.extensions["newsearch"]
 
