@@ -126,8 +126,9 @@ class EntityTagger:
         for text, in_title in ((title, True), (body[:MAX_CHARS], False)):
             tagged = self.jieba.tag(text)
             words, tags = [word for word, _ in tagged], [tag for _, tag in tagged]
-            found = {i: self._judge(words, tags, i) for i in range(len(words))
-                     if tags[i] in TAG_KINDS or words[i] in self.fixes}  # a name's tag, or a correction
+            fixes = self.fixes
+            found = {i: self._judge(words, tags, i) for i, (word, tag) in enumerate(tagged)
+                     if tag in TAG_KINDS or word in fixes}  # a name's tag, or a correction
             found = {i: f for i, f in found.items() if f[0] is not None}
             for i, (kind, name, sure) in found.items():
                 entry = seen.setdefault((kind, name), [False, 0])
@@ -155,7 +156,8 @@ class EntityTagger:
                          for j in (i - 1, i + 1) if 0 <= j < len(words))
             return (None, word, False) if joined else _person(word, before, after, tags[i])
         counted = len(word) == 2 and word[0] in NUMERALS and word[1] in "省市县区国方地岸洲"  # 四省, 两岸
-        if word.startswith("中") and len(word) == 2 or kind == "place" and word[0] == "驻" or counted \
+        relation = len(word) == 2 and word[0] == "中" and word != "中国"  # 中科, 中坦: China and a country
+        if relation or kind == "place" and word[0] == "驻" or counted \
                 or word.endswith("化"):
             return None, word, False
         if kind == "org":
@@ -180,10 +182,10 @@ def _piece(neighbour: str) -> bool:
 
 def _person(word: str, before: str, after: str, tag: str) -> tuple[str | None, str, bool]:
     """Return ("person", name, sure) when a word tagged as a person looks like a name."""
-    for title in TITLES:
-        if word.endswith(title) and len(word) > len(title) + 1:
+    if len(word) >= 4 and word.endswith(TITLES):  # one call for the common case: no title glued on
+        title = max((t for t in TITLES if word.endswith(t)), key=len)
+        if len(word) > len(title) + 1:
             word, after = word[:-len(title)], title
-            break
     if word[-1] in NOT_NAME_ENDINGS or word.startswith(("老", "小")) or word in TITLES:
         return None, word, False
     vouched = tag == "nrfg" or before in TITLES or after in TITLES or after in DEEDS
