@@ -26,7 +26,7 @@ from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
-from indexer import store, stories
+from indexer import entities, store, stories
 from indexer.keys import keys_file
 from indexer.schema import BODY_LEN, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE, TITLE_LEN
 from indexer.segment import INDEX_NAME
@@ -67,6 +67,7 @@ def write_columns(build: Path) -> None:
             arrays = read_columns(reader)
     with store.create_file(Path(build) / COLUMNS_FILE) as f:
         np.savez(f, **arrays)
+    entities.write_entities(build, segments)
 
 
 def join_keys(build: Path, segments: list) -> dict[str, np.ndarray]:
@@ -126,5 +127,5 @@ def load_columns(build: Path, reader) -> dict[str, np.ndarray]:
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise store.DamagedFileError(path, f"unreadable ({type(exc).__name__}: {exc})") from None
         if set(arrays) >= NAMES:
-            return arrays
+            return {**arrays, **entities.load_entities(build)}
     return read_columns(reader)

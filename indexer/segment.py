@@ -26,7 +26,7 @@ import numpy as np
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, clean_files
 
-from indexer import store, stories
+from indexer import entities, store, stories
 from indexer.analysis import WORD_RUN, iter_bigrams, iter_chars, iter_words, normalize
 from indexer.codec import ArrayCodec
 from indexer.keys import key_of, keys_file
@@ -97,12 +97,13 @@ class SegmentBuilder:
             for name in self.schema.names() if self.schema[name].indexed}
         self.lengths: dict[str, array] = {name: array("I") for name in self.fields}
         self.keys = SegmentKeys()
+        self.entities = entities.SegmentEntities()
         self.docnum = 0
         self.saturated = 0  # postings of weighted fields whose frequency is past FREQ_MAX
 
     def nbytes(self) -> int:
         """Return an estimate of the memory this segment holds so far."""
-        return sum(f.nbytes() for f in self.fields.values()) + self.keys.nbytes
+        return sum(f.nbytes() for f in self.fields.values()) + self.keys.nbytes + self.entities.nbytes
 
     def add(self, doc: dict) -> None:
         """Add one document; the character fields are derived from title and body."""
@@ -128,6 +129,7 @@ class SegmentBuilder:
                 self.perdoc.add_column_value(name, field.column_type, field.to_column_value(value))
         self.perdoc.finish_doc()
         self.keys.add(doc, folded[TITLE], self.lengths[TITLE][docnum], self.lengths[BODY][docnum])
+        self.entities.add(folded[TITLE], folded[BODY])
         self.docnum += 1
 
     def _index_text(self, name: str, folded: str, docnum: int, original: str) -> int:
@@ -168,6 +170,7 @@ class SegmentBuilder:
         arrays.close()
         self.segment.set_doc_count(self.docnum)
         self.keys.save(Path(self.storage.folder) / keys_file(self.segment))
+        self.entities.save(Path(self.storage.folder) / entities.entities_file(self.segment))
         # No compound file: Whoosh reads a compound segment's parts through
         # BytesIO copies of the mapped file (~100 MB per term table, per
         # process); separate files are read in place and shared in the page cache.

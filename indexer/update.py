@@ -43,7 +43,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 from whoosh.reading import SegmentReader
 
-from indexer import analysis, columns, joining, segment, store, stories
+from indexer import analysis, columns, entities, joining, segment, store, stories
 from indexer.documents import Report, write_meta
 from indexer.headlines import TitleIndex, write_headlines
 from indexer.keys import key_of, keys_file
@@ -259,7 +259,8 @@ def _headline_filter(existing: Existing, summary: dict, gone: set[int]):
 def _link_build(live: Path, tmp: Path) -> None:
     """Give the new build the live build's files as hard links (copies where links fail)."""
     for path in live.iterdir():
-        if path.is_file() and path.name not in (store.META_FILE, store.USERDICT_FILE, columns.COLUMNS_FILE):
+        if path.is_file() and path.name not in (store.META_FILE, store.USERDICT_FILE, columns.COLUMNS_FILE,
+                                                entities.ENTITIES_FILE):
             try:
                 os.link(path, tmp / path.name)
             except OSError:

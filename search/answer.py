@@ -32,7 +32,8 @@ def selection_of(request: SearchRequest, now: int) -> facets.Selection:
         start = _day_epoch(request.date_from)
     if request.date_to:
         end = _day_epoch(request.date_to) + facets.DAY
-    return facets.Selection(request.categories, request.sources, start, end, request.range)
+    return facets.Selection(request.categories, request.sources, start, end, request.range,
+                            request.person, request.place, request.org)
 
 
 def _day_epoch(day) -> int:

@@ -27,6 +27,9 @@ def _terminal(html: str) -> str:
 @index_option
 @click.option("--category", multiple=True, help="Only this category (repeatable: any of them).")
 @click.option("--source", multiple=True, help="Only this source (repeatable: any of them).")
+@click.option("--person", multiple=True, help="Only articles about this person (repeatable: any of them).")
+@click.option("--place", multiple=True, help="Only articles naming this place (repeatable: any of them).")
+@click.option("--org", multiple=True, help="Only articles naming this organisation (repeatable: any of them).")
 @click.option("--range", "range_", type=click.Choice(["1d", "1w", "1m", "1y"]), help="Published within a day, week, month or year.")
 @click.option("--from", "date_from", metavar="YYYY-MM-DD", help="Published on or after this date.")
 @click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Published on or before this date.")
@@ -38,8 +41,8 @@ def _terminal(html: str) -> str:
 @click.option("--story", metavar="ID", help="List every copy of this story (a hit's story id), first published first.")
 @backend_options
 @json_option
-def query(q, index_dir, category, source, range_, date_from, date_to, sort, page, size, collapse, story,
-          backend, url, alias, as_json):
+def query(q, index_dir, category, source, person, place, org, range_, date_from, date_to, sort, page, size, collapse,
+          story, backend, url, alias, as_json):
     """Search the index for Q and print ranked, highlighted hits with facets.
 
     Q is what a user would type into the search box: words (all must match),
@@ -48,8 +51,11 @@ def query(q, index_dir, category, source, range_, date_from, date_to, sort, page
     Example:
 
         newsearch query '衢州 新能源' --range 1y --sort newest
+
+        newsearch query 会见 --person 李克强 --place 北京
     """
-    params = {"q": q, "category": list(category), "source": list(source), "range": range_,
+    params = {"q": q, "category": list(category), "source": list(source), "person": list(person),
+              "place": list(place), "org": list(org), "range": range_,
               "from": date_from, "to": date_to, "sort": sort, "page": str(page), "size": str(size),
               "collapse": "1" if collapse else "0", "story": story}
     try:
@@ -110,3 +116,8 @@ def _print_answer(answer: dict) -> None:
         values = answer["facets"][name]
         if values:
             click.echo(f"\n{name}: " + ", ".join(f"{v['value']} ({v['count']})" for v in values[:10]))
+    about = "（按部分结果估算）" if "entities" in answer["work"]["capped"] else ""
+    for name, title in (("person", "人物"), ("place", "地点"), ("org", "机构")):
+        values = answer["facets"].get(name)
+        if values:
+            click.echo(f"\n{title}{about}: " + ", ".join(f"{v['value']} ({v['count']})" for v in values))

@@ -245,6 +245,8 @@ class Engine:
                     warnings.append("查询中没有可搜索的文字（只有标点或符号）")
                 hits = Hits.none()
         docs, kept, counts, timeline = facets.apply(build.columns, hits.docs, selection_of(request, now), now)
+        if counts.pop(facets.SAMPLED) and "entities" not in matcher.work.capped:
+            matcher.work.capped.append("entities")
         scores = hits.scores if kept is None else hits.scores[kept]
         collapsing = request.collapse and build.columns.story is not None
         page, stories = self._page(build, matcher, parsed, request, docs, scores, now, collapsing)

@@ -6,6 +6,14 @@ numbers; each facet's counts are a ``bincount`` over the hits that pass every
 *other* facet's selection (within a facet the choice is OR, so its own
 selection must not hide its other values), and the answer's hits are those
 that pass all of them.
+
+The people, places and organisations of each document (indexer/entities.py)
+are lists, kept as offsets and codes (``EntityColumn``). A filter on them
+marks the documents holding a chosen name by one pass over the codes of the
+archive (a few per document: its cost does not follow the matches); their
+counts gather the codes of at most ENTITY_SAMPLE matches, evenly spaced, and
+scale the counts up when there were more (the answer's ``work.capped`` then
+says ``entities``), so a million matches cost what 100,000 do.
 """
 
 from __future__ import annotations
@@ -14,11 +22,55 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from indexer.entities import KINDS
 from indexer.schema import CATEGORY, NO_CATEGORY, PUBLISHED, SOURCE
 
 DAY = 86400
 # Preset date windows, relative to now, in the order the site shows them.
 PRESETS = {"1d": ("一天内", DAY), "1w": ("一周内", 7 * DAY), "1m": ("一月内", 31 * DAY), "1y": ("一年内", 366 * DAY)}
+ENTITY_LIMIT = 10  # names shown per kind
+ENTITY_SAMPLE = 100_000  # most matches whose names are counted
+SAMPLED = "sampled"  # the facets' flag, popped by the engine: names were counted on a sample
+
+
+@dataclass(frozen=True)
+class EntityColumn:
+    """One kind of name of every document: document d holds labels[codes[offsets[d]:offsets[d + 1]]]."""
+
+    labels: np.ndarray  # str, sorted
+    offsets: np.ndarray  # int64, documents + 1
+    codes: np.ndarray  # int32
+
+    def holding(self, chosen: tuple[str, ...], count: int) -> np.ndarray:
+        """Return which of the count documents hold any of the chosen names."""
+        at = np.searchsorted(self.labels, chosen) if len(self.labels) else np.zeros(0, np.int64)
+        wanted = [int(i) for i, name in zip(at, chosen) if i < len(self.labels) and self.labels[i] == name]
+        held = np.zeros(count, dtype=bool)
+        if wanted:
+            where = np.flatnonzero(np.isin(self.codes, wanted))
+            held[np.searchsorted(self.offsets, where, side="right") - 1] = True
+        return held
+
+    def counts(self, docs: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Return how many of docs hold each name (estimated from a sample when many) and whether it was."""
+        sampled = len(docs) > ENTITY_SAMPLE
+        picked = docs[np.linspace(0, len(docs) - 1, ENTITY_SAMPLE).astype(np.int64)] if sampled else docs
+        starts = self.offsets[picked]
+        sizes = self.offsets[picked + 1] - starts
+        # Each picked document's run of codes, laid end to end: run start + offset inside the run.
+        where = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
+        counts = np.bincount(self.codes[where], minlength=len(self.labels))
+        if sampled:
+            counts = np.rint(counts * (len(docs) / len(picked))).astype(np.int64)
+        return counts, sampled
+
+
+def load_entities(arrays: dict[str, np.ndarray]) -> dict[str, EntityColumn]:
+    """Return the name columns of a build's arrays (none for a build without them)."""
+    if f"{KINDS[0]}_codes" not in arrays:
+        return {}
+    return {kind: EntityColumn(arrays[f"{kind}_labels"], arrays[f"{kind}_offsets"], arrays[f"{kind}_codes"])
+            for kind in KINDS}
 
 
 @dataclass(frozen=True)
@@ -36,6 +88,7 @@ class Columns:
     story: np.ndarray | None = None  # int32 story code per document (None: a build without stories)
     story_keys: np.ndarray | None = None  # uint64 story key per code
     story_size: np.ndarray | None = None  # live documents per code
+    entities: dict | None = None  # kind -> EntityColumn (None: a build without them)
 
 
 def load_columns(arrays: dict[str, np.ndarray]) -> Columns:
@@ -47,7 +100,8 @@ def load_columns(arrays: dict[str, np.ndarray]) -> Columns:
     sources = arrays[f"{SOURCE}_labels"].tolist()
     both = (arrays[CATEGORY].astype(np.int32) * len(sources) + arrays[SOURCE]).astype(np.int32)
     return Columns(arrays[f"{CATEGORY}_labels"].tolist(), arrays[CATEGORY], sources, arrays[SOURCE],
-                   published, day, day0, both, arrays.get("story"), arrays.get("story_keys"), arrays.get("story_size"))
+                   published, day, day0, both, arrays.get("story"), arrays.get("story_keys"), arrays.get("story_size"),
+                   load_entities(arrays) or None)
 
 
 @dataclass(frozen=True)
@@ -59,6 +113,9 @@ class Selection:
     start: int | None = None  # seconds, inclusive
     end: int | None = None  # seconds, exclusive
     preset: str | None = None
+    person: tuple[str, ...] = ()  # names of KINDS: OR within a kind
+    place: tuple[str, ...] = ()
+    org: tuple[str, ...] = ()
 
 
 def _member(codes: np.ndarray, labels: list[str], chosen: tuple[str, ...]) -> np.ndarray | None:
@@ -87,23 +144,57 @@ def apply(columns: Columns, docs: np.ndarray, sel: Selection,
     date = None
     if sel.start is not None or sel.end is not None:
         date = (pub >= (sel.start if sel.start is not None else -(2**62))) & (pub < (sel.end if sel.end is not None else 2**62))
-    final = _all(cat, src, date)
+    names = {kind: _holding(columns, kind, getattr(sel, kind), docs) for kind in KINDS}
+    named = _all(*names.values())
+    final = _all(cat, src, date, named)
     hits = docs if final is None else docs[final]
     if cat is None and src is None:  # both facets count the same documents: one pass for the two
-        pairs = np.bincount(columns.both[_pick(docs, date)], minlength=len(columns.categories) * len(columns.sources))
+        pairs = np.bincount(columns.both[_pick(docs, date, named)],
+                            minlength=len(columns.categories) * len(columns.sources))
         pairs = pairs.reshape(len(columns.categories), len(columns.sources))
         by_category, by_source = pairs.sum(axis=1), pairs.sum(axis=0)
     else:
-        by_category = np.bincount(columns.category[_pick(docs, src, date)], minlength=len(columns.categories))
-        by_source = np.bincount(columns.source[_pick(docs, cat, date)], minlength=len(columns.sources))
+        by_category = np.bincount(columns.category[_pick(docs, src, date, named)], minlength=len(columns.categories))
+        by_source = np.bincount(columns.source[_pick(docs, cat, date, named)], minlength=len(columns.sources))
     facets = {
         "category": _value_counts(columns.categories, by_category, sel.categories, skip=NO_CATEGORY),
         "source": _value_counts(columns.sources, by_source, sel.sources, skip=""),
     }
-    undated = _pick(docs, cat, src)  # every filter but the date's
+    facets.update(_name_counts(columns, docs, sel, names, cat, src, date))
+    undated = _pick(docs, cat, src, named)  # every filter but the date's
     days = Days.of_codes(columns.day[undated], columns.day0)
     facets.update(_date_counts(pub if undated is docs else columns.published[undated], days, sel, now))
     return hits, final, facets, days.timeline(sel)
+
+
+def _holding(columns: Columns, kind: str, chosen: tuple[str, ...], docs: np.ndarray) -> np.ndarray | None:
+    """Return which of docs hold a chosen name of this kind (None: no choice; none do in a build without names)."""
+    if not chosen:
+        return None
+    if columns.entities is None:
+        return np.zeros(len(docs), dtype=bool)
+    column = columns.entities[kind]
+    return column.holding(chosen, len(column.offsets) - 1)[docs]
+
+
+def _name_counts(columns: Columns, docs: np.ndarray, sel: Selection, names: dict, *masks) -> dict:
+    """Return each kind's most frequent names among the docs that pass every other filter."""
+    out, sampled = {}, False
+    for kind in KINDS:
+        chosen = getattr(sel, kind)
+        if columns.entities is None:
+            out[kind] = [{"value": v, "count": 0, "selected": True} for v in chosen]
+            continue
+        column = columns.entities[kind]
+        counts, cut = column.counts(_pick(docs, *masks, *(m for k, m in names.items() if k != kind)))
+        sampled |= cut
+        top = np.argsort(-counts, kind="stable")[:ENTITY_LIMIT]  # labels are sorted: ties in name order
+        shown = [int(i) for i in top if counts[i]]
+        at = np.searchsorted(column.labels, chosen) if len(column.labels) else []
+        shown += [int(i) for i, v in zip(at, chosen) if i < len(column.labels) and column.labels[i] == v and i not in shown]
+        out[kind] = _value_counts([str(column.labels[i]) for i in shown], counts[shown], chosen, skip=None)
+    out[SAMPLED] = sampled
+    return out
 
 
 def _pick(docs: np.ndarray, *masks) -> np.ndarray:

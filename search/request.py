@@ -23,6 +23,9 @@ PARAMETERS = {
     "q": "the query text",
     "category": "category filter (repeatable; OR within)",
     "source": "source filter (repeatable; OR within)",
+    "person": "person filter: a name from facets.person (repeatable; OR within)",
+    "place": "place filter: a name from facets.place (repeatable; OR within)",
+    "org": "organisation filter: a name from facets.org (repeatable; OR within)",
     "range": "preset date window: " + ", ".join(f"{k} ({v[0]})" for k, v in PRESETS.items()),
     "from": "first publish date, YYYY-MM-DD",
     "to": "last publish date, YYYY-MM-DD (inclusive)",
@@ -51,6 +54,9 @@ class SearchRequest:
     q: str = ""
     categories: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    person: tuple[str, ...] = ()
+    place: tuple[str, ...] = ()
+    org: tuple[str, ...] = ()
     range: str | None = None
     date_from: date | None = None
     date_to: date | None = None
@@ -130,6 +136,9 @@ def parse_request(params: Mapping, strict: bool = True) -> SearchRequest:
         q=_one(params, "q") or "",
         categories=_many(params, "category"),
         sources=_many(params, "source"),
+        person=_many(params, "person"),
+        place=_many(params, "place"),
+        org=_many(params, "org"),
         range=_one(params, "range") or None,
         date_from=_date(params, "from"),
         date_to=_date(params, "to"),

@@ -87,6 +87,9 @@ def test_search_matches_query_json(client, seed_index):
         "range": RANGE_NONE,
         "year": [{"value": "2023", "count": 1}],
         "month": [{"value": "2023-12", "count": 1}],
+        "person": [],
+        "place": [{"value": v, "count": 1, "selected": False} for v in ("新城", "浙江", "衢州", "长三角")],
+        "org": [],
     }
 
 
@@ -109,7 +112,8 @@ def test_search_without_hits(client):
     ("from=2025-01-01&to=2024-01-01", "from", "must not be after to"),
     ("collapse=2", "collapse", "must be 1 or 0"),
     ("story=12345", "story", "must be a story id: 16 hexadecimal digits, as a hit's story.id"),
-    ("qq=1", "qq", "unknown parameter; known: q, category, source, range, from, to, sort, page, size, collapse, story"),
+    ("qq=1", "qq", "unknown parameter; known: q, category, source, person, place, org, range, from, to, sort, page, "
+                   "size, collapse, story"),
 ])
 def test_search_bad_parameter_is_400_naming_it(client, query, param, message):
     body = get_json(client, f"/api/search?q=衢州&{query}", status=400)

@@ -356,3 +356,33 @@ def test_related_searches_are_links_under_the_results_that_find_articles(browser
     assert query_of(tab.url) == [("q", text)]
     assert result_count(tab) != "约 0 条结果"
     context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_people_places_and_organisations_filter_fit_a_phone_and_pass_axe(browser, stories_site, viewport):
+    url, _ = stories_site
+    phone = viewport is PHONE
+    context = browser.new_context(viewport=viewport, base_url=url, bypass_csp=True, locale="zh-CN",
+                                  is_mobile=phone, has_touch=phone)
+    tab = context.new_page()
+    tab.goto("/search?q=中国")
+    panel = tab.locator("details.filters-mobile" if phone else ".sidebar")
+    if phone:
+        panel.locator("summary").click()
+    for title in ("人物", "地点", "机构"):
+        expect(panel.locator(".facet-title", has_text=title)).to_have_count(1)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / f"results-entities-{'phone' if phone else 'desktop'}.png"), full_page=True)
+    assert tab.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    tab.add_script_tag(path=str(AXE))
+    result = tab.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    assert [(v["id"], v["help"]) for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
+    people = panel.locator("section.facet", has=tab.locator(".facet-title", has_text="人物"))
+    link = people.locator(".facet-link").first
+    name = link.locator(".facet-value").inner_text()
+    link.click()
+    tab.wait_for_url("**person=*")
+    assert ("person", name) in query_of(tab.url)
+    expect(tab.locator(".chips")).to_contain_text(f"人物：{name}")
+    assert tab.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    context.close()

@@ -101,6 +101,9 @@ def inject_site() -> dict:
     return {"site_name": current_app.config["SITE_NAME"]}
 
 
+NAME_KINDS = {"person": "人物", "place": "地点", "org": "机构"}  # the name facets (search/facets.py), as the page titles them
+
+
 class SearchLinks:
     """Build result-page URLs that change one part of the state and keep the rest."""
 
@@ -108,6 +111,7 @@ class SearchLinks:
         self.req = req
         pairs = [("q", req.q)] if req.q else []
         pairs += [("category", c) for c in req.categories] + [("source", s) for s in req.sources]
+        pairs += [(kind, v) for kind in NAME_KINDS for v in getattr(req, kind)]
         for name, value in (("range", req.range), ("from", req.date_from), ("to", req.date_to)):
             if value:
                 pairs.append((name, str(value)))
@@ -180,6 +184,7 @@ class SearchLinks:
         req = self.req
         chips = [(f"类别：{c}", self.toggle("category", c)) for c in req.categories]
         chips += [(f"来源：{s}", self.toggle("source", s)) for s in req.sources]
+        chips += [(f"{NAME_KINDS[kind]}：{v}", self.toggle(kind, v)) for kind in NAME_KINDS for v in getattr(req, kind)]
         if req.range:
             chips.append((f"时间：{RANGE_LABELS[req.range]}", self.set("range", None)))
         if req.date_from:
