@@ -35,7 +35,7 @@ def open_index(folder: str | Path) -> tuple[object, PostingArrays | None]:
     found = store.read_meta(folder).get("format_version")
     if found != store.FORMAT_VERSION:
         raise store.DamagedFileError(folder / store.META_FILE, f"written in format {found or 1}, this version reads "
-                                     f"format {store.FORMAT_VERSION}: the index needs a rebuild")
+                                     f"format {store.FORMAT_VERSION}")
     storage = _CheckedStorage(str(folder))
     generation = TOC._latest_generation(storage, INDEX_NAME)
     if generation < 0:

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from conftest import NOW
 from indexer.keys import key_of
+from indexer.store import FORMAT_VERSION
 from search import parse_request
 from web import create_app
 from web.cli import cli
@@ -247,12 +248,18 @@ def test_missing_index_is_503_json(tmp_path):
 
 def test_unreadable_index_is_json_503_asking_for_a_rebuild(tmp_path):
     (tmp_path / "index").mkdir()
-    (tmp_path / "index" / "newsearch.json").write_text("{}", encoding="utf-8")  # a build without Whoosh files
+    meta = tmp_path / "index" / "newsearch.json"
+    meta.write_text(json.dumps({"format_version": FORMAT_VERSION}), encoding="utf-8")  # a build without Whoosh files
     client = create_app({"INDEX_DIR": str(tmp_path / "index"), "PROPAGATE_EXCEPTIONS": False}).test_client()
     assert get_json(client, "/api/search?q=衢州", status=503) == {
         "ok": False, "errors": [], "status": 503,
         "error": f"cannot read the index at {tmp_path / 'index'}: {tmp_path / 'index' / '_MAIN_*.toc'}: missing: "
                  "no table of contents; it needs a rebuild; run: newsearch rebuild"}
+    meta.write_text("{}", encoding="utf-8")  # a build of the format before format versions were written
+    client = create_app({"INDEX_DIR": str(tmp_path / "index"), "PROPAGATE_EXCEPTIONS": False}).test_client()
+    assert get_json(client, "/api/search?q=衢州", status=503)["error"] == (
+        f"cannot read the index at {tmp_path / 'index'}: {meta}: written in format 1, this version reads "
+        f"format {FORMAT_VERSION}; it needs a rebuild; run: newsearch rebuild")
 
 
 def test_json_carries_security_headers(client):
