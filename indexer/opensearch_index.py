@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 from indexer import analysis
 from indexer.columns import load_columns
+from indexer.entities import KINDS, load_entities
 from indexer.opening import open_index
 from indexer.schema import BODY, TITLE
 from indexer.store import live_build, read_meta
@@ -84,7 +85,7 @@ def index_body(shards: int = 2, meta: dict | None = None) -> dict:
     properties = {
         "id": keyword, "kind": keyword, "category": keyword, "source": keyword, "path": keyword,
         "content_hash": keyword, "story": keyword, "published": {"type": "long"}, "seq": {"type": "long"},
-        "story_size": {"type": "integer"},
+        "story_size": {"type": "integer"}, **{kind: keyword for kind in KINDS},
         TITLE: {"type": "text", "index": False}, BODY: {"type": "text", "index": False},
         "url": unindexed, "origin": unindexed, "snapshot_time": unindexed, "parent": unindexed,
         "related": {"type": "text", "index": False},
@@ -127,12 +128,32 @@ def search_fields(stored: dict) -> dict:
     return out
 
 
-def cluster_document(stored: dict, seq: int, story: str | None, story_size: int) -> dict:
-    """Return the document sent to the cluster for one stored document of a build."""
+def cluster_document(stored: dict, seq: int, story: str | None, story_size: int,
+                     names: dict[str, list[str]] | None = None) -> dict:
+    """Return the document sent to the cluster for one stored document of a build, with its people, places and
+    organisations (names: kind -> names, as the build's entities.npz holds them)."""
     doc = {name: stored.get(name, "") for name in SHOWN}
     doc["published"] = int(stored.get("published") or 0)
     doc.update(seq=seq, story=story, story_size=story_size, **search_fields(stored))
+    doc.update({kind: (names or {}).get(kind, []) for kind in KINDS})
     return doc
+
+
+def _names_of(build: Path) -> Callable[[int], dict[str, list[str]]]:
+    """Return a function giving document d's names of each kind, from the build's entities.npz (none without)."""
+    arrays = load_entities(build)
+    if not arrays:
+        return lambda d: {}
+
+    def names(d: int) -> dict[str, list[str]]:
+        out = {}
+        for kind in KINDS:
+            offsets = arrays[f"{kind}_offsets"]
+            codes = arrays[f"{kind}_codes"][offsets[d]:offsets[d + 1]]
+            out[kind] = [str(name) for name in arrays[f"{kind}_labels"][codes]]
+        return out
+
+    return names
 
 
 def _stored_rows(build: Path) -> tuple[int, Iterator[tuple[int, dict, str | None, int]]]:
@@ -163,7 +184,8 @@ def build_documents(build: Path) -> tuple[int, Iterator[dict]]:
     it, as the embedded engine breaks them by document number.
     """
     count, rows = _stored_rows(build)
-    return count, (cluster_document(stored, seq, sid, size) for seq, stored, sid, size in rows)
+    names = _names_of(build)
+    return count, (cluster_document(stored, seq, sid, size, names(seq)) for seq, stored, sid, size in rows)
 
 
 def new_index_name(alias: str) -> str:
@@ -306,13 +328,14 @@ def sync_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, progress: bool
         held = {hit["_id"]: _sameness(hit["_source"]) for hit in
                 scan(client, index=alias, _source=["content_hash", "story", "story_size"], size=2000)}
         count, rows = _stored_rows(build)
+        names = _names_of(build)
         seen: set[str] = set()
 
         def changed() -> Iterator[dict]:
             for seq, stored, sid, size in rows:
                 seen.add(stored["id"])
                 if held.get(stored["id"]) != (stored.get("content_hash"), sid, size):
-                    yield cluster_document(stored, seq, sid, size)
+                    yield cluster_document(stored, seq, sid, size, names(seq))
 
         sent = load_documents(client, alias, changed(), count, progress)
         gone = [doc_id for doc_id in held if doc_id not in seen]

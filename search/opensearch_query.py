@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from indexer.analysis import WORD_RUN, normalize, word_runs
+from indexer.entities import KINDS
 from indexer.opensearch_index import spaced
 from indexer.schema import BODY, CATEGORY, HEADLINE, NO_CATEGORY, PUBLISHED, SOURCE, TITLE
 from search import facets
@@ -39,7 +40,7 @@ PHRASE_SCORE = {f: 5 * boost for f, boost in PHRASE_BONUS.items()}
 # Held in one piece: lifted above every hit holding the words apart (the embedded
 # engine adds the best score; a constant far above any BM25 sum does the same).
 ONE_PIECE = {TITLE: 150.0, BODY: 100.0}
-FACET_VALUES = 10_000  # category and source values counted
+FACET_VALUES = 10_000  # category, source and name values counted
 STORY_PRECISION = 40_000  # the story count is exact below this many stories (cardinality's threshold)
 
 
@@ -145,14 +146,20 @@ def ranked(query: dict, now: int, weight: float, half_life_days: float) -> dict:
 
 
 def selection_filters(sel: facets.Selection) -> dict[str, dict | None]:
-    """Return the selection's filter on each facet: category, source, date (None: not narrowed)."""
+    """Return the selection's filter on each facet: category, source, date and each kind of name (None: not
+    narrowed)."""
     date = None
     if sel.start is not None or sel.end is not None:
         bounds = {k: v for k, v in (("gte", sel.start), ("lt", sel.end)) if v is not None}
         date = {"range": {PUBLISHED: bounds}}
-    return {"category": {"terms": {CATEGORY: list(sel.categories)}} if sel.categories else None,
-            "source": {"terms": {SOURCE: list(sel.sources)}} if sel.sources else None,
-            "date": date}
+    chosen = {CATEGORY: sel.categories, SOURCE: sel.sources, **{kind: getattr(sel, kind) for kind in KINDS}}
+    filters = {name: {"terms": {name: list(values)}} if values else None for name, values in chosen.items()}
+    return {**filters, "date": date}
+
+
+def _others(filters: dict[str, dict | None], facet: str) -> dict:
+    """Return the AND of every filter but the facet's own: a facet counts the hits the other filters pass."""
+    return both(*(f for name, f in filters.items() if name != facet))
 
 
 def both(*filters: dict | None) -> dict:
@@ -163,20 +170,20 @@ def both(*filters: dict | None) -> dict:
 
 def aggregations(filters: dict[str, dict | None], now: int) -> dict:
     """Return the aggregations of facets, dates and stories; each facet over the hits passing the other filters."""
-    cat, src, date = filters["category"], filters["source"], filters["date"]
     widest = max(span for _, span in facets.PRESETS.values())
     ranges = {key: {"range": {PUBLISHED: {"gt": now - span, "lte": now}}} for key, (_, span) in facets.PRESETS.items()}
+    values = {name: {"filter": _others(filters, name), "aggs": {"v": {"terms": {"field": name, "size": FACET_VALUES}}}}
+              for name in (CATEGORY, SOURCE, *KINDS)}
     return {
-        "category": {"filter": both(src, date), "aggs": {"v": {"terms": {"field": CATEGORY, "size": FACET_VALUES}}}},
-        "source": {"filter": both(cat, date), "aggs": {"v": {"terms": {"field": SOURCE, "size": FACET_VALUES}}}},
-        "dates": {"filter": both(cat, src), "aggs": {
+        **values,
+        "dates": {"filter": _others(filters, "date"), "aggs": {
             "undated": {"filter": {"term": {PUBLISHED: 0}}},
             "dated": {"filter": {"range": {PUBLISHED: {"gt": 0}}}, "aggs": {
                 "days": {"histogram": {"field": PUBLISHED, "interval": 86400, "min_doc_count": 0}}}},
             "recent": {"filter": {"range": {PUBLISHED: {"gt": now - widest, "lte": now}}},
                        "aggs": {"ranges": {"filters": {"filters": ranges}}}},
         }},
-        "stories": {"filter": both(cat, src, date),
+        "stories": {"filter": both(*filters.values()),
                     "aggs": {"n": {"cardinality": {"field": "story", "precision_threshold": STORY_PRECISION}}}},
     }
 
@@ -185,6 +192,15 @@ def _values(agg: dict, chosen: tuple[str, ...], skip: str) -> list[dict]:
     buckets = agg["v"]["buckets"]
     labels = [b["key"] for b in buckets]
     return facets._value_counts(labels, np.array([b["doc_count"] for b in buckets], dtype=np.int64), chosen, skip)
+
+
+def _names(agg: dict, chosen: tuple[str, ...]) -> list[dict]:
+    """Return a kind's most frequent names (ENTITY_LIMIT, ties in name order) and the chosen ones, as the embedded
+    engine shows them."""
+    buckets = sorted(agg["v"]["buckets"], key=lambda b: (-b["doc_count"], b["key"]))
+    shown = buckets[:facets.ENTITY_LIMIT] + [b for b in buckets[facets.ENTITY_LIMIT:] if b["key"] in chosen]
+    labels = [b["key"] for b in shown]
+    return facets._value_counts(labels, np.array([b["doc_count"] for b in shown], dtype=np.int64), chosen, None)
 
 
 def answer_facets(aggs: dict, sel: facets.Selection, now: int) -> tuple[dict, dict, int]:
@@ -197,6 +213,7 @@ def answer_facets(aggs: dict, sel: facets.Selection, now: int) -> tuple[dict, di
     found = {
         "category": _values(aggs["category"], sel.categories, NO_CATEGORY),
         "source": _values(aggs["source"], sel.sources, ""),
+        **{kind: _names(aggs[kind], getattr(sel, kind)) for kind in KINDS},
     }
     dated = facets._date_counts(np.zeros(0, dtype=np.int64), days, sel, now)
     in_range = dates["recent"]["ranges"]["buckets"]

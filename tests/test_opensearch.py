@@ -123,6 +123,9 @@ def query_mix(items: list[dict]) -> list[tuple[str, SearchRequest]]:
             mix.append(("punctuated", SearchRequest(q=f'"{body[at - 3:at + 4]}"')))
     for q in ("的", "中国 经济", "习近平 -会议", "\"人民\" 发展", "新闻联播 OR 国务院", "category:国内 改革"):
         mix.append(("fixed", SearchRequest(q=q)))
+    for names in ({"person": ("习近平",)}, {"place": ("美国", "俄罗斯")}, {"org": ("国务院",), "place": ("北京",)}):
+        mix.append(("names", SearchRequest(q="发展", **names)))
+        mix.append(("names", SearchRequest(q="中国", sort="newest", **names)))
     return mix
 
 
@@ -156,12 +159,14 @@ def test_both_backends_answer_the_query_mix_alike(engines, sample, capsys):
     """Totals, stories, facets and timelines agree on >= 99% of the mix; spans are in both top 10s; time orders agree."""
     embedded, cluster = engines
     mix = query_mix(sample[1])
-    same, overlaps, spans, orders = [], [], [], []
+    same, overlaps, spans, orders, named = [], [], [], [], []
     for kind, request in mix:
         ours, theirs = embedded.search(request, now=NOW), cluster.search(request, now=NOW)
         agree = (ours["total"], ours["stories"], ours["facets"], ours["timeline"]) == \
             (theirs["total"], theirs["stories"], theirs["facets"], theirs["timeline"])
         same.append(agree)
+        if kind == "names":
+            named.append(ours["total"])
         if not agree:
             # Only where the embedded engine read its 300 stored texts and said so: the cluster checks them all.
             assert ours["work"]["capped"] == ["stored"] and theirs["total"] >= ours["total"], (kind, request.q)
@@ -180,6 +185,7 @@ def test_both_backends_answer_the_query_mix_alike(engines, sample, capsys):
               f"time orders {sum(orders)}/{len(orders)} of those, spans in both top 10 {sum(spans)}/{len(spans)}, "
               f"relevance top-10 overlap {overlap:.3f} over {len(overlaps)}")
     assert sum(same) >= 0.99 * len(same)
+    assert all(named) and len(named) == 6  # the name filters are exercised: each narrows to some articles
     assert all(spans) and len(spans) >= 30
     assert all(orders)
     assert overlap >= 0.8  # the ranking rules carried over; the README gives the measured figure
