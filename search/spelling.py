@@ -75,6 +75,7 @@ def lexicon_of(matcher, lexicon: Lexicon | None = None) -> Lexicon | None:
     """Return the given lexicon, or map the one of the build the matcher's searcher reads (None: it has none)."""
     if lexicon is not None:
         return lexicon
+    # Whoosh's searcher keeps the index it was opened from as _ix; a FileStorage knows its folder.
     folder = getattr(getattr(getattr(matcher.searcher, "_ix", None), "storage", None), "folder", None)
     return open_lexicon(Path(folder)) if folder else None
 
@@ -99,8 +100,9 @@ def _corrections(matcher, lexicon: Lexicon, text: str) -> list[tuple[int, str]]:
     if len(words) > MAX_SCAN:
         matcher.work.cap("lexicon")
     scanned = lexicon.top(words, MAX_SCAN).tolist()
+    # A correction of one character would find every article holding it: more than any word (衢洲 -> 衢).
     found = [(int(lexicon.df[n]), w) for n, w in ((n, lexicon.word(n)) for n in scanned)
-             if abs(len(w) - len(text)) <= 1 and _within_one_edit(text, w)]
+             if len(w) > 1 and abs(len(w) - len(text)) <= 1 and _within_one_edit(text, w)]
     if len(found) > MAX_CANDIDATES:
         matcher.work.cap("repairs")
     return found[:MAX_CANDIDATES]
@@ -117,8 +119,8 @@ def _pinyin_words(matcher, lexicon: Lexicon, text: str) -> list[tuple[int, str]]
     if not _LATIN.fullmatch(text) or lexicon.find(text) is not None:
         return []
     words = _rows(matcher, lexicon, PINYIN, text, exact=True)
-    best = lexicon.top(words, MAX_CANDIDATES, _weights(lexicon, words, None)).tolist()
-    return [(int(lexicon.df[n]), w) for n, w in ((n, lexicon.word(n)) for n in best) if len(w) > 1]
+    best = lexicon.top(words, 2 * MAX_CANDIDATES, _weights(lexicon, words, None)).tolist()
+    return [(int(lexicon.df[n]), w) for n, w in ((n, lexicon.word(n)) for n in best) if len(w) > 1][:MAX_CANDIDATES]
 
 
 def _weights(lexicon: Lexicon, words: np.ndarray, whole: np.ndarray | None) -> np.ndarray:

@@ -164,6 +164,7 @@ def test_the_lexicon_holds_every_word_with_its_documents(sample):
     assert {w: int(lexicon.df[lexicon.find(w)]) for w in counts} == counts
     lo, hi = lexicon.span(PINYIN, "quzhou", exact=True)
     assert [lexicon.word(n) for n in lexicon.words_in(PINYIN, lo, hi)] == ["衢州"]
+    assert lexicon.df[lexicon.owner[PINYIN]].min() >= 2  # a word of one article has no keys
     lo, hi = lexicon.span(INITIALS, "qz")
     assert "衢州" in [lexicon.word(n) for n in lexicon.words_in(INITIALS, lo, hi)]
     lo, hi = lexicon.span(WORDS, "衢州衢州")
@@ -209,3 +210,19 @@ def test_an_update_brings_its_words_into_the_lexicon(tmp_path):
         assert holding > 1 and int(build.lexicon.df[build.lexicon.find("衢州")]) == holding
     finally:
         engine.close()
+
+
+def test_the_completion_benchmark_prints_names_latency_and_size(sample, capsys):
+    """bench.completion checks the names and prints a row per kind of prefix; it asserts nothing about time."""
+    from bench import completion
+
+    _, index = sample
+    completion.main([str(index), "--names", "20", "--prefixes", "40"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("20 most frequent place and person words, each completed from its full pinyin and "
+                      "its initials: 40 of 40 in the top 5")
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in out if line.startswith("| ")}
+    assert set(rows) == {"prefixes", "pinyin", "initials", "chinese", "mixed", "all"}
+    assert int(rows["all"][1]) == sum(int(rows[k][1]) for k in ("pinyin", "initials", "chinese", "mixed")) > 0
+    assert all(rows[k][6] == "— |" for k in ("pinyin", "initials", "chinese", "mixed", "all"))  # nothing capped
+    assert out[-1].startswith("lexicon ") and " MB of an index of " in out[-1]
