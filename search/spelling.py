@@ -36,7 +36,7 @@ import numpy as np
 
 from indexer.analysis import normalize, word_runs
 from indexer.lexicon import INITIALS, NAME, PINYIN, WORDS, Lexicon, keys_of, open_lexicon
-from indexer.schema import BODY, TITLE
+from indexer.schema import BODY, TITLE, TITLE_GRAMS
 from search.budget import OutOfTime, Windows
 from search.query import Clause, ParsedQuery
 from search.ranking import late
@@ -49,6 +49,8 @@ MAX_TRIES = 4  # repaired queries run, most promising first
 MAX_CLAUSES_FOUND = 2  # terms of a query that found something and is still second-guessed
 NAME_WEIGHT = 16  # a name's documents count this many times in ranking Latin completions
 WHOLE_WEIGHT = 4  # and a word's whose whole pinyin or initials were typed
+MAX_TAILS = 200  # second words looked at after a first word's whole key (zhejiang + q...)
+MAX_COMPOUNDS = 8  # and pairs of words checked in the titles
 COMPLETE_POSTINGS = 100_000  # postings completion's title search may read: past it, the newest titles only
 _LATIN = re.compile(r"[a-z0-9]*[a-z][a-z0-9]*")  # what may be pinyin or initials (5g手机: 5gshouji, 5gsj)
 _MIXED = re.compile(r"(.*[\u3400-\u9fff])([a-z]+)")  # 浙江q: Chinese typed, then the start of a word's pinyin
@@ -276,7 +278,37 @@ def completions_of(matcher, lexicon: Lexicon, folded: str, limit: int) -> list[s
             for word, rank in zip(*(a.tolist() for a in _ranked(matcher, lexicon, table, typed, limit + 1, within))):
                 ranks[word] = max(rank, ranks.get(word, 0))
         best = sorted(ranks, key=ranks.__getitem__, reverse=True)
-    return [w for w in (lexicon.word(n) for n in best) if w != folded][:limit]
+    found = [w for w in (lexicon.word(n) for n in best) if w != folded][:limit]
+    if len(found) < limit and not mixed and _LATIN.fullmatch(key):
+        found += [w for w in _compounds(matcher, lexicon, key, limit - len(found)) if w not in found]
+    return found
+
+
+def _compounds(matcher, lexicon: Lexicon, key: str, limit: int) -> list[str]:
+    """Return two words that titles hold together and whose keys start with key (浙江衢州 for zhejiangq,
+    zjqz): a word whose whole key is a head of key (the longest first), then a word whose key starts
+    with the rest, among the best MAX_TAILS whose first character follows the first word's last in some
+    title (the pair's list length, nothing read); at most MAX_COMPOUNDS pairs are checked in the titles
+    (their postings count in the work)."""
+    out: list[str] = []
+    checked = 0
+    for table in (PINYIN, INITIALS):
+        for cut in range(len(key) - 1, 1, -1):
+            heads = _rows(matcher, lexicon, table, key[:cut], exact=True)
+            head = [w for w in map(lexicon.word, lexicon.top(heads, 2, _weights(lexicon, heads, None)).tolist())
+                    if len(w) > 1][:1]
+            if not head:
+                continue
+            tails = [w for w in map(lexicon.word, _ranked(matcher, lexicon, table, key[cut:], MAX_TAILS, None)[0]
+                                    .tolist()) if len(w) > 1]
+            held = matcher.counts(TITLE_GRAMS, [head[0][-1] + w[0] for w in tails])
+            for tail in [w for w, n in zip(tails, held) if n]:
+                if len(out) >= limit or checked >= MAX_COMPOUNDS or late(matcher):
+                    return out
+                checked += 1
+                if head[0] + tail not in out and len(matcher.substring(TITLE, head[0] + tail)):
+                    out.append(head[0] + tail)
+    return out
 
 
 def _ranked(matcher, lexicon: Lexicon, table: int, typed: str, k: int,

@@ -69,7 +69,8 @@ def test_frequent_places_and_people_complete_from_their_pinyin_and_initials(samp
     assert missed == []
 
 
-@pytest.mark.parametrize("typed", ["quzhou", "qz", "bj", "beij", "shanghai", "sh", "xjp", "x", "zhongg", "gdp"])
+@pytest.mark.parametrize("typed", ["quzhou", "qz", "bj", "beij", "shanghai", "sh", "xjp", "x", "zhongg", "gdp",
+                                   "zhejiangquzhou", "zjqz"])
 def test_latin_completions_are_words_whose_keys_start_with_what_was_typed(sample, typed):
     engine, _ = sample
     found = engine.complete(typed)["suggestions"]
@@ -86,6 +87,7 @@ def test_the_examples_complete_and_rank_by_documents(sample):
     assert engine.complete("bj")["suggestions"][0] == "北京"
     assert "不仅" in engine.complete("bj")["suggestions"]  # common words too, after the names
     assert engine.complete("iph")["suggestions"][0] == "iphone"  # a Latin word by its letters
+    assert engine.complete("zhejiangquzhou")["suggestions"] == ["浙江衢州"]  # two words a title holds together
 
 
 def test_a_prefix_that_is_no_words_key_completes_nothing(sample):
