@@ -1,4 +1,4 @@
-"""Time completion and check pinyin completion on an index: ``python -m bench.completion INDEX [--names N] [--prefixes N]``.
+"""Check pinyin completion and time completion: ``python -m bench.completion INDEX [--names N] [--prefixes N]``.
 
 The index's NAMES (default 200) most frequent words that jieba tags as a
 place or a person (ns, nr; two characters or more) are each completed from

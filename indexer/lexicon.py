@@ -41,7 +41,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-from whoosh.codec.whoosh3 import W3Codec
+from whoosh.codec.whoosh3 import W3Codec, W3TermInfo
 from whoosh.filedb.filestore import FileStorage
 
 from indexer import store
@@ -94,11 +94,18 @@ def word_frequencies(folder: str | Path, segments: list) -> Iterator[tuple[bytes
 
 
 def _field_items(reader, n: int, field: str) -> Iterator[tuple[bytes, int, int]]:
-    """Yield (term, n, documents) of one field of a segment's term table (items_from goes on past it)."""
-    for (name, text), info in reader.items_from(field, b""):
-        if name != field:
-            return
-        yield text, n, info.doc_frequency()
+    """Yield (term, n, documents) of one field of a segment's term table.
+
+    The table's raw items are read and only the document count unpacked:
+    W3TermInfo.from_bytes also unpickles a short list's inlined postings,
+    which was most of the lexicon's time.
+    """
+    prefix = reader._keycoder(field, b"")  # Whoosh's keys: the field's number, then the term
+    unpack = W3TermInfo._struct.unpack_from  # (inlined, weight, documents, ...)
+    for key, value in reader._tindex.items_from(prefix):
+        if not key.startswith(prefix):
+            return  # the next field's terms
+        yield key[len(prefix):], n, unpack(value)[2]
 
 
 def keys_of(word: str) -> tuple[str, str, int] | None:
@@ -142,11 +149,20 @@ def write_lexicon(folder: str | Path, segments: list, previous: str | Path | Non
     new = [n for n in wanted if words[n] not in known]
     made = dict(zip(new, _keys_all([words[n].decode("utf-8") for n in new], jobs)))
     keyed = [(n, made[n] if n in made else known[words[n]]) for n in wanted]
-    keyed = [(n, k) for n, k in keyed if k is not None]
+    arrays, meta = _arrays(words, df, [(n, k) for n, k in keyed if k is not None])
+    for part in PARTS:
+        with store.create_file(folder / f"lexicon.{part}.npy") as f:
+            np.save(f, arrays[part], allow_pickle=False)
+    with store.create_file(folder / META_FILE) as f:
+        f.write(json.dumps(meta).encode())
+    return len(words)
+
+
+def _arrays(words: list[bytes], df: list[int], keyed: list[tuple[int, tuple[str, str, int]]]) -> tuple[dict, dict]:
+    """Return the lexicon's arrays by part and its lexicon.json, from the words, their documents and keys."""
     pinyin = sorted((k[0].encode(), n) for n, k in keyed)
     initials = sorted((k[1].encode(), n) for n, k in keyed if k[1])
-    tables = [words, [k for k, _ in pinyin], [k for k, _ in initials]]
-    strings = list(itertools.chain.from_iterable(tables))
+    strings = list(itertools.chain(words, (k for k, _ in pinyin), (k for k, _ in initials)))
     text = b"".join(strings)
     if len(text) > MAX_BYTES:
         raise ValueError(f"a lexicon of {len(text):,} bytes does not fit uint32 offsets")
@@ -155,13 +171,7 @@ def write_lexicon(folder: str | Path, segments: list, previous: str | Path | Non
               "rows": np.array(df + [n for _, n in pinyin] + [n for _, n in initials], dtype=np.uint32),
               "flags": np.zeros(len(words), dtype=np.uint8)}
     arrays["flags"][[n for n, k in keyed if k[2]]] = NAME
-    for part in PARTS:
-        with store.create_file(folder / f"lexicon.{part}.npy") as f:
-            np.save(f, arrays[part], allow_pickle=False)
-    meta = {"version": VERSION, "words": len(words), "pinyin": len(pinyin), "initials": len(initials)}
-    with store.create_file(folder / META_FILE) as f:
-        f.write(json.dumps(meta).encode())
-    return len(words)
+    return arrays, {"version": VERSION, "words": len(words), "pinyin": len(pinyin), "initials": len(initials)}
 
 
 def _keys_all(words: list[str], jobs: int) -> list[tuple[str, str, int] | None]:
