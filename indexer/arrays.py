@@ -29,6 +29,12 @@ CACHE_LOCATION_ROWS = 1_000_000
 WHOLE_LIST_PAGES = 8  # a list probed for k documents is asked for whole when it has at most this many pages a document
 
 
+def list_lengths(arrays: dict[str, np.ndarray], first: int, end: int) -> np.ndarray:
+    """Return the posting list lengths of a set's dictionary rows [first, end) (deleted documents included)."""
+    spans = arrays["pspans"][first:end]
+    return spans[:, 1].astype(np.int64) - spans[:, 0]
+
+
 class PostingArrays:
     """The posting arrays of an index's segments, mapped read-only: whole lists, slices of them by
     document range, and positions in given documents."""

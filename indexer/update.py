@@ -43,7 +43,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 from whoosh.reading import SegmentReader
 
-from indexer import analysis, columns, entities, joining, segment, store, stories
+from indexer import analysis, columns, entities, joining, lexicon, segment, store, stories
 from indexer.documents import Report, write_meta
 from indexer.headlines import TitleIndex, write_headlines
 from indexer.keys import key_of, keys_file
@@ -99,6 +99,7 @@ def update_index(sources: Iterable[str], index_dir, jobs: int | None = None, del
             written = np.array([key_of(found.ids[int(g)]) for g in groups], dtype=np.uint64)
             grouped = stories.assign(tmp, segments, previous=live, fresh_ids=written)
             columns.write_columns(tmp)
+            lexicon.write_lexicon(tmp, segments, previous=live, jobs=jobs)
             store.crash_point("written")
             meta = write_meta(tmp, report, segmenter, time.monotonic() - started, **summary,
                               jobs=jobs, segments=len(segments), merged=merged,

@@ -36,7 +36,7 @@ import numpy as np
 from tqdm import tqdm
 from whoosh import index as whoosh_index
 
-from indexer import analysis, columns, joining, segment, store, stories
+from indexer import analysis, columns, joining, lexicon, segment, store, stories
 from indexer.documents import (  # NothingIndexedError is part of this module's API
     NothingIndexedError, Report, article_document, related_entry, write_meta,
 )
@@ -323,6 +323,7 @@ def build_index(sources: Iterable[str], index_dir: str | os.PathLike, jobs: int 
             joining.join_arrays(tmp, segments)
             grouped = stories.assign(tmp, segments)
             columns.write_columns(tmp)
+            lexicon.write_lexicon(tmp, segments, jobs=jobs)
             store.crash_point("written")
             elapsed = time.monotonic() - started
             meta = write_meta(tmp, report, segmenter, elapsed, jobs=jobs, segments=len(segments),

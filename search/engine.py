@@ -28,6 +28,7 @@ import numpy as np
 from indexer import analysis
 from indexer.schema import ID_FIELD, LENGTH_OF
 from indexer.columns import load_columns
+from indexer.lexicon import Lexicon, open_lexicon
 from indexer.opening import open_index
 from indexer.store import USERDICT_FILE, DamagedFileError, hold_build, live_build, read_meta
 from search import facets, ranking, related, spelling
@@ -66,6 +67,7 @@ class _Build:
     cache: PostingCache = field(default_factory=PostingCache)
     windows: Windows | None = None
     stories: StoryIndex | None = None  # the documents of each story (builds with stories)
+    lexicon: Lexicon | None = None  # words, pinyin and initials for completion and did-you-mean
     idle: list = field(default_factory=list)  # searchers of this build no request holds
     lent: int = 0  # searchers of this build requests hold
     release: Callable[[], object] = lambda: None  # lets go of the hold against pruning (called once at most)
@@ -208,6 +210,7 @@ class Engine:
             build.release()
             if build.cache.arrays is not None:
                 build.cache.arrays.close()
+            build.lexicon = None  # its maps go with the last array over them
 
     # ---- answers --------------------------------------------------------
 
@@ -271,7 +274,7 @@ class Engine:
         # Spelling repairs are tried only in the time the matching left (a late try ends them).
         few = searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0
         if few and request.story is None:
-            answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs))
+            answer["suggestion"] = spelling.suggest(matcher, parsed, len(hits.docs), build.lexicon)
         answer["work"] = matcher.work.as_dict()
         answer["took_ms"] = round((self.clock() - started) * 1000, 2)
         return answer
@@ -356,7 +359,7 @@ class Engine:
         build = self.current()  # one build for the words and the dates, even while a swap happens
         with self.borrowed(build) as searcher:
             matcher = self._matcher(build, searcher)
-            found = spelling.complete(matcher, build.columns.published, prefix, limit, build.windows)
+            found = spelling.complete(matcher, build.columns.published, prefix, limit, build.windows, build.lexicon)
         return {"suggestions": found, "work": matcher.work.as_dict()}
 
     def stats(self) -> dict:
@@ -408,8 +411,11 @@ def _open_build(path: Path) -> _Build:
     lengths = {f: arrays[c].astype(np.float32) for f, c in LENGTH_OF.items()}
     deleted = arrays["deleted"] if len(arrays["deleted"]) else None
     columns = facets.load_columns(arrays)
+    lexicon = open_lexicon(path)
+    if lexicon is None:
+        warnings.append("索引没有词表，自动补全和纠错只用标题，需要重建（newsearch rebuild）")
     return _Build(path, ix, columns, lengths, arrays["headlines"], meta, warnings,
-                  PostingCache(deleted, arrays=postings), windows=Windows(columns.published))
+                  PostingCache(deleted, arrays=postings), windows=Windows(columns.published), lexicon=lexicon)
 
 
 def _distinct_count(codes: np.ndarray, count: int) -> int:

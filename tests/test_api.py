@@ -203,7 +203,7 @@ def test_article_refuses_unknown_parameters(client):
 
 def test_suggest_completes_a_prefix(client):
     assert get_json(client, "/api/suggest?q=衢") == {
-        "ok": True, "q": "衢", "suggestions": ["衢州", "衢州新能源汽车产业链加速成形 多个电池项目年内投产"],
+        "ok": True, "q": "衢", "suggestions": ["衢州", "衢州市", "衢州新能源汽车产业链加速成形 多个电池项目年内投产"],
         "work": read(postings=1, stored=1)}  # 衢's title list, one title read
 
 

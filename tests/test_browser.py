@@ -170,6 +170,13 @@ def test_autocomplete_with_the_keyboard(page):
     page.keyboard.press("Escape")
     expect(page.get_by_role("listbox")).to_be_hidden()
     expect(box).to_have_attribute("aria-expanded", "false")
+    box.fill("")
+    box.press_sequentially("quzhou", delay=40)  # pinyin, typed without switching input method
+    expect(options.first).to_have_text("衢州")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search?q=%E8%A1%A2%E5%B7%9E")  # 衢州: the page before was a search too
+    assert query_of(page.url) == [("q", "衢州")]
 
 
 def test_works_without_javascript(browser, base_url):

@@ -310,21 +310,24 @@ def test_completions_and_repairs_count_words_in_the_arrays_not_the_term_files(ma
     assert looked_up == []
 
 
-def test_the_lexicon_holds_the_largest_and_the_newest_segments_words(many_segments, monkeypatch):
-    """Completions and corrections scan a sample of the segments' words: the largest segments' and the
-    newest's (an update's new words), not every one of fifty."""
-    from indexer.schema import TITLE
-    from search import spelling
+def test_the_lexicon_holds_every_segments_words(many_segments):
+    """Completions and corrections read one lexicon of the whole build, not a sample of its segments: a word
+    of a segment in the middle is there, with its documents counted over every segment."""
+    from indexer.lexicon import open_lexicon
+    from indexer.schema import BODY, TITLE
 
-    monkeypatch.setattr(spelling, "LEXICON_DOCS", 100)  # three segments of 40 each way
     engine = Engine(many_segments)
     try:
         with engine.borrowed(engine.current()) as searcher:
-            reader = searcher.reader()
-            leaves = [leaf for leaf, _ in reader.leaf_readers()]
-            words = set(spelling._lexicon(reader).lexicon(TITLE))
-            of = [set(leaf.lexicon(TITLE)) for leaf in leaves]
+            leaves = [leaf for leaf, _ in searcher.reader().leaf_readers()]
+            middle = set(leaves[len(leaves) // 2].lexicon(TITLE))
+            counts = {w: max(searcher.doc_frequency(TITLE, w), searcher.doc_frequency(BODY, w))
+                      for w in sorted(middle)[:200]}
     finally:
         engine.close()
-    assert of[-1] <= words and of[-2] <= words and of[0] <= words  # the newest, and the largest (first among equals)
-    assert not of[len(of) // 2] <= words  # a segment in the middle is left out
+    lexicon = open_lexicon(many_segments.resolve())
+    found = {w: lexicon.find(w.decode("utf-8")) for w in counts}
+    assert None not in found.values()
+    assert {w: int(lexicon.df[n]) for w, n in found.items()} == counts
+    assert lexicon.find("衢州衢州衢州") is None  # a word no article holds
+

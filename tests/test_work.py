@@ -211,9 +211,11 @@ def test_completion_searches_the_newest_titles_when_its_lists_pass_the_cap(engin
 
 
 def test_completion_says_when_its_lexicon_scan_and_position_checks_are_cut(engine, monkeypatch):
-    monkeypatch.setattr(spelling, "MAX_SCAN", 3)
+    monkeypatch.setattr(spelling, "MAX_SPAN", 3)  # lexicon rows ranked: the first 3 words starting with 中
     scanned = engine.complete("中")
     assert "lexicon" in scanned["work"]["capped"]
+    words = [s for s in scanned["suggestions"] if len(s) <= 8]
+    assert words and len(words) <= 3 and all(w.startswith("中") for w in words)
     monkeypatch.undo()
     monkeypatch.setattr(budget, "MAX_POSITIONS", 1)
     checked = engine.complete("中国人")
@@ -265,9 +267,12 @@ def test_did_you_mean_says_when_its_scan_and_tries_are_cut(engine, monkeypatch):
     monkeypatch.setattr(spelling, "MAX_TRIES", 1)
     tried = engine.search(SearchRequest(q="经挤"))
     assert "repairs" in tried["work"]["capped"]
-    monkeypatch.setattr(spelling, "MAX_SCAN", 3)
+    monkeypatch.setattr(spelling, "MAX_SCAN", 3)  # the 3 most frequent words starting with 经 are looked at
     scanned = engine.search(SearchRequest(q="经挤"))
-    assert "lexicon" in scanned["work"]["capped"] and scanned["suggestion"] != "经济"  # 经济 was not scanned
+    assert "lexicon" in scanned["work"]["capped"] and scanned["suggestion"] == "经济"
+    monkeypatch.setattr(spelling, "MAX_SCAN", 0)
+    none = engine.search(SearchRequest(q="经挤"))
+    assert "lexicon" in none["work"]["capped"] and none["suggestion"] is None  # 经济 was not looked at
     assert not any(w for w in scanned["warnings"] if "lexicon" in w)
 
 
