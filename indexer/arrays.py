@@ -19,7 +19,8 @@ import numpy as np
 
 from indexer import joining
 from indexer.mapped import ExactReads, heads, indexes_in, map_npy, runs
-from indexer.postings import UNWEIGHTED, array_files, freq_shifts
+from indexer.positions import MARK, extents
+from indexer.postings import POSITIONAL_INDEX, UNWEIGHTED, array_files, freq_shifts, position_shifts
 from indexer.terms import FIELD_INDEX, TermDictionary
 
 # Where recently looked-up terms' lists stand, kept per build: at most this many terms, and this many
@@ -38,6 +39,7 @@ class PostingArrays:
         self.parts = parts  # (document offset, arrays) per segment, in index order; first the joined set, if any
         self.dicts = [TermDictionary.of(arrays) for _, arrays in parts]
         self.shifts = [freq_shifts(arrays) for _, arrays in parts]  # pdocs place -> pfreqs place, by field
+        self.vshifts = [position_shifts(arrays) for _, arrays in parts]  # pdocs place -> positional place
         self.reads = reads or {}  # the joined set's exact reads by part (see ask)
         self.positional = positional  # every segment keeps its positions too
         self.bounds = np.array([offset for offset, _ in parts] + [total], dtype=np.int64)  # segment i: [i], [i + 1]
@@ -65,7 +67,7 @@ class PostingArrays:
         """Let go of the mapped arrays: each file is unmapped once no array over it is left (call when
         no request reads them any more)."""
         with self.lock:
-            self.parts, self.dicts, self.shifts, self.reads = [], [], [], {}
+            self.parts, self.dicts, self.shifts, self.vshifts, self.reads = [], [], [], [], {}
             self.located.clear()
             self.located_rows = 0
 
@@ -76,10 +78,9 @@ class PostingArrays:
 
     def _offsets(self, i: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return where the encoded positions of the postings at rows begin and end in part i's bytes
-        (asking for the offsets, then for the bytes, in the joined set)."""
-        self.ask(i, "pvoffs", rows, rows + 2)
-        offs = self.parts[i][1]["pvoffs"]
-        begins, ends = offs[rows].astype(np.int64), offs[rows + 1].astype(np.int64)
+        (asking for the lengths' blocks, then for the bytes, in the joined set)."""
+        self.ask(i, "pvlens", rows // MARK * MARK, (rows + 1) // MARK * MARK + MARK)
+        begins, ends = extents(self.parts[i][1], rows)
         self.ask(i, "pvals", begins, ends)
         return begins, ends
 
@@ -223,14 +224,14 @@ class PostingArrays:
         out = []
         for i, offset, arrays, local in self._segments_of(docs, where):
             row, start, end = where[i]
-            first = int(arrays["pvterm"][row]) if self.positional else -1
-            if first < 0:
+            if not (self.positional and POSITIONAL_INDEX[FIELD_INDEX[field]]):
                 return None
+            first = int(self.vshifts[i][FIELD_INDEX[field]])  # a posting's place in pdocs -> among positional
             if end == start:
                 continue
             at, held = self._find(i, start, end, local)
             if held.any():
-                begins, ends = self._offsets(i, at[held] + first)
+                begins, ends = self._offsets(i, at[held] + start + first)
                 out.append((local[held].astype(np.int64) + offset, begins, ends, arrays["pvals"]))
         return out
 

@@ -29,7 +29,8 @@ from whoosh.reading import TermInfo, TermNotFound
 
 from indexer import joining
 from indexer.mapped import map_npy
-from indexer.postings import UNWEIGHTED, array_files, freq_shifts
+from indexer.positions import span
+from indexer.postings import POSITIONAL, UNWEIGHTED, array_files, freq_shifts, position_shifts
 from indexer.store import DamagedFileError
 from indexer.terms import FIELD_INDEX, FIELDS, TermDictionary
 
@@ -73,6 +74,7 @@ class ArrayTermsReader(base.TermsReader):
             k = self.set.ids.index(segment.segment_id())
             self.base, self.count = sum(self.set.counts[:k]), self.set.counts[k]
         self.arrays, self.dictionary, self.shifts = self.set.arrays, self.set.dictionary, self.set.shifts
+        self.vshifts = self.set.vshifts
 
     def _row(self, fieldname: str, tbytes: bytes) -> int:
         row = int(self.dictionary.find(fieldname, [tbytes])[0])
@@ -144,16 +146,15 @@ class ArrayTermsReader(base.TermsReader):
         start, end = self._span(row)
         weights = None if fieldname in UNWEIGHTED else self._freqs(fieldname, start, end).tolist()
         ids = (self.arrays["pdocs"][start:end].astype(np.int64) - self.base).tolist()
-        return ListMatcher(ids, weights, self._values(row, start, end), format_, scorer=scorer,
+        return ListMatcher(ids, weights, self._values(fieldname, start, end), format_, scorer=scorer,
                            term=(fieldname, tbytes), terminfo=self.term_info(fieldname, tbytes))
 
-    def _values(self, row: int, start: int, end: int) -> list[bytes] | None:
+    def _values(self, fieldname: str, start: int, end: int) -> list[bytes] | None:
         """Return the encoded positions of postings [start, end) of a term, or None for a field that keeps none."""
-        first = int(self.arrays["pvterm"][row])
-        if first < 0:
+        if fieldname not in POSITIONAL:
             return None
-        first += start - int(self.arrays["pspans"][row][0])
-        offs, vals = self.arrays["pvoffs"][first:first + end - start + 1].astype(np.int64), self.arrays["pvals"]
+        first = start + int(self.vshifts[FIELD_INDEX[fieldname]])
+        offs, vals = span(self.arrays, first, end - start), self.arrays["pvals"]
         return [vals[b:e].tobytes() for b, e in zip(offs[:-1].tolist(), offs[1:].tolist())]
 
     def close(self):
@@ -167,6 +168,7 @@ class _ArraySet:
         self.arrays, self.ids, self.counts = arrays, list(ids), list(counts)
         self.dictionary = TermDictionary.of(arrays)
         self.shifts = freq_shifts(arrays)
+        self.vshifts = position_shifts(arrays)
 
 
 # The joined set of each build, shared by the readers of the segments it covers while any of them is open:

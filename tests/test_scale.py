@@ -123,7 +123,7 @@ def test_the_codec_gives_the_answers_the_posting_arrays_give(builds, items, tmp_
     mapped, and a posting cache without them reads every list and position through Whoosh's searcher and
     our codec (a covered segment as its slice of the joined set).
     Both ways give the same answers, on the rebuilt index and on the one grown by updates and merges; so
-    does an index whose per-term spans and position offsets are 64-bit, as a wide joined set has them."""
+    does an index whose per-term spans are 64-bit, as a wide joined set has them."""
     for build in (builds[1], builds[2]):
         folder = live_build(build)
         segments = segments_of(build)
@@ -132,8 +132,7 @@ def test_the_codec_gives_the_answers_the_posting_arrays_give(builds, items, tmp_
                                for name in postings.array_files(seg).values())
         wide = tmp_path / f"wide-{build.name}"
         shutil.copytree(folder, wide)
-        for part, narrow, wider in (("pspans", np.uint32, np.int64), ("pvterm", np.int32, np.int64),
-                                    ("pvoffs", np.uint32, np.uint64)):
+        for part, narrow, wider in (("pspans", np.uint32, np.int64),):
             for path in wide.glob(f"*.{part}.npy"):
                 assert np.load(path).dtype == narrow, path
                 np.save(path, np.load(path).astype(wider))
