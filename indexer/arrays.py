@@ -20,7 +20,7 @@ import numpy as np
 from indexer import joining
 from indexer.mapped import ExactReads, heads, indexes_in, map_npy, runs
 from indexer.positions import MARK, extents
-from indexer.postings import POSITIONAL_INDEX, UNWEIGHTED, array_files, freq_shifts, position_shifts
+from indexer.postings import POSITIONAL_INDEX, UNWEIGHTED, array_files, freq_shifts, list_spans, position_shifts
 from indexer.terms import FIELD_INDEX, TermDictionary
 
 # Where recently looked-up terms' lists stand, kept per build: at most this many terms, and this many
@@ -135,7 +135,7 @@ class PostingArrays:
             for i, (_, arrays) in enumerate(self.parts):
                 at = self.dicts[i].find(field, btexts)
                 held = np.flatnonzero(at >= 0)
-                spans = arrays["pspans"][at[held]].astype(np.int64).reshape(-1, 2)
+                spans = list_spans(arrays, at[held])
                 parts.append(np.column_stack([held, np.full(len(held), i), at[held], spans]))
             rows = np.concatenate(parts) if parts else np.zeros((0, 5), dtype=np.int64)
             rows = rows[np.argsort(rows[:, 0], kind="stable")]  # by term, segments in order

@@ -30,7 +30,7 @@ from whoosh.reading import TermInfo, TermNotFound
 from indexer import joining
 from indexer.mapped import map_npy
 from indexer.positions import span
-from indexer.postings import POSITIONAL, UNWEIGHTED, array_files, freq_shifts, position_shifts
+from indexer.postings import POSITIONAL, UNWEIGHTED, array_files, freq_shifts, list_spans, position_shifts
 from indexer.store import DamagedFileError
 from indexer.terms import FIELD_INDEX, FIELDS, TermDictionary
 
@@ -92,7 +92,7 @@ class ArrayTermsReader(base.TermsReader):
 
     def _span(self, row: int) -> tuple[int, int]:
         """Return where the segment's postings of a row's term are in pdocs (its part of the set's list)."""
-        start, end = (int(n) for n in self.arrays["pspans"][row])
+        start, end = (int(n) for n in list_spans(self.arrays, [row])[0])
         if self.count is None:
             return start, end
         docs = self.arrays["pdocs"][start:end]

@@ -9,7 +9,8 @@ file a part (``array_files``), the one copy of the postings: what matching
 reads (arrays.py) and what Whoosh reads through our codec (codec.py):
 
 - ptext, ptends, pfields: the term dictionary (terms.py), each term's field and text, sorted;
-- pspans (uint32, uint64 when wide; rows of 2): where its list starts and ends in pdocs and pfreqs;
+- pstarts (uint32, uint64 when wide; one more than terms): where its list starts in pdocs, the next one's
+  start its end (``list_spans``);
 - pdocs (uint32): document numbers, each list ascending, the lists in dictionary order;
 - pfreqs (uint16): frequencies, capped at FREQ_MAX, of the WEIGHTED fields' postings only (``freq_shifts``);
 - pvlens, pvlong, pvmarks: where each positional posting's bytes are in pvals (positions.py), its place
@@ -50,7 +51,7 @@ TERM_BYTES = 120  # memory of one distinct term in a segment being built: its te
 # Every indexed field's posting lists are kept as plain arrays, the only copy: what matching reads,
 # and what the Whoosh codec (codec.py) answers Whoosh's own searcher from.
 ARRAY_FIELDS = FIELDS
-ARRAY_PARTS = (*TERM_PARTS, "pspans", "pdocs", "pfreqs")
+ARRAY_PARTS = (*TERM_PARTS, "pstarts", "pdocs", "pfreqs")
 # Fields whose terms weigh their frequency: the words. Every other field's postings weigh 1.0 (pairs,
 # characters: TEXT_FIELDS; ids, labels and numbers occur once), so pfreqs holds the word fields' postings
 # only, field after field in dictionary order: 75% of the postings keep no frequency.
@@ -243,7 +244,7 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
                 continue
             seg = np.concatenate([np.full(s.stop - s.start, i) for i, s in rows])
             row = np.concatenate([np.arange(s.start, s.stop) for _, s in rows])
-            spans = np.concatenate([parts[i][1]["pspans"][s].astype(np.int64).reshape(-1, 2) for i, s in rows])
+            spans = np.concatenate([list_spans(parts[i][1], s) for i, s in rows])
             first = np.concatenate([_first_placed(parts[i][1], vshifts[i], s) for i, s in rows])
             lengths = _kept_lengths(parts, docmaps, seg, spans)
             live = lengths > 0
@@ -263,7 +264,7 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
             (np.cumsum(text_lengths) + tbytes).astype(tend_type).tofile(raw["ptends"])
             tbytes += len(text)
             counts += np.bincount((keys[head] >> np.uint64(56)).astype(np.int64), minlength=len(FIELDS))
-            np.stack([out[head] + at, term_ends + at], axis=1).astype(span_type).tofile(raw["pspans"])
+            (out[head] + at).astype(span_type).tofile(raw["pstarts"])
             fields = (keys >> np.uint64(56)).astype(np.int64)
             docs, freqs, vals, vlen = _copy_range(parts, docmaps, seg, spans, lengths, out, (first, where, vout),
                                                    (fields, shifts))
@@ -278,14 +279,15 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
                 if m is not None and ADVICE:
                     m.advise(mmap.MADV_DONTNEED)  # the pages stay cached; this process lets go of them
         lengths_out.close()
+        np.array([at], dtype=span_type).tofile(raw["pstarts"])  # the last list's end
     finally:
         for stream in raw.values():
             stream.close()
-    dtypes = {"ptext": np.uint8, "ptends": tend_type, "pspans": span_type, "pdocs": np.uint32, "pfreqs": np.uint16,
+    dtypes = {"ptext": np.uint8, "ptends": tend_type, "pstarts": span_type, "pdocs": np.uint32, "pfreqs": np.uint16,
               "pvlens": np.uint8, "pvlong": np.uint32, "pvmarks": np.uint64, "pvals": np.uint8, "pskip": np.uint32}
     for part, path in target.items():
         if part != "pfields":
-            raw_to_npy(path.with_suffix(".joining"), path, dtypes[part], width=2 if part in ("pspans", "pvmarks") else 1)
+            raw_to_npy(path.with_suffix(".joining"), path, dtypes[part], width=2 if part == "pvmarks" else 1)
     with store.create_file(target["pfields"]) as stream:
         np.save(stream, np.concatenate(([0], np.cumsum(counts))).astype(np.int64))
 
@@ -295,18 +297,33 @@ def _edges(dicts: list[TermDictionary], parts: list, ranges: int) -> np.ndarray:
     if ranges <= 1 or not sum(len(d) for d in dicts):
         return np.zeros(0, dtype=np.uint64)
     keys = np.concatenate([d.keys for d in dicts])
-    sizes = np.concatenate([np.diff(a["pspans"].astype(np.int64).reshape(-1, 2), axis=1).ravel() for _, a in parts])
+    sizes = np.concatenate([np.diff(list_spans(a, slice(0, len(d))), axis=1).ravel() for d, (_, a) in zip(dicts, parts)])
     order = np.argsort(keys, kind="stable")
     total = np.cumsum(sizes[order])
     at = np.searchsorted(total, np.arange(1, ranges) * (int(total[-1]) / ranges))
     return np.unique(keys[order][np.minimum(at, len(keys) - 1)])
 
 
+def list_spans(arrays: dict[str, np.ndarray], rows) -> np.ndarray:
+    """Return [start, end) in pdocs of the lists of rows (a slice or indexes), as rows of 2 (int64).
+
+    A set keeps the starts only (pstarts: a list ends where the next starts); a segment's scratch arrays
+    (PostingArraysWriter), whose lists are in the order terms were first seen, keep both (pspans).
+    """
+    if "pspans" in arrays:
+        return arrays["pspans"][rows].astype(np.int64).reshape(-1, 2)
+    starts = arrays["pstarts"]
+    if isinstance(rows, slice):
+        rows = np.arange(*rows.indices(len(starts) - 1))
+    rows = np.asarray(rows, dtype=np.int64)
+    return np.stack([starts[rows], starts[rows + 1]], axis=1).astype(np.int64).reshape(-1, 2)
+
+
 def _first_placed(arrays: dict[str, np.ndarray], vshifts: np.ndarray, rows: slice) -> np.ndarray:
     """Return the place among the positional postings of the first posting of each of the rows' lists
     (-1 for a field that keeps no positions)."""
     field = np.searchsorted(arrays["pfields"].astype(np.int64), np.arange(rows.start, rows.stop), side="right") - 1
-    starts = arrays["pspans"][rows].astype(np.int64).reshape(-1, 2)[:, 0]
+    starts = list_spans(arrays, rows)[:, 0]
     return np.where(POSITIONAL_INDEX[field], starts + vshifts[field], -1)
 
 
@@ -325,10 +342,10 @@ def freq_shifts(arrays: dict[str, np.ndarray], kept: np.ndarray = WEIGHTED_INDEX
     (PostingArraysWriter), where they are in the order terms were first seen: the block starts at its
     lowest list start.
     """
-    fields, spans = arrays["pfields"].astype(np.int64), arrays["pspans"]
+    fields = arrays["pfields"].astype(np.int64)
     starts, sizes = np.zeros(len(FIELDS), dtype=np.int64), np.zeros(len(FIELDS), dtype=np.int64)
     for i in np.flatnonzero(kept & (fields[1:] > fields[:-1])).tolist():
-        rows = spans[fields[i]:fields[i + 1]].astype(np.int64)
+        rows = list_spans(arrays, slice(fields[i], fields[i + 1]))
         starts[i], sizes[i] = rows[:, 0].min(), (rows[:, 1] - rows[:, 0]).sum()
     return np.cumsum(sizes) - sizes - starts
 

@@ -29,7 +29,7 @@ META_FILE = "newsearch.json"
 # The version of a build's files (indexer/FORMAT.md), kept in newsearch.json: a build of another one is refused
 # at open, with the message to rebuild. 2: the term dictionary with the terms' text, posting arrays for every
 # indexed field, segments of codec.ArrayCodec (no Whoosh term table or postings). 3: positions located by
-# one length byte a posting (positions.py), not a uint32 offset.
+# one length byte a posting (positions.py), not a uint32 offset; list starts only (pstarts), not (start, end).
 FORMAT_VERSION = 3
 USERDICT_FILE = "userdict.txt"
 LOCK_FILE = "write.lock"

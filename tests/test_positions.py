@@ -11,7 +11,7 @@ from whoosh.qparser import MultifieldParser
 
 from conftest import corpus_lines
 from indexer import positions, segment
-from indexer.postings import POSITIONAL, position_shifts
+from indexer.postings import POSITIONAL, list_spans, position_shifts
 from indexer.schema import BODY_GRAMS, TITLE_GRAMS
 from indexer.store import live_build
 from indexer.terms import FIELD_INDEX, TermDictionary
@@ -74,7 +74,7 @@ def built(tmp_path_factory):
 def test_each_positional_posting_has_its_own_bytes_in_a_real_build(built):
     build = built[0]
     arrays = {part: np.load(build / f"whole.{part}.npy") for part in
-              ("pvlens", "pvlong", "pvmarks", "pvals", "pspans", "pfields", "ptext", "ptends")}
+              ("pvlens", "pvlong", "pvmarks", "pvals", "pstarts", "pfields", "ptext", "ptends")}
     count = len(arrays["pvlens"])
     begins, ends = positions.extents(arrays, np.arange(count))
     assert begins[0] == 0 and ends[-1] == len(arrays["pvals"]) and np.array_equal(begins[1:], ends[:-1])
@@ -85,7 +85,7 @@ def test_each_positional_posting_has_its_own_bytes_in_a_real_build(built):
     shifts = position_shifts(arrays)
     dictionary = TermDictionary.of(arrays)
     row = int(dictionary.find(BODY_GRAMS, ["甲乙".encode()])[0])
-    start, end = arrays["pspans"][row].astype(np.int64)
+    start, end = list_spans(arrays, [row])[0]
     first = start + shifts[FIELD_INDEX[BODY_GRAMS]]
     b, e = positions.extents(arrays, np.array([first + end - start - 1]))  # the last document: the repeated one
     assert e[0] - b[0] == 1 + 2 * REPEATS
