@@ -7,8 +7,9 @@ parser and ``document_number`` answer on it through ``ArrayCodec``:
   (terms.py) and posting arrays (postings.py), the segment's only copy of its
   postings: terms by text and prefix, their statistics, and matchers over the
   lists, with the positions of the pair fields for Whoosh's Phrase query;
-- its per-document reader is Whoosh's own (stored fields, field lengths,
-  columns; deletions are the segment's, in the TOC).
+- its per-document reader (perdoc.ArrayPerDocReader) reads our stored-field
+  blocks, and field lengths and columns from the segment's keys file;
+  deletions are the segment's, in the TOC.
 
 Whoosh's TOC pickles every segment with its codec, so this module's path and
 its class names stay fixed (changing them means a rebuild). Segments are
@@ -29,6 +30,7 @@ from whoosh.reading import TermInfo, TermNotFound
 
 from indexer import joining
 from indexer.mapped import map_npy
+from indexer.perdoc import ArrayPerDocReader
 from indexer.positions import span
 from indexer.postings import POSITIONAL, UNWEIGHTED, array_files, freq_shifts, list_spans, position_shifts
 from indexer.store import DamagedFileError
@@ -42,10 +44,16 @@ class MissingTerm(TermNotFound, KeyError):
 
 
 class ArrayCodec(W3Codec):
-    """Whoosh 2.7's codec interface over our arrays; per-document files are Whoosh 3's."""
+    """Whoosh 2.7's codec interface over our arrays and per-document files."""
 
     def field_writer(self, storage, segment):
         raise NotImplementedError("segments of this codec are written by indexer.segment, not Whoosh's writer")
+
+    def per_document_writer(self, storage, segment):
+        raise NotImplementedError("segments of this codec are written by indexer.segment, not Whoosh's writer")
+
+    def per_document_reader(self, storage, segment):
+        return ArrayPerDocReader(storage, segment)
 
     def terms_reader(self, storage, segment):
         return ArrayTermsReader(Path(storage.folder), segment)
