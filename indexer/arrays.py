@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer import joining
+from indexer.freqs import values as freq_values
 from indexer.mapped import ExactReads, heads, indexes_in, map_npy, runs
 from indexer.positions import MARK, extents
 from indexer.postings import POSITIONAL_INDEX, UNWEIGHTED, array_files, freq_shifts, list_spans, position_shifts
@@ -178,7 +179,7 @@ class PostingArrays:
             else:
                 at = start + found[held] + self.shifts[i][FIELD_INDEX[field]]
                 self.ask(i, "pfreqs", at, at + 1)
-                held_freqs.append(arrays["pfreqs"][at].astype(np.float32))
+                held_freqs.append(freq_values(arrays, at).astype(np.float32))
         if not held_docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(held_docs), np.concatenate(held_freqs)
@@ -294,7 +295,7 @@ class PostingArrays:
                     self.ask(i, "pfreqs", kept, kept + 1)
             docs.append(arrays["pdocs"][at].astype(np.int64) + offset)
             freqs.append(np.ones(len(docs[-1]), dtype=np.float32) if field in UNWEIGHTED else
-                         arrays["pfreqs"][kept].astype(np.float32))
+                         freq_values(arrays, kept).astype(np.float32))
         if not docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(docs), np.concatenate(freqs)

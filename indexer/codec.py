@@ -29,6 +29,7 @@ from whoosh.matching import ListMatcher
 from whoosh.reading import TermInfo, TermNotFound
 
 from indexer import joining
+from indexer.freqs import values as freq_values
 from indexer.mapped import map_npy
 from indexer.perdoc import ArrayPerDocReader
 from indexer.positions import span
@@ -133,7 +134,7 @@ class ArrayTermsReader(base.TermsReader):
         if fieldname in UNWEIGHTED:
             return np.ones(end - start, dtype=np.float64)
         shift = int(self.shifts[FIELD_INDEX[fieldname]])
-        return self.arrays["pfreqs"][start + shift:end + shift].astype(np.float64)
+        return freq_values(self.arrays, slice(start + shift, end + shift)).astype(np.float64)
 
     def term_info(self, fieldname, tbytes):
         start, end = self._span(self._found(fieldname, tbytes))

@@ -8,8 +8,8 @@ not stored per posting but derived:
   for a posting of 255 bytes or more (over 126 positions of one pair in one
   document: rare), whose length is the next entry of
 - pvlong (uint32): the lengths of the LONG postings, in posting order;
-- pvmarks (uint64, rows of 2, one per MARK postings and one more when the
-  count is a multiple of MARK): for posting MARK * b, where its bytes start in
+- pvmarks (uint32, uint64 when pvals reaches 4 GB; rows of 2, one per MARK
+  postings and one more when the count is a multiple of MARK): for posting MARK * b, where its bytes start in
   pvals and how many LONG postings come before it.
 
 Posting k starts at pvmarks[k // MARK, 0] plus the lengths of the postings
@@ -73,8 +73,9 @@ def block_starts(arrays: dict[str, np.ndarray], blocks: np.ndarray) -> np.ndarra
 class LengthsWriter:
     """Write pvlens, pvlong and pvmarks of postings given a run at a time, in posting order."""
 
-    def __init__(self, streams: dict) -> None:
+    def __init__(self, streams: dict, mark_type=np.uint32) -> None:
         self.streams = streams  # pvlens, pvlong, pvmarks: files open for writing raw values
+        self.mark_type = mark_type  # uint64 when the bytes may reach 4 GB
         self.count = self.nbytes = self.longs = 0
 
     def add(self, lengths: np.ndarray) -> None:
@@ -85,7 +86,7 @@ class LengthsWriter:
         before = np.cumsum(lengths) - lengths
         longs_before = np.cumsum(long) - long
         np.stack([before[marked] + self.nbytes, longs_before[marked] + self.longs],
-                 axis=1).astype(np.uint64).tofile(self.streams["pvmarks"])
+                 axis=1).astype(self.mark_type).tofile(self.streams["pvmarks"])
         np.minimum(lengths, LONG).astype(np.uint8).tofile(self.streams["pvlens"])
         lengths[long].astype(np.uint32).tofile(self.streams["pvlong"])
         self.count += len(lengths)
@@ -95,5 +96,5 @@ class LengthsWriter:
     def close(self) -> None:
         """Write the mark of the end when the postings fill their last block (its row is read for the end)."""
         if self.count % MARK == 0:
-            np.array([[self.nbytes, self.longs]], dtype=np.uint64).tofile(self.streams["pvmarks"])
+            np.array([[self.nbytes, self.longs]], dtype=self.mark_type).tofile(self.streams["pvmarks"])
 

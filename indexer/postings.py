@@ -12,7 +12,8 @@ reads (arrays.py) and what Whoosh reads through our codec (codec.py):
 - pstarts (uint32, uint64 when wide; one more than terms): where its list starts in pdocs, the next one's
   start its end (``list_spans``);
 - pdocs (uint32): document numbers, each list ascending, the lists in dictionary order;
-- pfreqs (uint16): frequencies, capped at FREQ_MAX, of the WEIGHTED fields' postings only (``freq_shifts``);
+- pfreqs, pfbig, pfmarks: frequencies, capped at FREQ_MAX, of the WEIGHTED fields' postings only
+  (``freq_shifts``), one byte each, the rare ones of 255 and more apart (freqs.py);
 - pvlens, pvlong, pvmarks: where each positional posting's bytes are in pvals (positions.py), its place
   among them derived like pfreqs' (``position_shifts``);
 - pvals (uint8): each posting's positions (schema.PackedPositions).
@@ -31,6 +32,8 @@ import numpy as np
 
 from indexer import store
 from indexer.analysis import iter_bigrams, iter_chars, iter_words
+from indexer.freqs import PARTS as FREQ_PARTS
+from indexer.freqs import FreqsWriter, values
 from indexer.mapped import ADVICE, map_raw, runs
 from indexer.positions import LengthsWriter, extents
 from indexer.positions import PARTS as POSITION_PARTS
@@ -51,7 +54,7 @@ TERM_BYTES = 120  # memory of one distinct term in a segment being built: its te
 # Every indexed field's posting lists are kept as plain arrays, the only copy: what matching reads,
 # and what the Whoosh codec (codec.py) answers Whoosh's own searcher from.
 ARRAY_FIELDS = FIELDS
-ARRAY_PARTS = (*TERM_PARTS, "pstarts", "pdocs", "pfreqs")
+ARRAY_PARTS = (*TERM_PARTS, "pstarts", "pdocs", *FREQ_PARTS)
 # Fields whose terms weigh their frequency: the words. Every other field's postings weigh 1.0 (pairs,
 # characters: TEXT_FIELDS; ids, labels and numbers occur once), so pfreqs holds the word fields' postings
 # only, field after field in dictionary order: 75% of the postings keep no frequency.
@@ -233,7 +236,8 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
     edges = _edges(dicts, parts, max(1, -(-postings // JOIN_POSTINGS), -(-nbytes // (4 * JOIN_POSTINGS))))
     cuts = [np.concatenate(([0], np.searchsorted(d.keys, edges), [len(d)])) for d in dicts]
     raw = {part: store.create_file(path.with_suffix(".joining")) for part, path in target.items() if part != "pfields"}
-    lengths_out = LengthsWriter(raw)
+    mark_type = np.uint64 if nbytes >= 1 << 32 else np.uint32
+    lengths_out, freqs_out = LengthsWriter(raw, mark_type), FreqsWriter(raw, span_type)
     at = tbytes = 0
     counts = np.zeros(len(FIELDS), dtype=np.int64)
     docmaps = docmaps or {}
@@ -271,7 +275,7 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
             docs.tofile(raw["pdocs"])
             if "pskip" in raw:
                 docs[(-at) % skip::skip].tofile(raw["pskip"])  # those at positions k * skip of the whole pdocs
-            freqs.tofile(raw["pfreqs"])
+            freqs_out.add(freqs)
             lengths_out.add(vlen)
             vals.tofile(raw["pvals"])
             at += len(docs)
@@ -279,12 +283,14 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
                 if m is not None and ADVICE:
                     m.advise(mmap.MADV_DONTNEED)  # the pages stay cached; this process lets go of them
         lengths_out.close()
+        freqs_out.close()
         np.array([at], dtype=span_type).tofile(raw["pstarts"])  # the last list's end
     finally:
         for stream in raw.values():
             stream.close()
-    dtypes = {"ptext": np.uint8, "ptends": tend_type, "pstarts": span_type, "pdocs": np.uint32, "pfreqs": np.uint16,
-              "pvlens": np.uint8, "pvlong": np.uint32, "pvmarks": np.uint64, "pvals": np.uint8, "pskip": np.uint32}
+    dtypes = {"ptext": np.uint8, "ptends": tend_type, "pstarts": span_type, "pdocs": np.uint32, "pfreqs": np.uint8,
+              "pfbig": np.uint16, "pfmarks": span_type, "pvlens": np.uint8, "pvlong": np.uint32, "pvmarks": mark_type,
+              "pvals": np.uint8, "pskip": np.uint32}
     for part, path in target.items():
         if part != "pfields":
             raw_to_npy(path.with_suffix(".joining"), path, dtypes[part], width=2 if part == "pvmarks" else 1)
@@ -400,7 +406,7 @@ def _copy_range(parts, docmaps, seg, spans, lengths, out, placed, weights):
         inside = src - np.repeat(spans[mine, 0], lengths[mine])  # each kept posting's place in its list
         kept = np.repeat(weighted[mine], lengths[mine])
         shift = np.repeat(shifts[i][fields[mine]], lengths[mine])
-        freqs[runs(fout[mine & weighted], lengths[mine & weighted])] = arrays["pfreqs"][(src + shift)[kept]]
+        freqs[runs(fout[mine & weighted], lengths[mine & weighted])] = values(arrays, (src + shift)[kept])
         p = (np.repeat(first[mine], lengths[mine]) + inside)[np.repeat(where[mine], lengths[mine])]
         begins, ends = extents(arrays, p)
         pdest = runs(vout[mine & where], lengths[mine & where])

@@ -31,7 +31,8 @@ META_FILE = "newsearch.json"
 # indexed field, segments of codec.ArrayCodec (no Whoosh term table or postings). 3: positions located by
 # one length byte a posting (positions.py), not a uint32 offset; list starts only (pstarts), not (start, end).
 # 4: stored fields compressed alone with a dictionary (perdoc.py), lengths and columns from keys: no Whoosh 3 file.
-FORMAT_VERSION = 4
+# 5: word frequencies one byte a posting (freqs.py), not two.
+FORMAT_VERSION = 5
 USERDICT_FILE = "userdict.txt"
 LOCK_FILE = "write.lock"
 KEEP_BUILDS = 2  # the live build and the one before it, for readers still on it
