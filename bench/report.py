@@ -239,7 +239,7 @@ def render_scale(run: dict) -> str:
         "wall time of the whole command; CPU = user + system seconds of its process tree; memory = peak over "
         "0.2 s samples of the sum over the process tree. Index MB = the live build's files; × raw = over the "
         "archive's JSON Lines bytes; dictionary MB = its files with a row per term (the term dictionaries *.ptext, "
-        "*.ptends, *.pfields and the term tables *.pspans, *.pvterm); terms = distinct terms of "
+        "*.ptends, *.pfields and the term tables *.pstarts); terms = distinct terms of "
         "every field (rows of the joined dictionary); segments = its Whoosh segments. "
         "Open = `Engine(index)` + `current()` in a fresh process; first query = "
         "`search(SearchRequest(q=\"中国\"))` right after it. Update = `newsearch update --json` of the first "

@@ -211,13 +211,13 @@ def dictionary_size(index: Path) -> tuple[int, int]:
 
     Terms: rows of its joined term dictionary (whole.ptends.npy), or of its segments'. Dictionary: every
     file with a row per term: the term dictionaries (*.ptext, *.ptends, *.pfields: the terms' text) and
-    the posting arrays' term tables (*.pspans, *.pvterm).
+    the posting arrays' term tables (*.pstarts).
     """
     folder = index.resolve()
     whole = folder / whole_files()["ptends"]
     tables = [whole] if whole.is_file() else sorted(folder.glob("*.ptends.npy"))
     terms = sum(len(np.load(path, mmap_mode="r")) for path in tables)
-    ends = (".trm", ".ptext.npy", ".ptends.npy", ".pfields.npy", ".pspans.npy", ".pvterm.npy")
+    ends = (".trm", ".ptext.npy", ".ptends.npy", ".pfields.npy", ".pstarts.npy")
     return terms, sum(path.stat().st_size for path in folder.iterdir() if path.name.endswith(ends))
 
 

@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from indexer import joining
+from indexer.freqs import values as freq_values
 from indexer.mapped import ExactReads, heads, indexes_in, map_npy, runs
-from indexer.postings import UNWEIGHTED, array_files, freq_shifts
+from indexer.positions import MARK, extents
+from indexer.postings import POSITIONAL_INDEX, UNWEIGHTED, array_files, freq_shifts, list_spans, position_shifts
 from indexer.terms import FIELD_INDEX, TermDictionary
 
 # Where recently looked-up terms' lists stand, kept per build: at most this many terms, and this many
@@ -27,12 +29,6 @@ from indexer.terms import FIELD_INDEX, TermDictionary
 CACHE_LOCATIONS = 20_000
 CACHE_LOCATION_ROWS = 1_000_000
 WHOLE_LIST_PAGES = 8  # a list probed for k documents is asked for whole when it has at most this many pages a document
-
-
-def list_lengths(arrays: dict[str, np.ndarray], first: int, end: int) -> np.ndarray:
-    """Return the posting list lengths of a set's dictionary rows [first, end) (deleted documents included)."""
-    spans = arrays["pspans"][first:end]
-    return spans[:, 1].astype(np.int64) - spans[:, 0]
 
 
 class PostingArrays:
@@ -44,6 +40,7 @@ class PostingArrays:
         self.parts = parts  # (document offset, arrays) per segment, in index order; first the joined set, if any
         self.dicts = [TermDictionary.of(arrays) for _, arrays in parts]
         self.shifts = [freq_shifts(arrays) for _, arrays in parts]  # pdocs place -> pfreqs place, by field
+        self.vshifts = [position_shifts(arrays) for _, arrays in parts]  # pdocs place -> positional place
         self.reads = reads or {}  # the joined set's exact reads by part (see ask)
         self.positional = positional  # every segment keeps its positions too
         self.bounds = np.array([offset for offset, _ in parts] + [total], dtype=np.int64)  # segment i: [i], [i + 1]
@@ -71,7 +68,7 @@ class PostingArrays:
         """Let go of the mapped arrays: each file is unmapped once no array over it is left (call when
         no request reads them any more)."""
         with self.lock:
-            self.parts, self.dicts, self.shifts, self.reads = [], [], [], {}
+            self.parts, self.dicts, self.shifts, self.vshifts, self.reads = [], [], [], [], {}
             self.located.clear()
             self.located_rows = 0
 
@@ -82,10 +79,9 @@ class PostingArrays:
 
     def _offsets(self, i: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return where the encoded positions of the postings at rows begin and end in part i's bytes
-        (asking for the offsets, then for the bytes, in the joined set)."""
-        self.ask(i, "pvoffs", rows, rows + 2)
-        offs = self.parts[i][1]["pvoffs"]
-        begins, ends = offs[rows].astype(np.int64), offs[rows + 1].astype(np.int64)
+        (asking for the lengths' blocks, then for the bytes, in the joined set)."""
+        self.ask(i, "pvlens", rows // MARK * MARK, (rows + 1) // MARK * MARK + MARK)
+        begins, ends = extents(self.parts[i][1], rows)
         self.ask(i, "pvals", begins, ends)
         return begins, ends
 
@@ -140,7 +136,7 @@ class PostingArrays:
             for i, (_, arrays) in enumerate(self.parts):
                 at = self.dicts[i].find(field, btexts)
                 held = np.flatnonzero(at >= 0)
-                spans = arrays["pspans"][at[held]].astype(np.int64).reshape(-1, 2)
+                spans = list_spans(arrays, at[held])
                 parts.append(np.column_stack([held, np.full(len(held), i), at[held], spans]))
             rows = np.concatenate(parts) if parts else np.zeros((0, 5), dtype=np.int64)
             rows = rows[np.argsort(rows[:, 0], kind="stable")]  # by term, segments in order
@@ -183,7 +179,7 @@ class PostingArrays:
             else:
                 at = start + found[held] + self.shifts[i][FIELD_INDEX[field]]
                 self.ask(i, "pfreqs", at, at + 1)
-                held_freqs.append(arrays["pfreqs"][at].astype(np.float32))
+                held_freqs.append(freq_values(arrays, at).astype(np.float32))
         if not held_docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(held_docs), np.concatenate(held_freqs)
@@ -229,14 +225,14 @@ class PostingArrays:
         out = []
         for i, offset, arrays, local in self._segments_of(docs, where):
             row, start, end = where[i]
-            first = int(arrays["pvterm"][row]) if self.positional else -1
-            if first < 0:
+            if not (self.positional and POSITIONAL_INDEX[FIELD_INDEX[field]]):
                 return None
+            first = int(self.vshifts[i][FIELD_INDEX[field]])  # a posting's place in pdocs -> among positional
             if end == start:
                 continue
             at, held = self._find(i, start, end, local)
             if held.any():
-                begins, ends = self._offsets(i, at[held] + first)
+                begins, ends = self._offsets(i, at[held] + start + first)
                 out.append((local[held].astype(np.int64) + offset, begins, ends, arrays["pvals"]))
         return out
 
@@ -299,7 +295,7 @@ class PostingArrays:
                     self.ask(i, "pfreqs", kept, kept + 1)
             docs.append(arrays["pdocs"][at].astype(np.int64) + offset)
             freqs.append(np.ones(len(docs[-1]), dtype=np.float32) if field in UNWEIGHTED else
-                         arrays["pfreqs"][kept].astype(np.float32))
+                         freq_values(arrays, kept).astype(np.float32))
         if not docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(docs), np.concatenate(freqs)

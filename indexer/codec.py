@@ -7,8 +7,9 @@ parser and ``document_number`` answer on it through ``ArrayCodec``:
   (terms.py) and posting arrays (postings.py), the segment's only copy of its
   postings: terms by text and prefix, their statistics, and matchers over the
   lists, with the positions of the pair fields for Whoosh's Phrase query;
-- its per-document reader is Whoosh's own (stored fields, field lengths,
-  columns; deletions are the segment's, in the TOC).
+- its per-document reader (perdoc.ArrayPerDocReader) reads our stored-field
+  blocks, and field lengths and columns from the segment's keys file;
+  deletions are the segment's, in the TOC.
 
 Whoosh's TOC pickles every segment with its codec, so this module's path and
 its class names stay fixed (changing them means a rebuild). Segments are
@@ -28,8 +29,11 @@ from whoosh.matching import ListMatcher
 from whoosh.reading import TermInfo, TermNotFound
 
 from indexer import joining
+from indexer.freqs import values as freq_values
 from indexer.mapped import map_npy
-from indexer.postings import UNWEIGHTED, array_files, freq_shifts
+from indexer.perdoc import ArrayPerDocReader
+from indexer.positions import span
+from indexer.postings import POSITIONAL, UNWEIGHTED, array_files, freq_shifts, list_spans, position_shifts
 from indexer.store import DamagedFileError
 from indexer.terms import FIELD_INDEX, FIELDS, TermDictionary
 
@@ -41,10 +45,16 @@ class MissingTerm(TermNotFound, KeyError):
 
 
 class ArrayCodec(W3Codec):
-    """Whoosh 2.7's codec interface over our arrays; per-document files are Whoosh 3's."""
+    """Whoosh 2.7's codec interface over our arrays and per-document files."""
 
     def field_writer(self, storage, segment):
         raise NotImplementedError("segments of this codec are written by indexer.segment, not Whoosh's writer")
+
+    def per_document_writer(self, storage, segment):
+        raise NotImplementedError("segments of this codec are written by indexer.segment, not Whoosh's writer")
+
+    def per_document_reader(self, storage, segment):
+        return ArrayPerDocReader(storage, segment)
 
     def terms_reader(self, storage, segment):
         return ArrayTermsReader(Path(storage.folder), segment)
@@ -73,6 +83,7 @@ class ArrayTermsReader(base.TermsReader):
             k = self.set.ids.index(segment.segment_id())
             self.base, self.count = sum(self.set.counts[:k]), self.set.counts[k]
         self.arrays, self.dictionary, self.shifts = self.set.arrays, self.set.dictionary, self.set.shifts
+        self.vshifts = self.set.vshifts
 
     def _row(self, fieldname: str, tbytes: bytes) -> int:
         row = int(self.dictionary.find(fieldname, [tbytes])[0])
@@ -90,7 +101,7 @@ class ArrayTermsReader(base.TermsReader):
 
     def _span(self, row: int) -> tuple[int, int]:
         """Return where the segment's postings of a row's term are in pdocs (its part of the set's list)."""
-        start, end = (int(n) for n in self.arrays["pspans"][row])
+        start, end = (int(n) for n in list_spans(self.arrays, [row])[0])
         if self.count is None:
             return start, end
         docs = self.arrays["pdocs"][start:end]
@@ -123,7 +134,7 @@ class ArrayTermsReader(base.TermsReader):
         if fieldname in UNWEIGHTED:
             return np.ones(end - start, dtype=np.float64)
         shift = int(self.shifts[FIELD_INDEX[fieldname]])
-        return self.arrays["pfreqs"][start + shift:end + shift].astype(np.float64)
+        return freq_values(self.arrays, slice(start + shift, end + shift)).astype(np.float64)
 
     def term_info(self, fieldname, tbytes):
         start, end = self._span(self._found(fieldname, tbytes))
@@ -144,16 +155,15 @@ class ArrayTermsReader(base.TermsReader):
         start, end = self._span(row)
         weights = None if fieldname in UNWEIGHTED else self._freqs(fieldname, start, end).tolist()
         ids = (self.arrays["pdocs"][start:end].astype(np.int64) - self.base).tolist()
-        return ListMatcher(ids, weights, self._values(row, start, end), format_, scorer=scorer,
+        return ListMatcher(ids, weights, self._values(fieldname, start, end), format_, scorer=scorer,
                            term=(fieldname, tbytes), terminfo=self.term_info(fieldname, tbytes))
 
-    def _values(self, row: int, start: int, end: int) -> list[bytes] | None:
+    def _values(self, fieldname: str, start: int, end: int) -> list[bytes] | None:
         """Return the encoded positions of postings [start, end) of a term, or None for a field that keeps none."""
-        first = int(self.arrays["pvterm"][row])
-        if first < 0:
+        if fieldname not in POSITIONAL:
             return None
-        first += start - int(self.arrays["pspans"][row][0])
-        offs, vals = self.arrays["pvoffs"][first:first + end - start + 1].astype(np.int64), self.arrays["pvals"]
+        first = start + int(self.vshifts[FIELD_INDEX[fieldname]])
+        offs, vals = span(self.arrays, first, end - start), self.arrays["pvals"]
         return [vals[b:e].tobytes() for b, e in zip(offs[:-1].tolist(), offs[1:].tolist())]
 
     def close(self):
@@ -167,6 +177,7 @@ class _ArraySet:
         self.arrays, self.ids, self.counts = arrays, list(ids), list(counts)
         self.dictionary = TermDictionary.of(arrays)
         self.shifts = freq_shifts(arrays)
+        self.vshifts = position_shifts(arrays)
 
 
 # The joined set of each build, shared by the readers of the segments it covers while any of them is open:

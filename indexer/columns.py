@@ -7,12 +7,14 @@ does not grow with the archive's text:
 
     category_labels (sorted str), category (int32 code per document),
     source_labels, source, published (int64 seconds, 0 = unknown),
-    title_len, body_len (word counts), deleted (document numbers an update removed),
+    title_len, body_len (word counts),
     headlines (document numbers of headline-only entries),
     story (int32 code per document), story_keys (uint64 story key per code, sorted),
     story_size (live documents per code): the stories of indexer/stories.py
 
 A build without the file (written by other tools) is read the slow way.
+Deleted documents are not kept here: ``load_columns`` reads them from the
+segments in Whoosh's TOC, their one copy (``deleted_of``).
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ from indexer.schema import BODY_LEN, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE
 from indexer.segment import INDEX_NAME
 
 COLUMNS_FILE = "columns.npz"
-NAMES = {f"{CATEGORY}_labels", CATEGORY, f"{SOURCE}_labels", SOURCE, PUBLISHED, TITLE_LEN, BODY_LEN,
-         "deleted", "headlines"}
+NAMES = {f"{CATEGORY}_labels", CATEGORY, f"{SOURCE}_labels", SOURCE, PUBLISHED, TITLE_LEN, BODY_LEN, "headlines"}
 
 
 def read_columns(reader) -> dict[str, np.ndarray]:
@@ -65,6 +66,7 @@ def write_columns(build: Path) -> None:
     else:  # segments written by other tools
         with whoosh_index.open_dir(str(build)).reader() as reader:
             arrays = read_columns(reader)
+    arrays.pop("deleted")  # the TOC keeps them (deleted_of)
     with store.create_file(Path(build) / COLUMNS_FILE) as f:
         np.savez(f, **arrays)
     entities.write_entities(build, segments)
@@ -127,5 +129,12 @@ def load_columns(build: Path, reader) -> dict[str, np.ndarray]:
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise store.DamagedFileError(path, f"unreadable ({type(exc).__name__}: {exc})") from None
         if set(arrays) >= NAMES:
-            return {**arrays, **entities.load_entities(build)}
+            return {**arrays, "deleted": deleted_of(reader), **entities.load_entities(build)}
     return read_columns(reader)
+
+
+def deleted_of(reader) -> np.ndarray:
+    """Return the ascending build numbers of the deleted documents, from each segment's deleted set (the TOC)."""
+    parts = [np.sort(np.fromiter(leaf.segment().deleted_docs(), dtype=np.int64)) + base
+             for leaf, base in reader.leaf_readers() if leaf.has_deletions()]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

@@ -36,7 +36,7 @@ SKIP = 1024  # document numbers of a page (4 KB of uint32)
 SKIP_FILE = f"{WHOLE}.pskip.npy"
 # The joined set's large arrays are read exactly (see ExactReads); its term tables, a few MB, by the kernel's
 # read-around as usual.
-EXACT_PARTS = ("pdocs", "pfreqs", "pvoffs", "pvals")
+EXACT_PARTS = ("pdocs", "pfreqs", "pvlens", "pvals")
 
 
 def whole_files() -> dict[str, str]:

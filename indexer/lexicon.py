@@ -43,7 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from indexer import store
-from indexer.arrays import PostingArrays, list_lengths
+from indexer.arrays import PostingArrays
+from indexer.postings import list_spans
 from indexer.mapped import map_npy
 from indexer.schema import WORD_FIELDS
 
@@ -96,7 +97,8 @@ def word_frequencies(folder: str | Path, segments: list) -> Iterator[tuple[bytes
 def _field_items(terms, arrays: dict, n: int, field: str) -> Iterator[tuple[bytes, int, int]]:
     """Yield (term, n, documents) of one field of a set's term dictionary, in byte order."""
     first, end = terms.rows(field)
-    lengths = list_lengths(arrays, first, end).tolist()
+    spans = list_spans(arrays, slice(first, end))
+    lengths = (spans[:, 1] - spans[:, 0]).tolist()
     for row, length in zip(range(first, end), lengths):
         yield terms.term(row), n, length
 

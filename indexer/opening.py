@@ -14,13 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import W3Codec
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
 from indexer import store
 from indexer.arrays import PostingArrays
 from indexer.codec import ArrayTermsReader
+from indexer.perdoc import ArrayPerDocReader
 from indexer.segment import INDEX_NAME
 
 
@@ -43,16 +43,14 @@ def open_index(folder: str | Path) -> tuple[object, PostingArrays | None]:
     with _reading(storage, folder / TOC._filename(INDEX_NAME, generation)):
         ix = whoosh_index.FileIndex(storage, indexname=INDEX_NAME)
         segments = ix._segments()
-    codec = W3Codec()
     for seg in segments:
         ArrayTermsReader(folder, seg).close()  # map_npy names a missing or cut-short array
-        if seg.doc_count_all():
-            with _reading(storage, folder / W3Codec.column_filename(seg, "_stored")):
-                reader = codec.per_document_reader(storage, seg)
-                try:
-                    reader.stored_fields(seg.doc_count_all() - 1)
-                finally:
-                    reader.close()
+        if seg.doc_count_all():  # and a stored-field file, or block ends that do not fit it, or a bad last block
+            reader = ArrayPerDocReader(storage, seg)
+            try:
+                reader.stored_fields(seg.doc_count_all() - 1)
+            finally:
+                reader.close()
     return ix, PostingArrays.open(folder, segments)
 
 

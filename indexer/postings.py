@@ -9,11 +9,13 @@ file a part (``array_files``), the one copy of the postings: what matching
 reads (arrays.py) and what Whoosh reads through our codec (codec.py):
 
 - ptext, ptends, pfields: the term dictionary (terms.py), each term's field and text, sorted;
-- pspans (uint32, uint64 when wide; rows of 2): where its list starts and ends in pdocs and pfreqs;
+- pstarts (uint32, uint64 when wide; one more than terms): where its list starts in pdocs, the next one's
+  start its end (``list_spans``);
 - pdocs (uint32): document numbers, each list ascending, the lists in dictionary order;
-- pfreqs (uint16): frequencies, capped at FREQ_MAX, of the WEIGHTED fields' postings only (``freq_shifts``);
-- pvterm (int32, int64 when wide): per term the index of its first posting in pvoffs (-1: no positions kept);
-- pvoffs (uint32, uint64 when wide): where each positional posting's bytes start in pvals, and the last one's end;
+- pfreqs, pfbig, pfmarks: frequencies, capped at FREQ_MAX, of the WEIGHTED fields' postings only
+  (``freq_shifts``), one byte each, the rare ones of 255 and more apart (freqs.py);
+- pvlens, pvlong, pvmarks: where each positional posting's bytes are in pvals (positions.py), its place
+  among them derived like pfreqs' (``position_shifts``);
 - pvals (uint8): each posting's positions (schema.PackedPositions).
 
 ``copy_lists`` writes one such set from one set or from many (joining.py joins
@@ -30,7 +32,11 @@ import numpy as np
 
 from indexer import store
 from indexer.analysis import iter_bigrams, iter_chars, iter_words
+from indexer.freqs import PARTS as FREQ_PARTS
+from indexer.freqs import FreqsWriter, values
 from indexer.mapped import ADVICE, map_raw, runs
+from indexer.positions import LengthsWriter, extents
+from indexer.positions import PARTS as POSITION_PARTS
 from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, TITLE, TITLE_CHARS, TITLE_GRAMS
 from indexer.terms import FIELDS, TERM_PARTS, TermDictionary, TermsWriter, gather_texts, merge_order
 
@@ -48,16 +54,17 @@ TERM_BYTES = 120  # memory of one distinct term in a segment being built: its te
 # Every indexed field's posting lists are kept as plain arrays, the only copy: what matching reads,
 # and what the Whoosh codec (codec.py) answers Whoosh's own searcher from.
 ARRAY_FIELDS = FIELDS
-ARRAY_PARTS = (*TERM_PARTS, "pspans", "pdocs", "pfreqs")
+ARRAY_PARTS = (*TERM_PARTS, "pstarts", "pdocs", *FREQ_PARTS)
 # Fields whose terms weigh their frequency: the words. Every other field's postings weigh 1.0 (pairs,
 # characters: TEXT_FIELDS; ids, labels and numbers occur once), so pfreqs holds the word fields' postings
 # only, field after field in dictionary order: 75% of the postings keep no frequency.
 WEIGHTED = frozenset(name for name, (_, _, _, weighted) in TEXT_FIELDS.items() if weighted)
 UNWEIGHTED = frozenset(FIELDS) - WEIGHTED
 WEIGHTED_INDEX = np.array([field in WEIGHTED for field in FIELDS])
-# Of positional fields, each posting's encoded positions too (what Whoosh's Phrase reads through the codec):
-# per term the index of its first posting's offset (-1: not positional), the offsets, the bytes.
-POSITION_PARTS = ("pvterm", "pvoffs", "pvals")
+# Of positional fields (the pairs), each posting's encoded positions too (what Whoosh's Phrase reads through
+# the codec): their lengths and the bytes (positions.py).
+POSITIONAL = frozenset(name for name, (_, _, positional, _) in TEXT_FIELDS.items() if positional)
+POSITIONAL_INDEX = np.array([field in POSITIONAL for field in FIELDS])
 WRITE_CHUNK = 1 << 20  # postings converted at a time
 # The posting arrays keep frequencies as uint16: a word more often than this in
 # one document counts as this often (BM25 has long flattened by then). The
@@ -140,10 +147,10 @@ class PostingArraysWriter:
         self.docs = store.create_file(self.names["pdocs"].with_suffix(".raw"))
         self.freqs = store.create_file(self.names["pfreqs"].with_suffix(".raw"))
         self.vals = store.create_file(self.names["pvals"].with_suffix(".raw"))
-        self.offs = store.create_file(self.names["pvoffs"].with_suffix(".raw"))
+        self.offs_path = folder / f"{seg.segment_id()}.pvoffs.raw"  # scratch: plain offsets, read by copy_lists
+        self.offs = store.create_file(self.offs_path)
         self.terms = TermsWriter()
         self.spans = array("q")
-        self.vterm = array("q")
         self.at = 0
         self.vat = 0  # positional postings written
         self.vbytes = 0  # their bytes written
@@ -160,10 +167,7 @@ class PostingArraysWriter:
         spans[:, 0], spans[:, 1] = starts + self.at, ends + self.at
         self.spans.frombytes(spans.tobytes())
         self.at += len(docs)
-        if values is None:
-            self.vterm.frombytes(np.full(len(terms), -1, dtype=np.int64).tobytes())
-        else:
-            self.vterm.frombytes((np.asarray(starts, dtype=np.int64) + self.vat).tobytes())
+        if values is not None:  # in docs' order: a list's first is at its start plus the field's shift
             self._add_values(*values)
         self.docs.write(memoryview(np.ascontiguousarray(docs, dtype=np.uint32)))  # no copy: docs are uint32
         for first in range(0, len(docs) if freqs is not None else 0, WRITE_CHUNK):  # no full-size temporaries
@@ -190,18 +194,19 @@ class PostingArraysWriter:
         if self.at >= 1 << 32 or self.vat >= 1 << 31:
             raise ValueError("a segment's postings outgrew 32-bit offsets")
         self.offs.write(memoryview(np.array([self.vbytes], dtype=np.uint32)))  # the last posting's end
-        part = {**self.terms.arrays(), "pspans": np.frombuffer(self.spans, dtype=np.int64).reshape(-1, 2),
-                "pvterm": np.frombuffer(self.vterm, dtype=np.int64)}
+        part = {**self.terms.arrays(), "pspans": np.frombuffer(self.spans, dtype=np.int64).reshape(-1, 2)}
+        raws = {name: self.names[name].with_suffix(".raw") for name in ("pdocs", "pfreqs", "pvals")}
+        raws["pvoffs"] = self.offs_path
         maps = []
         for stream, name, dtype in ((self.docs, "pdocs", np.uint32), (self.freqs, "pfreqs", np.uint16),
                                     (self.vals, "pvals", np.uint8), (self.offs, "pvoffs", np.uint32)):
             stream.close()
-            m, part[name] = map_raw(self.names[name].with_suffix(".raw"), dtype)
+            m, part[name] = map_raw(raws[name], dtype)
             maps.append(m)
         copy_lists([(0, part)], maps, self.names)
         del part, maps
-        for name in ("pdocs", "pfreqs", "pvals", "pvoffs"):
-            self.names[name].with_suffix(".raw").unlink()
+        for path in raws.values():
+            path.unlink()
 
 
 def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, target: dict[str, Path],
@@ -224,15 +229,16 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
     dicts = [TermDictionary.of(a) for _, a in parts]
     shifts = [freq_shifts(a) for _, a in parts]
     postings = sum(len(a["pdocs"]) for _, a in parts)
-    placed = sum(len(a["pvoffs"]) - 1 for _, a in parts)
+    vshifts = [position_shifts(a) for _, a in parts]
     nbytes = sum(len(a["pvals"]) for _, a in parts)
-    wide = postings >= 1 << 32 or nbytes >= 1 << 32 or placed >= 1 << 31
-    span_type, offs_type, term_type = (np.uint64, np.uint64, np.int64) if wide else (np.uint32, np.uint32, np.int32)
+    span_type = np.uint64 if postings >= 1 << 32 else np.uint32
     tend_type = np.uint64 if sum(len(a["ptext"]) for _, a in parts) >= 1 << 32 else np.uint32
     edges = _edges(dicts, parts, max(1, -(-postings // JOIN_POSTINGS), -(-nbytes // (4 * JOIN_POSTINGS))))
     cuts = [np.concatenate(([0], np.searchsorted(d.keys, edges), [len(d)])) for d in dicts]
     raw = {part: store.create_file(path.with_suffix(".joining")) for part, path in target.items() if part != "pfields"}
-    at = vat = vbytes = tbytes = 0
+    mark_type = np.uint64 if nbytes >= 1 << 32 else np.uint32
+    lengths_out, freqs_out = LengthsWriter(raw, mark_type), FreqsWriter(raw, span_type)
+    at = tbytes = 0
     counts = np.zeros(len(FIELDS), dtype=np.int64)
     docmaps = docmaps or {}
     try:
@@ -242,8 +248,8 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
                 continue
             seg = np.concatenate([np.full(s.stop - s.start, i) for i, s in rows])
             row = np.concatenate([np.arange(s.start, s.stop) for _, s in rows])
-            spans = np.concatenate([parts[i][1]["pspans"][s].astype(np.int64).reshape(-1, 2) for i, s in rows])
-            first = np.concatenate([parts[i][1]["pvterm"][s].astype(np.int64) for i, s in rows])
+            spans = np.concatenate([list_spans(parts[i][1], s) for i, s in rows])
+            first = np.concatenate([_first_placed(parts[i][1], vshifts[i], s) for i, s in rows])
             lengths = _kept_lengths(parts, docmaps, seg, spans)
             live = lengths > 0
             seg, row, spans, first, lengths = seg[live], row[live], spans[live], first[live], lengths[live]
@@ -262,30 +268,32 @@ def copy_lists(parts: list[tuple[int, dict[str, np.ndarray]]], maps: list, targe
             (np.cumsum(text_lengths) + tbytes).astype(tend_type).tofile(raw["ptends"])
             tbytes += len(text)
             counts += np.bincount((keys[head] >> np.uint64(56)).astype(np.int64), minlength=len(FIELDS))
-            np.stack([out[head] + at, term_ends + at], axis=1).astype(span_type).tofile(raw["pspans"])
-            np.where(where[head], vout[head] + vat, -1).astype(term_type).tofile(raw["pvterm"])
+            (out[head] + at).astype(span_type).tofile(raw["pstarts"])
             fields = (keys >> np.uint64(56)).astype(np.int64)
-            docs, freqs, vals, voffs = _copy_range(parts, docmaps, seg, spans, lengths, out, (first, where, vout),
+            docs, freqs, vals, vlen = _copy_range(parts, docmaps, seg, spans, lengths, out, (first, where, vout),
                                                    (fields, shifts))
             docs.tofile(raw["pdocs"])
             if "pskip" in raw:
                 docs[(-at) % skip::skip].tofile(raw["pskip"])  # those at positions k * skip of the whole pdocs
-            freqs.tofile(raw["pfreqs"])
-            (voffs + vbytes).astype(offs_type).tofile(raw["pvoffs"])
+            freqs_out.add(freqs)
+            lengths_out.add(vlen)
             vals.tofile(raw["pvals"])
-            at, vat, vbytes = at + len(docs), vat + len(voffs), vbytes + len(vals)
+            at += len(docs)
             for m in maps:
                 if m is not None and ADVICE:
                     m.advise(mmap.MADV_DONTNEED)  # the pages stay cached; this process lets go of them
-        np.array([vbytes], dtype=offs_type).tofile(raw["pvoffs"])
+        lengths_out.close()
+        freqs_out.close()
+        np.array([at], dtype=span_type).tofile(raw["pstarts"])  # the last list's end
     finally:
         for stream in raw.values():
             stream.close()
-    dtypes = {"ptext": np.uint8, "ptends": tend_type, "pspans": span_type, "pdocs": np.uint32, "pfreqs": np.uint16,
-              "pvterm": term_type, "pvoffs": offs_type, "pvals": np.uint8, "pskip": np.uint32}
+    dtypes = {"ptext": np.uint8, "ptends": tend_type, "pstarts": span_type, "pdocs": np.uint32, "pfreqs": np.uint8,
+              "pfbig": np.uint16, "pfmarks": span_type, "pvlens": np.uint8, "pvlong": np.uint32, "pvmarks": mark_type,
+              "pvals": np.uint8, "pskip": np.uint32}
     for part, path in target.items():
         if part != "pfields":
-            raw_to_npy(path.with_suffix(".joining"), path, dtypes[part], width=2 if part == "pspans" else 1)
+            raw_to_npy(path.with_suffix(".joining"), path, dtypes[part], width=2 if part == "pvmarks" else 1)
     with store.create_file(target["pfields"]) as stream:
         np.save(stream, np.concatenate(([0], np.cumsum(counts))).astype(np.int64))
 
@@ -295,25 +303,55 @@ def _edges(dicts: list[TermDictionary], parts: list, ranges: int) -> np.ndarray:
     if ranges <= 1 or not sum(len(d) for d in dicts):
         return np.zeros(0, dtype=np.uint64)
     keys = np.concatenate([d.keys for d in dicts])
-    sizes = np.concatenate([np.diff(a["pspans"].astype(np.int64).reshape(-1, 2), axis=1).ravel() for _, a in parts])
+    sizes = np.concatenate([np.diff(list_spans(a, slice(0, len(d))), axis=1).ravel() for d, (_, a) in zip(dicts, parts)])
     order = np.argsort(keys, kind="stable")
     total = np.cumsum(sizes[order])
     at = np.searchsorted(total, np.arange(1, ranges) * (int(total[-1]) / ranges))
     return np.unique(keys[order][np.minimum(at, len(keys) - 1)])
 
 
-def freq_shifts(arrays: dict[str, np.ndarray]) -> np.ndarray:
+def list_spans(arrays: dict[str, np.ndarray], rows) -> np.ndarray:
+    """Return [start, end) in pdocs of the lists of rows (a slice or indexes), as rows of 2 (int64).
+
+    A set keeps the starts only (pstarts: a list ends where the next starts); a segment's scratch arrays
+    (PostingArraysWriter), whose lists are in the order terms were first seen, keep both (pspans).
+    """
+    if "pspans" in arrays:
+        return arrays["pspans"][rows].astype(np.int64).reshape(-1, 2)
+    starts = arrays["pstarts"]
+    if isinstance(rows, slice):
+        rows = np.arange(*rows.indices(len(starts) - 1))
+    rows = np.asarray(rows, dtype=np.int64)
+    return np.stack([starts[rows], starts[rows + 1]], axis=1).astype(np.int64).reshape(-1, 2)
+
+
+def _first_placed(arrays: dict[str, np.ndarray], vshifts: np.ndarray, rows: slice) -> np.ndarray:
+    """Return the place among the positional postings of the first posting of each of the rows' lists
+    (-1 for a field that keeps no positions)."""
+    field = np.searchsorted(arrays["pfields"].astype(np.int64), np.arange(rows.start, rows.stop), side="right") - 1
+    starts = list_spans(arrays, rows)[:, 0]
+    return np.where(POSITIONAL_INDEX[field], starts + vshifts[field], -1)
+
+
+def position_shifts(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Return, per field of FIELDS, what to add to a posting's place in a set's pdocs for its place among
+    the positional postings (meaningful for the POSITIONAL fields only, field after field)."""
+    return freq_shifts(arrays, POSITIONAL_INDEX)
+
+
+def freq_shifts(arrays: dict[str, np.ndarray], kept: np.ndarray = WEIGHTED_INDEX) -> np.ndarray:
     """Return, per field of FIELDS, what to add to a posting's place in a set's pdocs for its place in pfreqs
-    (meaningful for the WEIGHTED fields only, whose postings pfreqs holds, field after field).
+    (meaningful for the WEIGHTED fields only, whose postings pfreqs holds, field after field; kept: the
+    fields of another such part instead).
 
     A field's lists are one block of pdocs, in dictionary order except in a segment's scratch arrays
     (PostingArraysWriter), where they are in the order terms were first seen: the block starts at its
     lowest list start.
     """
-    fields, spans = arrays["pfields"].astype(np.int64), arrays["pspans"]
+    fields = arrays["pfields"].astype(np.int64)
     starts, sizes = np.zeros(len(FIELDS), dtype=np.int64), np.zeros(len(FIELDS), dtype=np.int64)
-    for i in np.flatnonzero(WEIGHTED_INDEX & (fields[1:] > fields[:-1])).tolist():
-        rows = spans[fields[i]:fields[i + 1]].astype(np.int64)
+    for i in np.flatnonzero(kept & (fields[1:] > fields[:-1])).tolist():
+        rows = list_spans(arrays, slice(fields[i], fields[i + 1]))
         starts[i], sizes[i] = rows[:, 0].min(), (rows[:, 1] - rows[:, 0]).sum()
     return np.cumsum(sizes) - sizes - starts
 
@@ -344,8 +382,8 @@ def _kept_lengths(parts, docmaps, seg: np.ndarray, spans: np.ndarray) -> np.ndar
 
 
 def _copy_range(parts, docmaps, seg, spans, lengths, out, placed, weights):
-    """Return a range's (document numbers, frequencies, position bytes, each positional posting's start in
-    them), its rows' lists copied from their parts one after another (see copy_lists).
+    """Return a range's (document numbers, frequencies, position bytes, each positional posting's length),
+    its rows' lists copied from their parts one after another (see copy_lists).
 
     lengths: the postings each row keeps; placed: per row, its first positional posting in its part,
     whether it has any, and where they go; weights: per row, its field's index in FIELDS; per part, its
@@ -368,9 +406,9 @@ def _copy_range(parts, docmaps, seg, spans, lengths, out, placed, weights):
         inside = src - np.repeat(spans[mine, 0], lengths[mine])  # each kept posting's place in its list
         kept = np.repeat(weighted[mine], lengths[mine])
         shift = np.repeat(shifts[i][fields[mine]], lengths[mine])
-        freqs[runs(fout[mine & weighted], lengths[mine & weighted])] = arrays["pfreqs"][(src + shift)[kept]]
+        freqs[runs(fout[mine & weighted], lengths[mine & weighted])] = values(arrays, (src + shift)[kept])
         p = (np.repeat(first[mine], lengths[mine]) + inside)[np.repeat(where[mine], lengths[mine])]
-        begins, ends = arrays["pvoffs"][p].astype(np.int64), arrays["pvoffs"][p + 1].astype(np.int64)
+        begins, ends = extents(arrays, p)
         pdest = runs(vout[mine & where], lengths[mine & where])
         vlen[pdest] = ends - begins
         copies.append((arrays, begins, ends - begins, pdest))
@@ -378,7 +416,7 @@ def _copy_range(parts, docmaps, seg, spans, lengths, out, placed, weights):
     vals = np.empty(int(vlen.sum()), dtype=np.uint8)
     for arrays, begins, blen, pdest in copies:
         vals[runs(voffs[pdest], blen)] = arrays["pvals"][runs(begins, blen)]
-    return docs, freqs, vals, voffs
+    return docs, freqs, vals, vlen
 
 
 def raw_to_npy(raw: Path, target: Path, dtype, width: int = 1) -> None:

@@ -28,8 +28,11 @@ from pathlib import Path
 META_FILE = "newsearch.json"
 # The version of a build's files (indexer/FORMAT.md), kept in newsearch.json: a build of another one is refused
 # at open, with the message to rebuild. 2: the term dictionary with the terms' text, posting arrays for every
-# indexed field, segments of codec.ArrayCodec (no Whoosh term table or postings).
-FORMAT_VERSION = 2
+# indexed field, segments of codec.ArrayCodec (no Whoosh term table or postings). 3: positions located by
+# one length byte a posting (positions.py), not a uint32 offset; list starts only (pstarts), not (start, end).
+# 4: stored fields compressed alone with a dictionary (perdoc.py), lengths and columns from keys: no Whoosh 3 file.
+# 5: word frequencies one byte a posting (freqs.py), not two.
+FORMAT_VERSION = 5
 USERDICT_FILE = "userdict.txt"
 LOCK_FILE = "write.lock"
 KEEP_BUILDS = 2  # the live build and the one before it, for readers still on it

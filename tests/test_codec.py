@@ -15,14 +15,20 @@ from collections import Counter
 import numpy as np
 import pytest
 from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import FileStorage
 from whoosh.qparser import MultifieldParser, QueryParser
 from whoosh.query import And, NumericRange, Or, Term
+from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from conftest import corpus_lines
-from indexer import segment
+from indexer import perdoc, segment
 from indexer.analysis import STOP_WORDS, normalize
 from indexer.codec import ArrayCodec, ArraySegment
-from indexer.schema import BODY, BODY_CHARS, BODY_GRAMS, CATEGORY, SOURCE, TITLE, TITLE_CHARS, TITLE_GRAMS
+from indexer.columns import COLUMNS_FILE, NAMES, read_columns
+from indexer.schema import (
+    BODY, BODY_CHARS, BODY_GRAMS, BODY_LEN, CATEGORY, SOURCE, TITLE, TITLE_CHARS, TITLE_GRAMS, TITLE_LEN,
+)
+from indexer.segment import word_chars as body_chars
 from indexer.store import live_build
 from indexer.terms import FIELDS, TERM_PARTS, TermDictionary, TermsWriter, merge_order
 from indexer.writer import build_index
@@ -223,3 +229,48 @@ def test_dictionaries_find_list_and_merge_terms_by_their_whole_text():
     merged = [(FIELDS[int(k >> np.uint64(56))], dicts[p].term(r))
               for p, r, k, first in zip(part[order], row[order], keys, head) if first]
     assert merged == sorted({(field, t) for field in (TITLE, "id") for half in halves for t in half})
+
+
+def test_whoosh_reads_columns_and_lengths_from_our_keys_not_its_own_files(built):
+    """No Whoosh 3 file is written: Whoosh's columns (read the slow way, one value a call) and field
+    lengths come from the keys files, and agree with columns.npz; Whoosh sorts by them."""
+    index_dir, _, ix = built
+    build = live_build(index_dir)
+    assert not [p.name for p in build.iterdir() if p.suffix == ".col" or p.name.endswith(".raw")]
+    with ix.reader() as reader, np.load(build / COLUMNS_FILE) as saved:
+        slow = read_columns(reader)
+        assert "deleted" not in saved.files and not len(slow["deleted"])  # the TOC keeps deletions
+        for name in NAMES:
+            assert np.array_equal(slow[name], saved[name]), name
+        for d in (0, reader.doc_count_all() // 2, reader.doc_count_all() - 1):
+            assert reader.doc_field_length(d, TITLE) == saved[TITLE_LEN][d]
+            assert reader.doc_field_length(d, BODY) == saved[BODY_LEN][d]
+        chars = len(body_chars(normalize(stored(ix)[0][BODY])))
+        assert reader.doc_field_length(0, BODY_CHARS) == byte_to_length(length_to_byte(chars))
+        assert reader.doc_field_length(0, "id") == 0  # not scored: no length
+        assert reader.field_length(BODY) == int(saved[BODY_LEN].sum()) and reader.field_length("id") == 0
+    with ix.searcher() as searcher:
+        hits = searcher.search(Term(BODY_GRAMS, "中国"), sortedby="published", reverse=True, limit=None)
+        published = [searcher.stored_fields(hit.docnum)["published"] for hit in hits]
+        assert len(published) > 20 and published == sorted(published, reverse=True)
+        assert published != sorted(published)
+
+
+def test_stored_fields_come_back_as_written_each_document_alone(tmp_path):
+    """Each document's fields are compressed alone, with the segment's dictionary: any document reads back
+    exactly (text with lone surrogates, numbers, other values as JSON), in any order."""
+    seg = ArrayCodec().new_segment(FileStorage(str(tmp_path)), "MAIN")
+    docs = [{"id": f"d{i}\udcff", "title": "中国" * (i % 7), "published": -i * 1000, "related": "[]",
+             "url": None, "kind": "article"} for i in range(perdoc.PRIME + 40)]
+    writer = perdoc.StoredWriter(tmp_path, seg)
+    for doc in docs:
+        writer.add(doc)
+    writer.close()
+    seg.set_doc_count(len(docs))
+    reader = perdoc.StoredReader(tmp_path, seg)
+    for d in (len(docs) - 1, 0, perdoc.PRIME, 7):
+        assert reader.get(d) == docs[d] and reader.get(d) != docs[d - 1]
+    with pytest.raises(IndexError):
+        reader.get(len(docs))
+    ends = np.load(tmp_path / perdoc.stored_files(seg)["stored_ends"])
+    assert np.diff(ends.astype(np.int64)).mean() < len(perdoc._encoded(docs[-1])) / 2  # the dictionary works

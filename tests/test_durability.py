@@ -340,6 +340,12 @@ def _older_format(path: Path) -> None:
     path.write_text(json.dumps(meta), encoding="utf-8")
 
 
+def _garble_end(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-24:] = bytes(24)  # the last document's compressed tail, the size unchanged
+    path.write_bytes(bytes(data))
+
+
 def _first_segment(build: Path) -> str:
     return TOC.read(FileStorage(str(build)), INDEX_NAME).segments[0].segment_id()
 
@@ -353,8 +359,12 @@ DAMAGES = {  # what is done to a copy of the seeds' build -> the file the messag
     "older TOC format": (lambda b: _older_toc(b / "_MAIN_1.toc"), lambda b: "_MAIN_1.toc"),
     "truncated term dictionary": (lambda b: _cut(b / "whole.ptext.npy"), lambda b: "whole.ptext.npy"),
     "older format": (lambda b: _older_format(b / "newsearch.json"), lambda b: "newsearch.json"),
-    "truncated stored fields": (lambda b: _cut(b / f"{_first_segment(b)}._stored.col"),
-                                lambda b: f"{_first_segment(b)}._stored.col"),
+    "truncated stored fields": (lambda b: _cut(b / f"{_first_segment(b)}.stored.npy"),
+                                lambda b: f"{_first_segment(b)}.stored.npy"),
+    "garbled stored document": (lambda b: _garble_end(b / f"{_first_segment(b)}.stored.npy"),
+                             lambda b: f"{_first_segment(b)}.stored.npy"),
+    "missing stored ends": (lambda b: (b / f"{_first_segment(b)}.stored_ends.npy").unlink(),
+                                  lambda b: f"{_first_segment(b)}.stored_ends.npy"),
     "truncated columns": (lambda b: _cut(b / "columns.npz"), lambda b: "columns.npz"),
 }
 

@@ -123,7 +123,7 @@ def test_the_codec_gives_the_answers_the_posting_arrays_give(builds, items, tmp_
     mapped, and a posting cache without them reads every list and position through Whoosh's searcher and
     our codec (a covered segment as its slice of the joined set).
     Both ways give the same answers, on the rebuilt index and on the one grown by updates and merges; so
-    does an index whose per-term spans and position offsets are 64-bit, as a wide joined set has them."""
+    does an index whose per-term spans are 64-bit, as a wide joined set has them."""
     for build in (builds[1], builds[2]):
         folder = live_build(build)
         segments = segments_of(build)
@@ -132,8 +132,7 @@ def test_the_codec_gives_the_answers_the_posting_arrays_give(builds, items, tmp_
                                for name in postings.array_files(seg).values())
         wide = tmp_path / f"wide-{build.name}"
         shutil.copytree(folder, wide)
-        for part, narrow, wider in (("pspans", np.uint32, np.int64), ("pvterm", np.int32, np.int64),
-                                    ("pvoffs", np.uint32, np.uint64)):
+        for part, narrow, wider in (("pstarts", np.uint32, np.int64),):
             for path in wide.glob(f"*.{part}.npy"):
                 assert np.load(path).dtype == narrow, path
                 np.save(path, np.load(path).astype(wider))
@@ -162,8 +161,9 @@ def test_a_rebuild_joins_the_segments_arrays_into_one_set(builds, items, tmp_pat
     segments = segments_of(builds[1])
     for folder in (cut, grown):
         assert (folder / joining.WHOLE_FILE).is_file()
-    spans = np.load(cut / "whole.pspans.npy")
-    assert spans[0, 0] == 0 and (spans[1:, 0] == spans[:-1, 1]).all()  # one run per term, in dictionary order
+    starts = np.load(cut / "whole.pstarts.npy")
+    assert starts[0] == 0 and (np.diff(starts.astype(np.int64)) > 0).all()  # one run per term, in dictionary order
+    assert starts[-1] == len(np.load(cut / "whole.pdocs.npy", mmap_mode="r"))
     joined = TermDictionary(*(np.load(cut / f"whole.{part}.npy") for part in TERM_PARTS))
     rows = [(field, joined.term(row)) for field in FIELDS for row in range(*joined.rows(field))]
     assert len(rows) == len(joined) and rows == sorted(set(rows))  # one row a term, by field and text
@@ -236,7 +236,7 @@ def test_long_lists_are_searched_by_their_skip_marks(builds, items, tmp_path, mo
                 assert answer(with_marks, q, **kw) == answer(without, q, **kw), q
         same_positions(with_marks)
         rng = np.random.default_rng(5)
-        spans = np.load(cut / "whole.pspans.npy").astype(np.int64)
+        spans = postings.list_spans({"pstarts": np.load(cut / "whole.pstarts.npy")}, slice(None))
         for start, end in spans[np.argsort(spans[:, 1] - spans[:, 0])[-20:]].tolist():
             held = rng.choice(pdocs[start:end], 40, replace=False)
             others = rng.integers(0, pdocs.max() + 2, 40)

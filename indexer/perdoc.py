@@ -1,0 +1,280 @@
+"""A segment's per-document data, for Whoosh and for us: compressed stored fields, the rest from keys.
+
+Stored fields: each document's fields (``_encoded``: a count, then per field
+its number in STORED, its kind and its byte length, then the values: UTF-8
+text with surrogates passed, an int in decimal, anything else as JSON) are
+compressed with raw deflate on their own but with a preset dictionary
+(``zdict``) of the segment: the last DICT_BYTES of its first PRIME documents'
+encodings. A document is then as small as in a block of 16 compressed
+together (its field numbers, sources and the news' stock phrases are in the
+dictionary) and is read alone: no neighbour decompressed, no cache, about as
+fast as Whoosh's pickles (no pickle: an index's stored fields run no code).
+Per segment:
+
+    <segment id>.stored.npy       uint8: the documents' compressed bytes, back to back
+    <segment id>.stored_ends.npy  uint32 (uint64 past 4 GB): where each document's bytes end
+    <segment id>.stored_dict.npy  uint8: the preset dictionary
+
+``ArrayPerDocReader`` is our codec's per-document reader (codec.py): stored
+fields from those files; field lengths and Whoosh's columns (title_len,
+body_len, category, source, published) from the segment's keys file
+(segment.SegmentKeys), which keeps them once; deletions from the segment
+itself, that is the TOC.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from whoosh.codec import base
+from whoosh.columns import ColumnReader
+from whoosh.util.numeric import byte_to_length, length_to_byte
+
+from indexer import store
+from indexer.keys import keys_file
+from indexer.mapped import map_npy
+from indexer.postings import raw_to_npy
+from indexer.schema import build_schema
+
+PRIME = 256  # documents whose JSON makes a segment's dictionary
+DICT_BYTES = 32_768  # zlib's window: a longer dictionary is not used. 16 KB gave 7% more bytes
+LEVEL = 6  # zlib's default
+# Field lengths the keys file keeps exactly (word counts), and those it keeps as Whoosh's length byte.
+EXACT_LENGTHS = {"title": "title_len", "body": "body_len"}
+BYTE_LENGTHS = ("title_grams", "body_grams", "title_chars", "body_chars")
+BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.int64)
+COLUMNS = ("title_len", "body_len", "category", "source", "published")  # Whoosh's columns, served from keys
+STORED = tuple(sorted(name for name, field in build_schema().items() if field.stored))  # numbered fields
+STORED_INDEX = {name: i for i, name in enumerate(STORED)}
+WBITS = -15  # raw deflate: no zlib header or checksum (10 bytes a document), and no dictionary round trip
+TEXT, NUMBER, OTHER = 0, 1, 2  # a value's kind
+
+
+def length_bytes(lengths) -> np.ndarray:
+    """Return Whoosh's length byte (length_to_byte) of each length."""
+    return np.fromiter((length_to_byte(n) for n in lengths), dtype=np.uint8, count=len(lengths))
+
+
+def stored_files(seg) -> dict[str, str]:
+    """Return the names of a segment's stored-field files (kept and dropped with the segment)."""
+    return {part: f"{seg.segment_id()}.{part}.npy" for part in ("stored", "stored_ends", "stored_dict")}
+
+
+def _encoded(fields: dict) -> bytes:
+    """Return a document's stored fields as bytes (see the module's docstring)."""
+    heads, values = [len(fields)], []
+    for name, value in fields.items():
+        if isinstance(value, str):
+            kind, data = TEXT, value.encode("utf-8", "surrogatepass")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            kind, data = NUMBER, str(value).encode()
+        else:
+            kind, data = OTHER, json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        heads += (STORED_INDEX[name], kind, len(data))
+        values.append(data)
+    return struct.pack(f"<B{'BBI' * len(fields)}", *heads) + b"".join(values)
+
+
+def _decoded(data: bytes) -> dict:
+    """Return the stored fields of a document's bytes (_encoded's inverse)."""
+    count = data[0]
+    heads = struct.unpack_from(f"<{'BBI' * count}", data, 1)
+    at, out = 1 + 6 * count, {}
+    for i in range(0, 3 * count, 3):
+        value = data[at:at + heads[i + 2]]
+        at += heads[i + 2]
+        kind = heads[i + 1]
+        out[STORED[heads[i]]] = (value.decode("utf-8", "surrogatepass") if kind == TEXT else
+                                 int(value) if kind == NUMBER else json.loads(value.decode("utf-8", "surrogatepass")))
+    if at != len(data):
+        raise ValueError(f"{len(data) - at} bytes past the fields")
+    return out
+
+
+class StoredWriter:
+    """Write a segment's stored fields, one document after another (see the module's docstring)."""
+
+    def __init__(self, folder: Path, seg) -> None:
+        self.names = {part: Path(folder) / name for part, name in stored_files(seg).items()}
+        self.raw = self.names["stored"].with_suffix(".raw")
+        self.stream = store.create_file(self.raw)
+        self.pending: list[bytes] | None = []  # the first PRIME documents, until the dictionary is made
+        self.primed = None  # a compressor that has read the dictionary: each document starts from a copy
+        self.ends: list[int] = []
+        self.at = 0
+
+    def add(self, fields: dict) -> None:
+        """Add the next document's stored fields."""
+        if self.pending is None:
+            self._write(_encoded(fields))
+            return
+        self.pending.append(_encoded(fields))
+        if len(self.pending) == PRIME:
+            self._prime()
+
+    def _prime(self) -> None:
+        pending, self.pending = self.pending, None
+        self.zdict = b"".join(pending)[-DICT_BYTES:]  # zlib matches nearer the end with shorter distances
+        self.primed = zlib.compressobj(LEVEL, zlib.DEFLATED, WBITS, zdict=self.zdict)  # hashed once, not per document
+        for data in pending:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        packer = self.primed.copy()
+        packed = packer.compress(data) + packer.flush()
+        self.stream.write(packed)
+        self.at += len(packed)
+        self.ends.append(self.at)
+
+    def close(self) -> None:
+        """Write the documents still held, then the ends and the dictionary."""
+        if self.pending is not None:
+            self._prime()
+        self.stream.close()
+        raw_to_npy(self.raw, self.names["stored"], np.uint8)
+        for part, values in (("stored_ends", np.array(self.ends, dtype=np.uint32 if self.at < 1 << 32 else np.uint64)),
+                             ("stored_dict", np.frombuffer(self.zdict, dtype=np.uint8))):
+            with store.create_file(self.names[part]) as stream:
+                np.save(stream, values)
+
+
+class StoredReader:
+    """Read a segment's stored fields by document number."""
+
+    def __init__(self, folder: Path, seg) -> None:
+        self.paths = {part: Path(folder) / name for part, name in stored_files(seg).items()}
+        self.data, self.ends = map_npy(self.paths["stored"])[1], map_npy(self.paths["stored_ends"])[1]
+        self.zdict = map_npy(self.paths["stored_dict"])[1].tobytes()
+        self.count = seg.doc_count_all()
+        if len(self.ends) != self.count or (self.count and int(self.ends[-1]) != len(self.data)):
+            raise store.DamagedFileError(self.paths["stored_ends"], f"not the ends of {self.count} documents")
+
+    def get(self, docnum: int) -> dict:
+        """Return a document's stored fields (a new dict: the caller may change it)."""
+        if not 0 <= docnum < self.count:
+            raise IndexError(f"document {docnum} of {self.count}")
+        start, end = (int(self.ends[docnum - 1]) if docnum else 0), int(self.ends[docnum])
+        try:
+            unpacker = zlib.decompressobj(WBITS, zdict=self.zdict)
+            data = unpacker.decompress(self.data[start:end])
+            if not unpacker.eof or unpacker.unused_data:  # raw deflate keeps no checksum: its end must be exact
+                raise ValueError("not one whole deflate stream")
+            return _decoded(data)
+        except (zlib.error, ValueError, struct.error, IndexError, KeyError) as exc:
+            raise store.DamagedFileError(self.paths["stored"], f"document {docnum} unreadable ({exc})") from None
+
+    def close(self) -> None:
+        self.data = self.ends = None
+
+
+class _ValuesReader(ColumnReader):
+    """A Whoosh column over values held in memory (in the column's form: what to_column_value gives)."""
+
+    def __init__(self, values: list) -> None:
+        super().__init__(None, 0, 0, len(values))
+        self.values, self.reverse = values, False
+
+    def __getitem__(self, docnum):
+        return self.values[docnum]
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def sort_key(self, docnum):
+        value = self.values[docnum]
+        return -value if self.reverse else value
+
+    def set_reverse(self):
+        if self.values and not isinstance(self.values[0], (int, float)):
+            raise NotImplementedError("only numeric columns sort in reverse")
+        self.reverse = not self.reverse
+
+
+class ArrayPerDocReader(base.PerDocumentReader):
+    """Whoosh's per-document reader of a segment of our codec (see the module's docstring)."""
+
+    def __init__(self, storage, segment) -> None:
+        self._folder, self._segment = Path(storage.folder), segment
+        self._count = segment.doc_count_all()
+        self._stored = StoredReader(self._folder, segment) if self._count else None
+        self._keys: dict[str, np.ndarray] | None = None
+
+    def keys(self) -> dict[str, np.ndarray]:
+        """Return the segment's keys file's per-document arrays (read at the first call)."""
+        if self._keys is None:
+            path = self._folder / keys_file(self._segment)
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    self._keys = {name: data[name] for name in data.files if name not in ("bands", "ids", "paths")}
+            except (OSError, ValueError, EOFError) as exc:
+                raise store.DamagedFileError(path, f"unreadable ({type(exc).__name__}: {exc})") from None
+        return self._keys
+
+    def close(self):
+        if self._stored is not None:
+            self._stored.close()
+        self._keys = None
+
+    def doc_count(self):
+        return self._count - self._segment.deleted_count()
+
+    def doc_count_all(self):
+        return self._count
+
+    def has_deletions(self):
+        return self._segment.has_deletions()
+
+    def is_deleted(self, docnum):
+        return self._segment.is_deleted(docnum)
+
+    def deleted_docs(self):
+        return self._segment.deleted_docs()
+
+    def supports_columns(self):
+        return True
+
+    def has_column(self, fieldname):
+        return fieldname in COLUMNS
+
+    def column_reader(self, fieldname, column):
+        field, keys = build_schema()[fieldname], self.keys()
+        if f"{fieldname}_labels" in keys:
+            labels = [field.to_column_value(str(label)) for label in keys[f"{fieldname}_labels"].tolist()]
+            return _ValuesReader([labels[code] for code in keys[fieldname].tolist()])
+        return _ValuesReader([field.to_column_value(int(v)) for v in keys[fieldname].tolist()])
+
+    def doc_field_length(self, docnum, fieldname, default=0):
+        lengths = self._lengths(fieldname)
+        return default if lengths is None else int(lengths[docnum])
+
+    def _lengths(self, fieldname: str) -> np.ndarray | None:
+        keys = self.keys()
+        if fieldname in EXACT_LENGTHS:
+            return keys[EXACT_LENGTHS[fieldname]]
+        if fieldname in BYTE_LENGTHS:
+            return BYTE_TO_LENGTH[keys["lengths"][:, BYTE_LENGTHS.index(fieldname)]]
+        return None
+
+    def field_length(self, fieldname):
+        return self._segment._fieldlengths.get(fieldname, 0)
+
+    def min_field_length(self, fieldname):
+        lengths = self._lengths(fieldname)
+        return int(lengths.min()) if lengths is not None and len(lengths) else 0
+
+    def max_field_length(self, fieldname):
+        lengths = self._lengths(fieldname)
+        return int(lengths.max()) if lengths is not None and len(lengths) else 0
+
+    def has_vector(self, docnum, fieldname):
+        return False
+
+    def stored_fields(self, docnum):
+        if self._stored is None:
+            raise IndexError(f"document {docnum} of an empty segment")
+        return self._stored.get(docnum)
+
