@@ -54,10 +54,15 @@ class ClusterError(RuntimeError):
 
 
 def connect(url: str, timeout: float = 30.0):
-    """Return an OpenSearch client for a cluster URL (http://host:port, user:password@ allowed)."""
+    """Return an OpenSearch client for a cluster URL (http://host:port, user:password@ allowed).
+
+    Several nodes' URLs separated by commas spread the requests over them; a node that stops
+    answering is left aside and the request sent to the next one.
+    """
     from opensearchpy import OpenSearch
 
-    return OpenSearch([url], timeout=timeout, max_retries=2, retry_on_timeout=True)
+    hosts = [part.strip() for part in url.split(",") if part.strip()]
+    return OpenSearch(hosts, timeout=timeout, max_retries=2, retry_on_timeout=True)
 
 
 def reach(url: str) -> dict:
