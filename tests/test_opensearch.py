@@ -230,6 +230,32 @@ def test_story_collapse_and_story_lists_agree(engines, sample):
     assert not {c["id"] for c in its["more_like_this"]} & set(_ids(ours))  # similar articles of other stories only
 
 
+def test_related_searches_from_either_backend_find_results(engines, sample, capsys):
+    """Both backends offer related searches (search/related.py) for broad searches, each finding results there."""
+    shared = []
+    for q in ("经济", "会议", "北京", "国际 合作"):
+        answers = [engine.search(SearchRequest(q=q), now=NOW) for engine in engines]
+        for engine, answer in zip(engines, answers):
+            assert len(answer["related"]) >= 3, (q, answer["total"], answer["related"])
+            for offered in answer["related"]:
+                assert not any(term in offered["word"] for term in q.split())  # no variant of the query
+                assert engine.search(SearchRequest(q=offered["q"]), now=NOW)["total"] >= 1, offered
+        words = [{offered["word"] for offered in answer["related"]} for answer in answers]
+        shared.append(len(words[0] & words[1]) / len(words[0] | words[1]))
+    with capsys.disabled():
+        print(f"\nrelated searches: words shared by both backends {sum(shared) / len(shared):.2f} (Jaccard, mean)")
+    copied = {i["id"] for i in sample[1]}
+    one = next(i for i in sample[1] if len(i["body"] or "") > 200 and "copy" not in i["id"]
+               and i["id"] + "-copy" not in copied)
+    reprint = next(i for i in sample[1] if i["id"].endswith("-copy"))
+    story = engines[0].article(reprint["id"], around=False)["story"]["id"]
+    for engine in engines:  # one match is no set to tell apart, nor is a story's list of copies: none offered
+        alone = engine.search(SearchRequest(q=f'"{one["body"][100:124]}"'), now=NOW)
+        assert alone["total"] == 1 and alone["related"] == []
+        copies = engine.search(SearchRequest(story=story), now=NOW)
+        assert copies["total"] == 2 and copies["related"] == []
+
+
 def test_a_failed_rebuild_leaves_the_alias_and_a_good_one_moves_it(sample, cluster_url):
     """A load stopped half-way deletes its index and the alias stays; a finished one swaps while searches run, 0 errors."""
     client = connect(cluster_url)
