@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from indexer import analysis
+from indexer import analysis, stories
 from indexer.columns import load_columns
 from indexer.opening import open_index
 from indexer.schema import BODY, TITLE
@@ -44,9 +44,13 @@ RETRIES = 6  # a batch answered 429 (the cluster's queues full) is sent again, b
 MAX_WINDOW = 50_000  # pages x size the API allows (search/request.py: 1,000 x 50)
 # Fields only searched, never shown: left out of _source (they are derived from
 # title and body, so storing them would double the index for nothing).
-DERIVED = [f"{name}_{part}" for name in (TITLE, BODY) for part in ("words", "text", "compact")]
+DERIVED = [*(f"{name}_{part}" for name in (TITLE, BODY) for part in ("words", "text", "compact")), "bands"]
 SHOWN = ("id", "kind", TITLE, BODY, "category", "source", "published", "path", "content_hash", "url",
          "origin", "snapshot_time", "related", "parent")
+
+
+# A body's MinHash band keys (indexer/stories.py), "band:key": an update finds a new article's story by them
+BANDS_FIELD = {"type": "keyword", "doc_values": False, "norms": False}
 
 
 class ClusterError(RuntimeError):
@@ -90,6 +94,7 @@ def index_body(shards: int = 2, meta: dict | None = None) -> dict:
         "id": keyword, "kind": keyword, "category": keyword, "source": keyword, "path": keyword,
         "content_hash": keyword, "story": keyword, "published": {"type": "long"}, "seq": {"type": "long"},
         "story_size": {"type": "integer"},
+        "bands": BANDS_FIELD,
         TITLE: {"type": "text", "index": False}, BODY: {"type": "text", "index": False},
         "url": unindexed, "origin": unindexed, "snapshot_time": unindexed, "parent": unindexed,
         "related": {"type": "text", "index": False},
@@ -136,8 +141,14 @@ def cluster_document(stored: dict, seq: int, story: str | None, story_size: int)
     """Return the document sent to the cluster for one stored document of a build."""
     doc = {name: stored.get(name, "") for name in SHOWN}
     doc["published"] = int(stored.get("published") or 0)
-    doc.update(seq=seq, story=story, story_size=story_size, **search_fields(stored))
+    doc.update(seq=seq, story=story, story_size=story_size, bands=band_terms(stored.get(BODY)), **search_fields(stored))
     return doc
+
+
+def band_terms(body: str | None) -> list[str]:
+    """Return a body's band keys as "band:key" terms (none for a body too short to group)."""
+    keys = stories.band_keys(body or "")
+    return [] if not keys[0] else [f"{band}:{int(key):x}" for band, key in enumerate(keys)]
 
 
 def _stored_rows(build: Path) -> tuple[int, Iterator[tuple[int, dict, str | None, int]]]:
