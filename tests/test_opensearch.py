@@ -343,11 +343,16 @@ def test_update_sends_what_changed_by_id(tmp_path, cluster_url, runner):
         assert cluster.search(request, now=NOW)["total"] == embedded.search(request, now=NOW)["total"]
     again = runner.invoke(cli, ["update", str(later), "--jobs", "1", *switch])
     assert json.loads(again.output)["cluster"]["sent"] == 0
-    # From another index (here a new one of 20 items) an update would delete the rest: it is refused first.
+    # From another index (here one of 20 items) an update would delete the rest: it is refused first.
+    build_index([str(later)], tmp_path / "other", jobs=1)
     elsewhere = [*switch[2:-1], "--index", str(tmp_path / "other")]
     refused = runner.invoke(cli, ["update", str(later), "--jobs", "1", *elsewhere])
     assert refused.exit_code == 1 and "holds 320 documents and the index at" in refused.output
-    assert cluster.stats()["documents"] == 320 and not (tmp_path / "other").exists()
+    # With no index at all the update goes to the cluster alone, which deletes nothing: here all is known.
+    alone = runner.invoke(cli, ["update", str(later), "--jobs", "1", *switch[2:], "--index", str(tmp_path / "none")])
+    assert alone.exit_code == 0, alone.output
+    assert [json.loads(alone.output)[key] for key in ("added", "replaced", "unchanged")] == [0, 0, 23]
+    assert cluster.stats()["documents"] == 320 and not (tmp_path / "none").exists()
 
 
 def test_the_site_and_the_api_work_on_either_backend(sample, cluster_url):
