@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from bench import corpus, environment, queries, rebuild, report, scale, serving, snapshots
+from bench import cluster, corpus, environment, queries, rebuild, report, scale, serving, snapshots
 
 WARMUP_QUERIES = 30
 
@@ -60,8 +60,8 @@ def _logger(started: float):
     return log
 
 
-def measure(run: dict, work: Path, docs: list[dict], docs_path: Path, skip_http: bool, requests: int, log) -> None:
-    """Run every section in order, filling the run's results."""
+def measure(run: dict, work: Path, docs: list[dict], docs_path: Path, skip: set[str], requests: int, log) -> None:
+    """Run every section in order (but those in skip: "http", "cluster"), filling the run's results."""
     run["rebuild"] = rebuild.run_rebuilds(docs_path, work, log)
     log("parsing …")
     run["parsing"] = snapshots.run_parsing(docs, work / "pages")
@@ -69,7 +69,11 @@ def measure(run: dict, work: Path, docs: list[dict], docs_path: Path, skip_http:
     gc.collect()
     gc.freeze()  # the documents stay alive; keep the collector from walking them while timing
     run["queries"] = queries.run_queries(work / "index", work / "textbook", run["items"], run["warmup"], log)
-    if not skip_http:
+    if "cluster" not in skip:
+        run["cluster"] = cluster.run_cluster(docs_path, work, run["items"], run["warmup"], log)
+        for done in ("cluster", "cluster-index"):
+            shutil.rmtree(work / done, ignore_errors=True)
+    if "http" not in skip:
         log("http …")
         run["http"] = serving.run_http(work / "index", run["items"], requests)
         log("start-up …")
@@ -88,8 +92,10 @@ def measure(run: dict, work: Path, docs: list[dict], docs_path: Path, skip_http:
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table here, e.g. bench/RESULTS.md.")
 @click.option("--skip-http", is_flag=True, help="Skip the gunicorn and start-up sections.")
+@click.option("--skip-cluster", is_flag=True,
+              help="Skip the 3-node OpenSearch cluster's row (it needs Java 17 and Maven).")
 @click.option("--keep", is_flag=True, help="Keep the work folder (indexes, documents) and print its path.")
-def run(n_docs, n_queries, requests, corpus_path, out, results, skip_http, keep):
+def run(n_docs, n_queries, requests, corpus_path, out, results, skip_http, skip_cluster, keep):
     """Run the whole benchmark and print one table (markdown); asserts nothing about time.
 
     Example:
@@ -106,7 +112,8 @@ def run(n_docs, n_queries, requests, corpus_path, out, results, skip_http, keep)
         run_data = {"meta": _meta(corpus_path, docs, total, n_queries),
                     "items": queries.make_queries(docs, n_queries),
                     "warmup": queries.make_queries(docs, WARMUP_QUERIES, seed=queries.WARMUP_SEED)}
-        measure(run_data, work, docs, docs_path, skip_http, requests, log)
+        skip = {name for name, skipped in (("http", skip_http), ("cluster", skip_cluster)) if skipped}
+        measure(run_data, work, docs, docs_path, skip, requests, log)
     finally:
         if keep:
             log(f"work folder kept: {work}")

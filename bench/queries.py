@@ -135,9 +135,14 @@ def time_each(answer, items: list[BenchQuery]) -> tuple[list[float], list[int]]:
 
 def ours_answerer(index_dir):
     """Return a function answering a query with our engine, as the site does."""
-    from search import Engine, SearchRequest
+    from search import Engine
 
-    engine = Engine(index_dir)
+    return engine_answerer(Engine(index_dir))
+
+
+def engine_answerer(engine):
+    """Return a function answering a query with an engine of either backend, as the site does."""
+    from search import SearchRequest
 
     def answer(item: BenchQuery) -> dict:
         return engine.search(SearchRequest(q=item.q, categories=(item.category,) if item.category else (),

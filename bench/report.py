@@ -1,4 +1,4 @@
-"""The benchmark's tables, as markdown: `run`'s (rebuild, parsing, queries, HTTP, start-up, targets)
+"""The benchmark's tables, as markdown: `run`'s (rebuild, parsing, queries, cluster, HTTP, start-up, targets)
 and `scale`'s, and how both share one results file.
 
 Only figures and query kinds are printed, never corpus text (query texts are drawn from it).
@@ -116,6 +116,31 @@ def _kind_table(run: dict) -> list[str]:
                    "median hits ours", "median hits textbook"], rows)
 
 
+def cluster_section(run: dict) -> list[str]:
+    """Return the embedded index beside the 3-node OpenSearch cluster: rebuild items/s and query p50/p95."""
+    c = run.get("cluster")
+    if not c:
+        return ["## Cluster", "", "skipped (--skip-cluster)"]
+    docs, ours, mine = run["meta"]["docs"], run["rebuild"]["ours"], run["queries"]["ours"]
+    theirs = c["queries"]
+    same = sum(a == b for a, b in zip(mine["totals"], theirs["totals"]))
+    rows = [["embedded index (`newsearch rebuild`)", "—", _f(ours.wall_s), _f(docs / ours.wall_s), "—", "—",
+             _f(mine["first"]["p50"]), _f(mine["first"]["p95"]), mine["first"]["n"], "—"],
+            [f"OpenSearch, {c['nodes']} nodes (`--backend opensearch`)", c["nodes"], _f(c["rebuild"].wall_s),
+             _f(docs / c["rebuild"].wall_s), _f(c["load_s"]), _f(c["sent"] / c["load_s"]),
+             _f(theirs["first"]["p50"]), _f(theirs["first"]["p95"]), theirs["first"]["n"],
+             f"{same}/{len(theirs['totals'])}"]]
+    return ["## Cluster", "", f"A local cluster of {c['nodes']} OpenSearch nodes (one JVM each, 512 MB heap) "
+            f"started by `newsearch cluster start` in the work folder (green in {c['start_s']:.1f} s) on the same "
+            "machine, stopped after. Rebuild = `newsearch rebuild --backend opensearch --json`, timed as (a) above: "
+            "our build of the same documents, then their bulk load into a new index (2 primary shards, 1 replica) "
+            "and the alias swap; load = that load alone, from the command's summary. Queries = the same "
+            f"{len(run['items'])}, first sight after the same warm-up, through `OpenSearchEngine.search` (top 10, highlights, all "
+            "facets); same total = queries whose total equals the embedded engine's.", "",
+            *_table(["backend", "nodes", "rebuild wall s", "items/s", "load s", "load items/s", "query p50 ms",
+                     "query p95 ms", "n", "same total"], rows)]
+
+
 def http_section(run: dict) -> list[str]:
     """Return the HTTP table (or a note that it was skipped)."""
     h = run.get("http")
@@ -196,8 +221,8 @@ def render(run: dict) -> str:
         f"- code: {meta['code']}; source of indexer/, search/, web/ {_source_note(meta)}",
         f"- versions: {meta['versions']}", "",
     ]
-    for section in (rebuild_section, parsing_section, queries_section, http_section, startup_section,
-                    targets_section):
+    for section in (rebuild_section, parsing_section, queries_section, cluster_section, http_section,
+                    startup_section, targets_section):
         lines += section(run) + [""]
     return "\n".join(lines)
 

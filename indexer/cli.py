@@ -130,7 +130,8 @@ def update(sources, index_dir, jobs, delete_missing, wait, backend, url, alias, 
     twice changes nothing the second time. Small segments are merged as they
     accumulate, so searches do not slow down. With --backend opensearch the
     documents that changed are then sent to the cluster by id, and the gone
-    ones deleted there.
+    ones deleted there; with no index at --index the update goes to the
+    cluster alone, new articles joining the stories the cluster holds.
 
     Example:
 
@@ -142,6 +143,8 @@ def update(sources, index_dir, jobs, delete_missing, wait, backend, url, alias, 
     from indexer.writer import NothingIndexedError
 
     url = cluster_url(backend, url)
+    if url and live_build(Path(index_dir)) is None:  # no embedded build: the update goes to the cluster alone
+        return _update_cluster(sources, url, alias, jobs, delete_missing, as_json)
     try:
         if url:
             check_in_step(Path(index_dir), url, alias)
@@ -162,6 +165,29 @@ def update(sources, index_dir, jobs, delete_missing, wait, backend, url, alias, 
                    f"unchanged {summary['unchanged']} in {summary['index']}")
         click.echo(f"elapsed {summary['elapsed_s']:.1f} s; {summary['merged']} documents merged, "
                    f"{summary['segments']} segments; peak memory {summary['peak_memory_mb']:.0f} MB")
+    _print_dropped(summary)
+    _print_skipped(summary)
+
+
+def _update_cluster(sources, url: str, alias: str, jobs: int | None, delete_missing: bool, as_json: bool) -> None:
+    """Update the cluster without an embedded build (indexer/opensearch_update.py) and print the summary."""
+    from indexer.opensearch_index import ClusterError
+    from indexer.opensearch_update import update_cluster
+    from indexer.writer import NothingIndexedError
+
+    if delete_missing:
+        raise click.UsageError("--delete-missing needs the embedded build the cluster was loaded from (--index)")
+    try:
+        summary = update_cluster(sources, url, alias, jobs=jobs, progress=not as_json and sys.stderr.isatty())
+    except (NothingIndexedError, ClusterError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"ok": True, **summary}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"added {summary['added']}, replaced {summary['replaced']}, unchanged {summary['unchanged']} "
+               f"in {summary['index']}; {summary['joined']} joined stories held there, "
+               f"{summary['resized']} copies resent with their story's new size")
+    click.echo(f"elapsed {summary['elapsed_s']:.1f} s")
     _print_dropped(summary)
     _print_skipped(summary)
 

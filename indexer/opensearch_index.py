@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from indexer import analysis
+from indexer import analysis, stories
 from indexer.columns import load_columns
 from indexer.entities import KINDS, load_entities
 from indexer.opening import open_index
@@ -45,9 +45,13 @@ RETRIES = 6  # a batch answered 429 (the cluster's queues full) is sent again, b
 MAX_WINDOW = 50_000  # pages x size the API allows (search/request.py: 1,000 x 50)
 # Fields only searched, never shown: left out of _source (they are derived from
 # title and body, so storing them would double the index for nothing).
-DERIVED = [f"{name}_{part}" for name in (TITLE, BODY) for part in ("words", "text", "compact")]
+DERIVED = [*(f"{name}_{part}" for name in (TITLE, BODY) for part in ("words", "text", "compact")), "bands"]
 SHOWN = ("id", "kind", TITLE, BODY, "category", "source", "published", "path", "content_hash", "url",
          "origin", "snapshot_time", "related", "parent")
+
+
+# A body's MinHash band keys (indexer/stories.py), "band:key": an update finds a new article's story by them
+BANDS_FIELD = {"type": "keyword", "doc_values": False, "norms": False}
 
 
 class ClusterError(RuntimeError):
@@ -55,10 +59,15 @@ class ClusterError(RuntimeError):
 
 
 def connect(url: str, timeout: float = 30.0):
-    """Return an OpenSearch client for a cluster URL (http://host:port, user:password@ allowed)."""
+    """Return an OpenSearch client for a cluster URL (http://host:port, user:password@ allowed).
+
+    Several nodes' URLs separated by commas spread the requests over them; a node that stops
+    answering is left aside and the request sent to the next one.
+    """
     from opensearchpy import OpenSearch
 
-    return OpenSearch([url], timeout=timeout, max_retries=2, retry_on_timeout=True)
+    hosts = [part.strip() for part in url.split(",") if part.strip()]
+    return OpenSearch(hosts, timeout=timeout, max_retries=2, retry_on_timeout=True)
 
 
 def reach(url: str) -> dict:
@@ -86,6 +95,7 @@ def index_body(shards: int = 2, meta: dict | None = None) -> dict:
         "id": keyword, "kind": keyword, "category": keyword, "source": keyword, "path": keyword,
         "content_hash": keyword, "story": keyword, "published": {"type": "long"}, "seq": {"type": "long"},
         "story_size": {"type": "integer"}, **{kind: keyword for kind in KINDS},
+        "bands": BANDS_FIELD,
         TITLE: {"type": "text", "index": False}, BODY: {"type": "text", "index": False},
         "url": unindexed, "origin": unindexed, "snapshot_time": unindexed, "parent": unindexed,
         "related": {"type": "text", "index": False},
@@ -134,7 +144,7 @@ def cluster_document(stored: dict, seq: int, story: str | None, story_size: int,
     organisations (names: kind -> names, as the build's entities.npz holds them)."""
     doc = {name: stored.get(name, "") for name in SHOWN}
     doc["published"] = int(stored.get("published") or 0)
-    doc.update(seq=seq, story=story, story_size=story_size, **search_fields(stored))
+    doc.update(seq=seq, story=story, story_size=story_size, bands=band_terms(stored.get(BODY)), **search_fields(stored))
     doc.update({kind: (names or {}).get(kind, []) for kind in KINDS})
     return doc
 
@@ -154,6 +164,12 @@ def _names_of(build: Path) -> Callable[[int], dict[str, list[str]]]:
         return out
 
     return names
+
+
+def band_terms(body: str | None) -> list[str]:
+    """Return a body's band keys as "band:key" terms (none for a body too short to group)."""
+    keys = stories.band_keys(body or "")
+    return [] if not keys[0] else [f"{band}:{int(key):x}" for band, key in enumerate(keys)]
 
 
 def _stored_rows(build: Path) -> tuple[int, Iterator[tuple[int, dict, str | None, int]]]:

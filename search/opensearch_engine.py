@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 
 from indexer import analysis
 from indexer.opensearch_index import DEFAULT_ALIAS, connect, search_fields
-from indexer.schema import PUBLISHED
+from indexer.schema import BODY, PUBLISHED, TITLE
+from search import related
 from search.answer import article_data, hit_data, iso_time, needles_of, selection_of
 from search.engine import IndexMissingError, stale_warnings
 from search.opensearch_query import aggregations, answer_facets, both, one_piece, ranked, selection_filters, text_query
@@ -120,6 +121,7 @@ class OpenSearchEngine:
             if not total:
                 warnings.append("没有这个新闻（可能已被删除或索引已重建）")
         needles = needles_of(parsed)
+        shown = [_hit(h, needles) for h in found["hits"]["hits"]]
         return {
             "total": total,
             "stories": stories if request.collapse else total,
@@ -129,9 +131,11 @@ class OpenSearchEngine:
             "took_ms": round((self.clock() - started) * 1000, 2),
             "warnings": warnings,
             "suggestion": None,
-            "hits": [_hit(h, needles) for h in found["hits"]["hits"]],
+            "hits": shown,
             "facets": counts,
             "timeline": timeline,
+            "related": [] if request.story is not None or total < related.MIN_HITS else
+            self._related(query, body["post_filter"], request.q, parsed),
             "work": dict(NO_WORK),
         }
 
@@ -147,6 +151,28 @@ class OpenSearchEngine:
         if request.sort == "relevance":
             query = ranked(query, now, self.recency_weight, self.half_life_days)
         return query, request
+
+    def _related(self, query: dict, post_filter: dict, q: str, parsed) -> list[dict]:
+        """Return the related searches (search/related.py) read from the best matches, one per story."""
+        body = {"query": {"bool": {"must": [query], "filter": [post_filter]}}, "size": related.SAMPLE,
+                "sort": _sort("relevance", True), "collapse": {"field": "story"}, "_source": [TITLE, BODY]}
+        hits = self._call(self.client.search, index=self.alias, body=body)["hits"]["hits"]
+        texts = [related.sample_text(h["_source"].get(TITLE) or "", h["_source"].get(BODY) or "") for h in hits]
+        return related.related_from_sample(texts, q, parsed, self._document_frequencies)
+
+    def _document_frequencies(self, words: list[str]) -> tuple[list[int], int]:
+        """Return each word's document frequency (the larger of title's and body's) and the index's size: one request."""
+        if not words:
+            return [], 1
+        filters = {}
+        for i, word in enumerate(words):
+            filters[f"t{i}"] = {"term": {f"{TITLE}_words": word}}
+            filters[f"b{i}"] = {"term": {f"{BODY}_words": word}}
+        body = {"size": 0, "track_total_hits": True, "aggs": {"df": {"filters": {"filters": filters}}}}
+        found = self._call(self.client.search, index=self.alias, body=body)
+        buckets = found["aggregations"]["df"]["buckets"]
+        counts = [max(buckets[f"t{i}"]["doc_count"], buckets[f"b{i}"]["doc_count"]) for i in range(len(words))]
+        return counts, max(int(found["hits"]["total"]["value"]), 1)
 
     def exists(self, doc_id: str) -> bool:
         """Tell whether the live index holds a document with that id."""

@@ -81,6 +81,21 @@ def related_searches(matcher, story: np.ndarray | None, q: str, parsed: ParsedQu
     if matcher.deadline is not None:
         deadline = matcher.clock() + TIME_SHARE * max(0.0, matcher.deadline - matcher.clock())
     texts = _read_sample(matcher, sample_of(docs, scores, story), deadline)
+
+    def background(words: list[str]) -> tuple[list[int], int]:
+        counts = [max(a, b) for a, b in zip(matcher.counts(TITLE, words), matcher.counts(BODY, words))]
+        return counts, matcher.doc_count
+
+    return related_from_sample(texts, q, parsed, background)
+
+
+def related_from_sample(texts: list[str], q: str, parsed: ParsedQuery, background) -> list[dict]:
+    """Return up to RELATED searches from the sample's texts (sample_text of each match), best first.
+
+    background(words) returns each word's document frequency in the archive (the larger of its title's
+    and its body's) and the archive's size: the embedded index reads its term dictionary, a cluster
+    counts them in one request.
+    """
     if not texts:
         return []
     folded = [analysis.normalize(text) for text in texts]  # one code point for one: offsets stay valid
@@ -89,15 +104,21 @@ def related_searches(matcher, story: np.ndarray | None, q: str, parsed: ParsedQu
     terms = _query_terms(parsed)
     words = sorted((w for w, n in held.items() if n >= least and is_candidate(w, terms)), key=lambda w: (-held[w], w))
     words = words[:MAX_CANDIDATES]
-    most = MAX_BACKGROUND * matcher.doc_count
+    counts, doc_count = background(words)
+    most = MAX_BACKGROUND * doc_count
     scored = []
-    for word, a, b in zip(words, matcher.counts(TITLE, words), matcher.counts(BODY, words)):
-        background = max(a, b, 1)
-        score = jlh(held[word] / len(texts), background / matcher.doc_count) if background <= most else 0.0
+    for word, count in zip(words, counts):
+        count = max(count, 1)
+        score = jlh(held[word] / len(texts), count / doc_count) if count <= most else 0.0
         if score > 0:
             scored.append((-score, word))
     shown = [_written(word, texts, folded) for word in _distinct([w for _, w in sorted(scored)])]
     return [{"q": phrase_of(q, parsed, word), "word": word} for word in shown]
+
+
+def sample_text(title: str, body: str) -> str:
+    """Return what the sample reads of a match: its title and its body's first SAMPLE_CHARS characters."""
+    return f"{title}\n{_lead(body)}"
 
 
 def jlh(fg: float, bg: float) -> float:
@@ -128,7 +149,7 @@ def _read_sample(matcher, docs: np.ndarray, deadline: float | None) -> list[str]
             break
         stored = matcher.searcher.stored_fields(doc)
         matcher.work.stored += 1
-        texts.append(f"{stored.get(TITLE, '')}\n{_lead(stored.get(BODY, ''))}")
+        texts.append(sample_text(stored.get(TITLE, ""), stored.get(BODY, "")))
     return texts
 
 

@@ -1,6 +1,7 @@
 """The benchmark's quick modes run end to end and print every section with figures.
 
-They are run as CI runs them, `python -m bench run --docs 3000` and `python -m bench scale --docs 300
+They are run as CI runs them, `python -m bench run --docs 3000` (which starts a 3-node OpenSearch cluster
+for its cluster row) and `python -m bench scale --docs 300
 --factors 1,2`, so the benchmark never rots. Nothing here asserts a timing: only that each section's rows
 are there and hold numbers, and the counts that are not timings (documents, queries, requests, HTTP
 errors, items indexed and added), and that a results file keeps what is not its section.
@@ -65,7 +66,7 @@ def test_quick_run_writes_the_printed_table(quick_run):
 
 
 def test_quick_run_has_every_section(quick_run):
-    assert list(tables(quick_run[0])) == ["Rebuild", "Parsing", "Queries", "HTTP", "Start-up", "Targets"]
+    assert list(tables(quick_run[0])) == ["Rebuild", "Parsing", "Queries", "Cluster", "HTTP", "Start-up", "Targets"]
 
 
 def test_rebuild_rows_hold_figures(quick_run):
@@ -102,6 +103,17 @@ def test_query_rows_hold_percentiles(quick_run):
         "filter = none", "filter = category", "filter = date", "sort = relevance", "sort = newest"]
     assert all(numeric(cell) for row in breakdown for cell in row[1:])
     assert sum(int(row[1]) for row in breakdown[:5]) == 300
+
+
+def test_cluster_row_beside_the_embedded_index(quick_run):
+    embedded, cluster = tables(quick_run[0])["Cluster"]
+    assert embedded[0].startswith("embedded index") and cluster[0].startswith("OpenSearch, 3 nodes")
+    assert embedded[1] == "—" and cluster[1] == "3"
+    assert all(numeric(cell) for cell in embedded[2:4] + embedded[6:9]) and embedded[4:6] == ["—", "—"], embedded
+    assert all(numeric(cell) for cell in cluster[1:9]), cluster
+    assert embedded[8] == cluster[8] == "300"  # queries answered by each
+    same, asked = (int(n) for n in cluster[9].split("/"))
+    assert asked == 300 and same >= 285, cluster  # both backends answered the same queries, nearly all alike
 
 
 def test_http_and_startup_rows_hold_figures(quick_run):

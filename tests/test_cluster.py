@@ -1,9 +1,10 @@
-"""The local OpenSearch cluster: started and stopped by `newsearch cluster`, searched while a node dies."""
+"""The local OpenSearch cluster: started and stopped by `newsearch cluster`; our documents searched while a node dies."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,7 +14,13 @@ import threading
 import pytest
 from opensearchpy import OpenSearch, helpers
 
+from conftest import corpus_items
 from indexer.cluster import ClusterError, cluster_health, free_ports, is_alive, read_nodes, require_tool, start_cluster
+from indexer.opensearch_index import publish_live
+from indexer.writer import build_index
+from search.engine import Engine
+from search.opensearch_engine import OpenSearchEngine
+from search.request import SearchRequest
 from web.cli import cli
 
 DOCS = 300
@@ -119,15 +126,28 @@ def test_missing_java_or_maven_says_what_to_install(runner, tmp_path, monkeypatc
     assert not (tmp_path / "c").exists()
 
 
-def index_documents(client: OpenSearch, index: str) -> None:
-    """Create an index of 2 primary shards and 1 replica holding DOCS numbered documents."""
-    client.indices.create(index=index, body={
-        "settings": {"number_of_shards": 2, "number_of_replicas": 1},
-        "mappings": {"properties": {"n": {"type": "integer"}, "text": {"type": "text"}}}})
-    actions = ({"_index": index, "_id": str(n), "n": n, "text": f"item {n} parity {n % 2}"} for n in range(DOCS))
-    indexed, errors = helpers.bulk(client, actions, refresh=True)
-    assert (indexed, errors) == (DOCS, [])
-    client.cluster.health(index=index, wait_for_status="green")  # the server waits up to 30 s
+def load_sample(folder, url: str, alias: str) -> tuple[Engine, list[dict]]:
+    """Build the embedded index of DOCS corpus items, load it into the cluster; return the build's engine and items."""
+    items = [item for item in corpus_items(DOCS * 5)[::5] if len(item["body"] or "") > 80]
+    dump = folder / "sample.jsonl"
+    dump.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
+    build_index([str(dump)], folder / "index", jobs=1)
+    published = publish_live(folder / "index", url, alias=alias)
+    embedded = Engine(folder / "index")
+    assert published["sent"] == embedded.stats()["documents"] > DOCS * 0.8
+    return embedded, items
+
+
+def unique_spans(items: list[dict], count: int) -> dict[str, str]:
+    """Return {quoted span: id}: 12 ideographs in a row of each of `count` items' bodies that no other item holds."""
+    spans = {}
+    for item in items:
+        run = re.search(r"[\u4e00-\u9fff]{12}", item["body"][len(item["body"]) // 2:])
+        if run and sum(run.group() in other["body"] for other in items) == 1:
+            spans[f'"{run.group()}"'] = item["id"]
+        if len(spans) == count:
+            break
+    return spans
 
 
 def pick_victim(client: OpenSearch, cluster: dict, index: str) -> dict:
@@ -139,20 +159,17 @@ def pick_victim(client: OpenSearch, cluster: dict, index: str) -> dict:
     return next((node for node in candidates if node["name"] != manager), candidates[0])
 
 
-def search_loop(client, index, stop, yellow, outcomes, warmed) -> None:
-    """Search until `stop`, recording (after yellow, failure or None) for each search."""
-    n = 0
+def search_loop(engine, asked: dict[str, dict], stop, yellow, outcomes, warmed) -> None:
+    """Search until `stop`, recording (after yellow, failure or None) for each search; asked maps q to its answer."""
+    queries, n = list(asked), 0
     while not stop.is_set():
         after_yellow = yellow.is_set()
-        wanted = n % DOCS
+        q = queries[n % len(queries)]
         try:
-            every = client.search(index=index, body={"size": 0, "track_total_hits": True})
-            one = client.search(index=index, body={"query": {"term": {"n": wanted}}})
+            answer = engine.search(SearchRequest(q=q))
             failure = None
-            if every["_shards"]["failed"] or every["hits"]["total"]["value"] != DOCS:
-                failure = f"match_all: {every['_shards']}, {every['hits']['total']}"
-            elif [hit["_id"] for hit in one["hits"]["hits"]] != [str(wanted)]:
-                failure = f"n={wanted}: {[hit['_id'] for hit in one['hits']['hits']]}"
+            if (answer["total"], [hit["id"] for hit in answer["hits"]]) != (asked[q]["total"], asked[q]["ids"]):
+                failure = f"{q!r}: {answer['total']} {[hit['id'] for hit in answer['hits']]}, not {asked[q]}"
         except Exception as exc:  # any error is a failed search; the test reports it
             failure = repr(exc)
         outcomes.append((after_yellow, failure))
@@ -175,34 +192,46 @@ def wait_for_two_nodes_yellow(client: OpenSearch) -> None:
     pytest.fail(f"the cluster never reported yellow with 2 nodes: {health}")
 
 
-def test_searches_never_fail_after_yellow_while_a_node_dies(opensearch_cluster):
-    cluster, index = opensearch_cluster, "faults"
+def test_searches_never_fail_after_yellow_while_a_node_dies(opensearch_cluster, tmp_path):
+    """Our documents, loaded by the backend, searched through OpenSearchEngine while a node holding a primary dies."""
+    cluster, alias = opensearch_cluster, "faults"
+    embedded, items = load_sample(tmp_path, cluster["url"], alias)
     client = OpenSearch(hosts=cluster["urls"], timeout=30, max_retries=3)
-    index_documents(client, index)
-    victim = pick_victim(client, cluster, index)
+    client.cluster.health(index=alias, wait_for_status="green")  # the server waits up to 30 s
+    engine = OpenSearchEngine(",".join(cluster["urls"]), alias)  # every node's URL, as an operator would give
+    spans = unique_spans(items, 30)
+    (absent,) = unique_spans(corpus_items(1, start=DOCS * 5 + 1), 1)  # a span of an item not in the sample
+    asked = {q: {"total": answer["total"], "ids": [hit["id"] for hit in answer["hits"]]}
+             for q in [*spans, "中国", "发展 经济", absent] for answer in [engine.search(SearchRequest(q=q))]}
+    assert {span: asked[span]["ids"] for span in spans} == {span: [doc_id] for span, doc_id in spans.items()}
+    assert asked["中国"]["total"] == embedded.search(SearchRequest(q="中国"))["total"] > 10
+    assert asked[absent] == {"total": 0, "ids": []}  # an item not loaded is found by no search
+    victim = pick_victim(client, cluster, alias)
     stop, yellow, warmed, outcomes = threading.Event(), threading.Event(), threading.Event(), []
-    loop = threading.Thread(target=search_loop, args=(client, index, stop, yellow, outcomes, warmed))
+    loop = threading.Thread(target=search_loop, args=(engine, asked, stop, yellow, outcomes, warmed))
     loop.start()
     try:
         assert warmed.wait(120)
         os.kill(victim["pid"], signal.SIGKILL)
         wait_for_two_nodes_yellow(client)
         yellow.set()
-        while sum(after for after, _ in outcomes) < 50:
+        while sum(after for after, _ in outcomes) < 2 * len(asked):
             stop.wait(0.1)
     finally:
         stop.set()
         loop.join()
     assert not is_alive(victim["pid"])
     assert [failure for after, failure in outcomes if after and failure] == []
-    found = client.search(index=index, body={"size": DOCS + 10, "_source": False})
-    assert sorted(int(hit["_id"]) for hit in found["hits"]["hits"]) == list(range(DOCS))
-    assert client.search(index=index, body={"query": {"term": {"n": DOCS}}})["hits"]["total"]["value"] == 0
+    held = sorted(hit["_id"] for hit in helpers.scan(client, index=alias, _source=False))
+    assert held == sorted(item["id"] for item in items if embedded.exists(item["id"]))  # no document missing
+    assert engine.stats()["documents"] == len(held)
 
     restarted = start_cluster(cluster["dir"], nodes=3)  # starts only the dead node, waits for green
     assert [node["pid"] for node in restarted["nodes"] if node["name"] != victim["name"]] == \
         [node["pid"] for node in cluster["nodes"] if node["name"] != victim["name"]]
     assert cluster_health(cluster["url"])["status"] == "green"
-    assert client.count(index=index)["count"] == DOCS
-    client.indices.delete(index=index)
+    assert engine.stats()["documents"] == len(held)
+    engine.close()
+    embedded.close()
+    client.indices.delete(index=alias + "-*")
     cluster["nodes"] = restarted["nodes"]  # later tests see the restarted node's pid

@@ -236,6 +236,32 @@ def test_story_collapse_and_story_lists_agree(engines, sample):
     assert not {c["id"] for c in its["more_like_this"]} & set(_ids(ours))  # similar articles of other stories only
 
 
+def test_related_searches_from_either_backend_find_results(engines, sample, capsys):
+    """Both backends offer related searches (search/related.py) for broad searches, each finding results there."""
+    shared = []
+    for q in ("经济", "会议", "北京", "国际 合作"):
+        answers = [engine.search(SearchRequest(q=q), now=NOW) for engine in engines]
+        for engine, answer in zip(engines, answers):
+            assert len(answer["related"]) >= 3, (q, answer["total"], answer["related"])
+            for offered in answer["related"]:
+                assert not any(term in offered["word"] for term in q.split())  # no variant of the query
+                assert engine.search(SearchRequest(q=offered["q"]), now=NOW)["total"] >= 1, offered
+        words = [{offered["word"] for offered in answer["related"]} for answer in answers]
+        shared.append(len(words[0] & words[1]) / len(words[0] | words[1]))
+    with capsys.disabled():
+        print(f"\nrelated searches: words shared by both backends {sum(shared) / len(shared):.2f} (Jaccard, mean)")
+    copied = {i["id"] for i in sample[1]}
+    one = next(i for i in sample[1] if len(i["body"] or "") > 200 and "copy" not in i["id"]
+               and i["id"] + "-copy" not in copied)
+    reprint = next(i for i in sample[1] if i["id"].endswith("-copy"))
+    story = engines[0].article(reprint["id"], around=False)["story"]["id"]
+    for engine in engines:  # one match is no set to tell apart, nor is a story's list of copies: none offered
+        alone = engine.search(SearchRequest(q=f'"{one["body"][100:124]}"'), now=NOW)
+        assert alone["total"] == 1 and alone["related"] == []
+        copies = engine.search(SearchRequest(story=story), now=NOW)
+        assert copies["total"] == 2 and copies["related"] == []
+
+
 def test_a_failed_rebuild_leaves_the_alias_and_a_good_one_moves_it(sample, cluster_url):
     """A load stopped half-way deletes its index and the alias stays; a finished one swaps while searches run, 0 errors."""
     client = connect(cluster_url)
@@ -323,11 +349,16 @@ def test_update_sends_what_changed_by_id(tmp_path, cluster_url, runner):
         assert cluster.search(request, now=NOW)["total"] == embedded.search(request, now=NOW)["total"]
     again = runner.invoke(cli, ["update", str(later), "--jobs", "1", *switch])
     assert json.loads(again.output)["cluster"]["sent"] == 0
-    # From another index (here a new one of 20 items) an update would delete the rest: it is refused first.
+    # From another index (here one of 20 items) an update would delete the rest: it is refused first.
+    build_index([str(later)], tmp_path / "other", jobs=1)
     elsewhere = [*switch[2:-1], "--index", str(tmp_path / "other")]
     refused = runner.invoke(cli, ["update", str(later), "--jobs", "1", *elsewhere])
     assert refused.exit_code == 1 and "holds 320 documents and the index at" in refused.output
-    assert cluster.stats()["documents"] == 320 and not (tmp_path / "other").exists()
+    # With no index at all the update goes to the cluster alone, which deletes nothing: here all is known.
+    alone = runner.invoke(cli, ["update", str(later), "--jobs", "1", *switch[2:], "--index", str(tmp_path / "none")])
+    assert alone.exit_code == 0, alone.output
+    assert [json.loads(alone.output)[key] for key in ("added", "replaced", "unchanged")] == [0, 0, 23]
+    assert cluster.stats()["documents"] == 320 and not (tmp_path / "none").exists()
 
 
 def test_the_site_and_the_api_work_on_either_backend(sample, cluster_url):
