@@ -76,7 +76,7 @@ def measure(index: Path, docs: list[dict]) -> dict:
             if on and turn == 0:
                 broad = result["total"] >= related.SAMPLE  # a whole sample to read (less its stories' other copies)
                 made.append(len(result["related"]))
-                stored.append(result["work"]["stored"])
+                stored.append(result["work"]["sampled"])
                 capped += "related" in result["work"]["capped"]
         related.MIN_HITS = floor
         with_, without = statistics.median(runs[True]), statistics.median(runs[False])

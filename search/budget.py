@@ -64,6 +64,7 @@ class Work:
     postings: int = 0
     positions: int = 0
     stored: int = 0
+    sampled: int = 0  # stored documents the related searches read (search/related.py), beside matching's
     capped: list[str] = field(default_factory=list)
     searched: float = 1.0  # the share of the archive's documents matching covered
     passes: int = 0  # passes of matching (more than one when the postings cap cut the search)
@@ -82,7 +83,7 @@ class Work:
     def as_dict(self) -> dict:
         """Return the counts as plain data."""
         return {"postings": self.postings, "positions": self.positions, "stored": self.stored,
-                "capped": list(self.capped), "searched": round(self.searched, 6), "passes": self.passes}
+                "sampled": self.sampled, "capped": list(self.capped), "searched": round(self.searched, 6), "passes": self.passes}
 
 
 class OverBudget(Exception):

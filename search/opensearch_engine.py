@@ -32,7 +32,7 @@ STORY_LIST = 1_000  # copies a story=ID answer lists at most, first published fi
 ARTICLE_COPIES = 50  # other copies an article page lists
 SIMILAR = 5  # similar articles of other stories on an article page
 META_SECONDS = 10.0  # how long the live index's meta is trusted before it is read again (a rebuild moves the alias)
-NO_WORK = {"postings": 0, "positions": 0, "stored": 0, "capped": [], "searched": 1.0, "passes": 1}
+NO_WORK = {"postings": 0, "positions": 0, "stored": 0, "sampled": 0, "capped": [], "searched": 1.0, "passes": 1}
 
 
 class ClusterUnavailableError(IndexMissingError):

@@ -148,7 +148,7 @@ def _read_sample(matcher, docs: np.ndarray, deadline: float | None) -> list[str]
             matcher.work.cap("related")
             break
         stored = matcher.searcher.stored_fields(doc)
-        matcher.work.stored += 1
+        matcher.work.sampled += 1
         texts.append(sample_text(stored.get(TITLE, ""), stored.get(BODY, "")))
     return texts
 

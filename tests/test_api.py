@@ -141,7 +141,7 @@ def test_query_probe_is_never_raw(client):
     assert body["errors"][0]["param"] == PROBE
 
 
-NOTHING_READ = {"postings": 0, "positions": 0, "stored": 0, "capped": [], "searched": 1.0, "passes": 0}
+NOTHING_READ = {"postings": 0, "positions": 0, "stored": 0, "sampled": 0, "capped": [], "searched": 1.0, "passes": 0}
 
 
 def read(**counts) -> dict:

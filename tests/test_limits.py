@@ -22,7 +22,7 @@ from conftest import corpus_items
 from indexer.analysis import normalize
 from indexer.writer import build_index
 from search import Engine, SearchRequest
-from search import related, spelling
+from search import spelling
 from search.budget import CAPPED, LATE_SHARE, MAX_PASSES, MAX_POSITIONS, MAX_STORED
 from search.match import Matcher
 from search.query import parse_query
@@ -64,8 +64,7 @@ def test_24_quoted_phrases_with_spaces_read_at_most_the_cap(corpus):
     engine, items = corpus
     answer, hits = every_hit(engine, " ".join(['"中 国"'] * 24))
     work = answer["work"]
-    # The phrase checks read the cap; the related searches' sample reads at most SAMPLE more (counted too).
-    assert MAX_STORED <= work["stored"] <= MAX_STORED + related.SAMPLE and "stored" in work["capped"]
+    assert work["stored"] == MAX_STORED and "stored" in work["capped"]
     assert CAPPED["stored"].format(cap=MAX_STORED) in answer["warnings"]
     assert 0 < answer["total"] <= MAX_STORED and len(hits) == answer["total"]
     found = {h["id"] for h in hits}

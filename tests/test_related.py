@@ -152,13 +152,13 @@ def test_the_same_request_gives_the_same_list(sample_engine, sample_index):
 
 def test_the_sample_and_the_time_are_capped(sample_engine, monkeypatch):
     whole = search(sample_engine, "习近平")
-    assert whole["work"]["stored"] == related.SAMPLE and "related" not in whole["work"]["capped"]
+    assert whole["work"]["sampled"] == related.SAMPLE and "related" not in whole["work"]["capped"]
     monkeypatch.setattr(related, "SAMPLE", 20)
     smaller = search(sample_engine, "习近平")
-    assert smaller["work"]["stored"] == 20 and smaller["related"] and smaller["related"] != whole["related"]
+    assert smaller["work"]["sampled"] == 20 and smaller["related"] and smaller["related"] != whole["related"]
     monkeypatch.setattr(related, "TIME_SHARE", 0.0)  # no time left for it: nothing read, said in work
     late = search(sample_engine, "习近平")
-    assert late["related"] == [] and late["work"]["stored"] == 0 and late["work"]["capped"] == ["related"]
+    assert late["related"] == [] and late["work"]["sampled"] == 0 and late["work"]["capped"] == ["related"]
     assert late["total"] == whole["total"] and late["hits"] == whole["hits"]  # matching is untouched
 
 
