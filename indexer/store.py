@@ -32,7 +32,8 @@ META_FILE = "newsearch.json"
 # one length byte a posting (positions.py), not a uint32 offset; list starts only (pstarts), not (start, end).
 # 4: stored fields compressed alone with a dictionary (perdoc.py), lengths and columns from keys: no Whoosh 3 file.
 # 5: word frequencies one byte a posting (freqs.py), not two.
-FORMAT_VERSION = 5
+# 6: the pair fields also hold the bridges over punctuation (analysis.iter_bridges: 下，各).
+FORMAT_VERSION = 6
 USERDICT_FILE = "userdict.txt"
 LOCK_FILE = "write.lock"
 KEEP_BUILDS = 2  # the live build and the one before it, for readers still on it
