@@ -32,7 +32,9 @@ META_FILE = "newsearch.json"
 # one length byte a posting (positions.py), not a uint32 offset; list starts only (pstarts), not (start, end).
 # 4: stored fields compressed alone with a dictionary (perdoc.py), lengths and columns from keys: no Whoosh 3 file.
 # 5: word frequencies one byte a posting (freqs.py), not two.
-FORMAT_VERSION = 5
+# 6: stored fields without the values the keys file holds (id, kind, category, source, published, path,
+# content_hash): the per-document reader composes them (perdoc.from_keys).
+FORMAT_VERSION = 6
 USERDICT_FILE = "userdict.txt"
 LOCK_FILE = "write.lock"
 KEEP_BUILDS = 2  # the live build and the one before it, for readers still on it

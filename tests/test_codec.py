@@ -8,6 +8,7 @@ holds no Whoosh term table or postings.
 
 from __future__ import annotations
 
+import calendar
 import datetime
 import re
 from collections import Counter
@@ -20,7 +21,7 @@ from whoosh.qparser import MultifieldParser, QueryParser
 from whoosh.query import And, NumericRange, Or, Term
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
-from conftest import corpus_lines
+from conftest import corpus_items, corpus_lines
 from indexer import perdoc, segment
 from indexer.analysis import STOP_WORDS, normalize
 from indexer.codec import ArrayCodec, ArraySegment
@@ -274,3 +275,50 @@ def test_stored_fields_come_back_as_written_each_document_alone(tmp_path):
         reader.get(len(docs))
     ends = np.load(tmp_path / perdoc.stored_files(seg)["stored_ends"])
     assert np.diff(ends.astype(np.int64)).mean() < len(perdoc._encoded(docs[-1])) / 2  # the dictionary works
+
+
+def test_stored_fields_hold_no_value_of_the_keys_file_and_whoosh_gets_them_whole(built):
+    """A document's id, kind, category, source, published, path and content hash are kept once, in its
+    segment's keys file: its stored bytes hold none of them, and Whoosh's stored_fields gives them back."""
+    index_dir, _, ix = built
+    build = live_build(index_dir)
+    for seg in ix._segments():
+        own = perdoc.StoredReader(build, seg)
+        assert not [d for d in range(seg.doc_count_all()) if set(perdoc.FROM_KEYS) & set(own.get(d))]
+        own.close()
+    items = {item["id"]: item for start in STARTS for item in corpus_items(SAMPLE // 3, start)}
+    docs = stored(ix)
+    assert all(list(doc) == list(perdoc.STORED) for doc in docs)  # every field, in the stored order
+    for doc in docs:
+        item = items[doc["id"]]
+        published = calendar.timegm(datetime.datetime.fromisoformat(item["date"]).timetuple())
+        assert (doc["kind"], doc["category"], doc["source"], doc["published"]) == \
+            ("article", item.get("category") or "", item["source"], published)
+        assert re.fullmatch("[0-9a-f]{16}", doc["content_hash"]) and doc["path"]
+    assert len({doc["id"] for doc in docs}) == len({doc["content_hash"] for doc in docs}) == len(docs) == len(items)
+    assert {doc["category"] for doc in docs} >= {"", items[docs[-1]["id"]]["category"]}  # not one value for all
+
+
+def test_a_value_the_keys_do_not_give_back_stays_stored_and_a_missing_one_stays_missing(tmp_path):
+    """The keys file keeps "" for no category, 0 for no time, a bool for the kind and the content hash as a
+    number: a document whose value differs from that (or which lacks the field) keeps its own."""
+    docs = [{"id": "a1", "kind": "article", "title": "中国银行", "body": "今天", "category": "财经", "source": "新华",
+             "published": 1_700_000_000, "path": "p/1.txt", "content_hash": "00ab12cd34ef5678", "related": "[]"},
+            {"id": "h2", "kind": "headline", "title": "标题", "category": "", "published": 0, "path": "p/1.txt",
+             "content_hash": "ABCDEF0123456789", "parent": "a1"},
+            {"id": "x3", "title": "无类", "category": "x\0", "published": 5, "content_hash": "ff", "source": ""},
+            {"title": "什么都没有", "kind": "other", "source": None, "published": None}]
+    storage = FileStorage(str(tmp_path))
+    builder = segment.SegmentBuilder(storage)
+    for doc in docs:
+        builder.add(doc)
+    seg = builder.finish()
+    reader, own = perdoc.ArrayPerDocReader(storage, seg), perdoc.StoredReader(tmp_path, seg)
+    for d, doc in enumerate(docs):
+        assert reader.stored_fields(d) == {name: value for name, value in doc.items() if value is not None}
+    assert not set(perdoc.FROM_KEYS) & set(own.get(0))  # the plain article keeps none
+    assert own.get(1)["content_hash"] == "ABCDEF0123456789" and "kind" not in own.get(1)
+    assert own.get(2)["category"] == "x\0" and own.get(2)["kind"] is perdoc.ABSENT
+    assert "kind" not in reader.stored_fields(2) and "source" not in reader.stored_fields(3)
+    reader.close()
+    own.close()
