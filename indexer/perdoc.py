@@ -226,7 +226,7 @@ class StoredReader:
 class KeysValues:
     """A segment's keys file's arrays, each read at its first use and then held; one per file in a process."""
 
-    _shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # (path, inode, mtime): the file's values
+    _shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # the file (device, inode, size, time): its values
     _lock = threading.Lock()
 
     def __init__(self, path: Path) -> None:
@@ -241,7 +241,7 @@ class KeysValues:
             info = os.stat(path)
         except OSError as exc:
             raise store.DamagedFileError(path, f"unreadable ({type(exc).__name__}: {exc})") from None
-        key = (str(path), info.st_ino, info.st_mtime_ns)
+        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)  # a link of it in the next build is the same file
         with cls._lock:
             values = cls._shared.get(key)
             if values is None:
@@ -253,7 +253,7 @@ class KeysValues:
         missing = [name for name in names if name not in self.arrays]
         if missing:
             try:
-                with np.load(self.path, allow_pickle=False) as data:
+                with open(self.path, "rb") as stream, np.load(stream, allow_pickle=False) as data:  # closed if not a zip
                     self.arrays.update({name: data[name] for name in missing})
             except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
                 raise store.DamagedFileError(self.path, f"unreadable ({type(exc).__name__}: {exc})") from None

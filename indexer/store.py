@@ -33,7 +33,8 @@ META_FILE = "newsearch.json"
 # 4: stored fields compressed alone with a dictionary (perdoc.py), lengths and columns from keys: no Whoosh 3 file.
 # 5: word frequencies one byte a posting (freqs.py), not two.
 # 6: stored fields without the values the keys file holds (id, kind, category, source, published, path,
-# content_hash): the per-document reader composes them (perdoc.from_keys).
+# content_hash): the per-document reader composes them (perdoc.from_keys); columns.npz holds the stories only,
+# the per-document arrays are joined from the keys files at open (columns.load_columns).
 FORMAT_VERSION = 6
 USERDICT_FILE = "userdict.txt"
 LOCK_FILE = "write.lock"

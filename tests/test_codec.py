@@ -25,9 +25,10 @@ from conftest import corpus_items, corpus_lines
 from indexer import perdoc, segment
 from indexer.analysis import STOP_WORDS, normalize
 from indexer.codec import ArrayCodec, ArraySegment
-from indexer.columns import COLUMNS_FILE, NAMES, read_columns
+from indexer.columns import COLUMNS_FILE, NAMES, STORY_NAMES, load_columns
 from indexer.schema import (
-    BODY, BODY_CHARS, BODY_GRAMS, BODY_LEN, CATEGORY, SOURCE, TITLE, TITLE_CHARS, TITLE_GRAMS, TITLE_LEN,
+    BODY, BODY_CHARS, BODY_GRAMS, BODY_LEN, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE, TITLE, TITLE_CHARS,
+    TITLE_GRAMS, TITLE_LEN,
 )
 from indexer.segment import word_chars as body_chars
 from indexer.store import live_build
@@ -232,17 +233,34 @@ def test_dictionaries_find_list_and_merge_terms_by_their_whole_text():
     assert merged == sorted({(field, t) for field in (TITLE, "id") for half in halves for t in half})
 
 
+def whoosh_columns(reader) -> dict[str, np.ndarray]:
+    """Return the per-document arrays as Whoosh's column readers give them (one value a call) and its kind postings."""
+    arrays = {}
+    for name in (CATEGORY, SOURCE):
+        values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in reader.column_reader(name)]
+        arrays[f"{name}_labels"], arrays[name] = np.unique(np.array(values, dtype=str), return_inverse=True)
+    for name in (PUBLISHED, TITLE_LEN, BODY_LEN):
+        arrays[name] = np.fromiter(reader.column_reader(name), dtype=np.int64)
+    arrays["headlines"] = np.fromiter(reader.postings(KIND, HEADLINE).all_ids() if (KIND, HEADLINE) in reader
+                                      else (), dtype=np.int64)
+    return arrays
+
+
 def test_whoosh_reads_columns_and_lengths_from_our_keys_not_its_own_files(built):
     """No Whoosh 3 file is written: Whoosh's columns (read the slow way, one value a call) and field
-    lengths come from the keys files, and agree with columns.npz; Whoosh sorts by them."""
+    lengths come from the keys files, and agree with the arrays the engine joins from them (columns.npz
+    holds the stories only); Whoosh sorts by them."""
     index_dir, _, ix = built
     build = live_build(index_dir)
     assert not [p.name for p in build.iterdir() if p.suffix == ".col" or p.name.endswith(".raw")]
-    with ix.reader() as reader, np.load(build / COLUMNS_FILE) as saved:
-        slow = read_columns(reader)
-        assert "deleted" not in saved.files and not len(slow["deleted"])  # the TOC keeps deletions
+    with np.load(build / COLUMNS_FILE) as saved:
+        assert sorted(saved.files) == sorted(STORY_NAMES)  # the keys files keep the per-document values
+    with ix.reader() as reader:
+        slow, saved = whoosh_columns(reader), load_columns(build, reader)
+        assert not len(saved["deleted"]) and len(saved[PUBLISHED]) == reader.doc_count_all()
         for name in NAMES:
             assert np.array_equal(slow[name], saved[name]), name
+        assert len(saved[f"{CATEGORY}_labels"]) > 1 and len(np.unique(saved[PUBLISHED])) > 1
         for d in (0, reader.doc_count_all() // 2, reader.doc_count_all() - 1):
             assert reader.doc_field_length(d, TITLE) == saved[TITLE_LEN][d]
             assert reader.doc_field_length(d, BODY) == saved[BODY_LEN][d]
