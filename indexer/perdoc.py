@@ -37,6 +37,7 @@ import threading
 import weakref
 import zipfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -252,12 +253,23 @@ class KeysValues:
         """Return the arrays, with these among them (each read from the file once)."""
         missing = [name for name in names if name not in self.arrays]
         if missing:
-            try:
-                with open(self.path, "rb") as stream, np.load(stream, allow_pickle=False) as data:  # closed if not a zip
-                    self.arrays.update({name: data[name] for name in missing})
-            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-                raise store.DamagedFileError(self.path, f"unreadable ({type(exc).__name__}: {exc})") from None
+            with self._opened() as data:
+                self.arrays.update({name: data[name] for name in missing})
         return self.arrays
+
+    def check(self, names) -> None:
+        """Check that the file lists these arrays, decompressing none (a cut file has no list)."""
+        with self._opened() as data:
+            if not set(names) <= set(data.files):
+                raise ValueError(f"no {sorted(set(names) - set(data.files))}")
+
+    @contextmanager
+    def _opened(self):
+        try:
+            with open(self.path, "rb") as stream, np.load(stream, allow_pickle=False) as data:  # closed if not a zip
+                yield data
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+            raise store.DamagedFileError(self.path, f"unreadable ({type(exc).__name__}: {exc})") from None
 
     def row(self, docnum: int) -> dict:
         """Return a document's values, as from_keys takes them."""
@@ -319,6 +331,18 @@ class ArrayPerDocReader(base.PerDocumentReader):
         if self._stored is not None:
             self._stored.close()
         self._keys = None
+
+    def check(self, docnum: int) -> None:
+        """Read a document's own stored bytes, and check the keys file lists what composes the rest.
+
+        Unlike stored_fields, this reads no array of the keys file: a reader that opens the build
+        next reads them (a check that did would decompress every segment's twice).
+
+        :raises store.DamagedFileError: naming the file that cannot be read.
+        """
+        if self._stored is not None:
+            self._stored.get(docnum)
+        KeysValues(self._folder / keys_file(self._segment)).check(KEY_ARRAYS)
 
     def doc_count(self):
         return self._count - self._segment.deleted_count()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import os
 import re
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -26,6 +28,7 @@ from indexer import perdoc, segment
 from indexer.analysis import STOP_WORDS, normalize
 from indexer.codec import ArrayCodec, ArraySegment
 from indexer.columns import COLUMNS_FILE, NAMES, STORY_NAMES, load_columns
+from indexer.keys import keys_file
 from indexer.schema import (
     BODY, BODY_CHARS, BODY_GRAMS, BODY_LEN, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE, TITLE, TITLE_CHARS,
     TITLE_GRAMS, TITLE_LEN,
@@ -340,3 +343,10 @@ def test_a_value_the_keys_do_not_give_back_stays_stored_and_a_missing_one_stays_
     assert "kind" not in reader.stored_fields(2) and "source" not in reader.stored_fields(3)
     reader.close()
     own.close()
+    keys = tmp_path / keys_file(seg)
+    (tmp_path / "next").mkdir()
+    os.link(keys, tmp_path / "next" / keys.name)  # as an update links a segment's files into its build
+    held = perdoc.KeysValues.of(keys)
+    assert perdoc.KeysValues.of(tmp_path / "next" / keys.name) is held  # the values once in memory
+    shutil.copy(keys, tmp_path / "copy.keys.npz")
+    assert perdoc.KeysValues.of(tmp_path / "copy.keys.npz") is not held  # another file: its own
