@@ -90,7 +90,7 @@ def stored_files(seg) -> dict[str, str]:
 
 
 def from_keys(row: dict) -> dict:
-    """Return the stored fields a document's keys give (row: its values in the keys file, as segment.SegmentKeys keeps them)."""
+    """Return the stored fields a document's keys give (row: its values, as segment.SegmentKeys keeps them)."""
     return {"category": row["category"], "content_hash": f"{row['content']:016x}", "id": row["id"],
             "kind": HEADLINE if row["kind"] else ARTICLE, "path": row["path"], "published": row["published"],
             "source": row["source"]}
@@ -227,7 +227,7 @@ class StoredReader:
 class KeysValues:
     """A segment's keys file's arrays, each read at its first use and then held; one per file in a process."""
 
-    _shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # the file (device, inode, size, time): its values
+    _shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # (device, inode, size, time): values
     _lock = threading.Lock()
 
     def __init__(self, path: Path) -> None:
@@ -243,7 +243,7 @@ class KeysValues:
             info = os.stat(path)
         except OSError as exc:
             raise store.DamagedFileError(path, f"unreadable ({type(exc).__name__}: {exc})") from None
-        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)  # a link of it in the next build is the same file
+        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)  # its link in the next build: the same file
         with cls._lock:
             values = cls._shared.get(key)
             if values is None:
@@ -276,9 +276,12 @@ class KeysValues:
         """Return a document's values, as from_keys takes them."""
         if self._rows is None:
             keys = self.read(KEY_ARRAYS)
-            # Python's indexing of bytes and memoryviews, and label lists: a row in ~1 us, not numpy's ~3.
-            self._rows = ({name: (memoryview(keys[name + "s"]), memoryview(keys[name + "_ends"])) for name in ("id", "path")},
-                          {name: (keys[f"{name}_labels"].tolist(), memoryview(keys[name])) for name in ("category", "source")},
+            # Python's indexing of memoryviews (of the arrays held: no copy) and label lists: a row in ~1 us,
+            # not numpy's ~3.
+            self._rows = ({name: (memoryview(keys[name + "s"]), memoryview(keys[name + "_ends"]))
+                           for name in ("id", "path")},
+                          {name: (keys[f"{name}_labels"].tolist(), memoryview(keys[name]))
+                           for name in ("category", "source")},
                           {name: memoryview(keys[name]) for name in ("kind", "content", "published")})
         texts, labelled, numbers = self._rows
         out = {}
