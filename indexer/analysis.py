@@ -18,6 +18,10 @@ Parts, in the order text flows through them:
   pair of adjacent characters inside a run of letters, digits and ideographs,
   positioned by character (so a phrase of pairs is an exact substring), and
   every single such character (for one-character queries; no positions).
+- ``iter_bridges``: the punctuation between two runs (up to BRIDGE_MAX marks,
+  spaces not counting) with the characters either side, positioned at the first
+  (``下，各``): indexed with the pairs, so a quoted text with punctuation is
+  placed by position alone, however many documents hold its words.
 - ``WordTokenizer`` / ``BigramTokenizer`` / ``CharTokenizer``: the streams as
   Whoosh tokenizers; Whoosh pickles them into the index schema, so their names
   stay fixed.
@@ -36,7 +40,9 @@ from whoosh.analysis import Token, Tokenizer
 
 # Bump when any token stream changes: an index built with another version
 # answers differently and must be rebuilt.
-ANALYZER_VERSION = "2"  # 2: upper-case Latin stop words (IT, AT) are words
+ANALYZER_VERSION = "3"  # 2: upper-case Latin stop words (IT, AT) are words; 3: bridges over punctuation
+# Most punctuation marks (spaces not counting) between two runs that a bridge spans: ``”。“`` is three.
+BRIDGE_MAX = 3
 
 # Words that carry no meaning on their own: left out of the word field (they
 # are in nearly every article) and out of a query's words for ranking. They stay
@@ -226,6 +232,36 @@ def iter_bigrams(text: str) -> Iterator[tuple[str, int, int, int]]:
         run, base = match.group(), match.start()
         for i in range(len(run) - 1):
             yield run[i : i + 2], base + i, base + i, base + i + 2
+
+
+def iter_bridges(text: str) -> Iterator[tuple[str, int]]:
+    """Yield (bridge, pos) for each gap of 1..BRIDGE_MAX marks between two runs: 下，各 at 下's position.
+
+    Spaces in a gap do not count (as they do not in a quoted phrase), so a
+    bridge is never a pair: it always holds a mark.
+    """
+    before = None
+    for match in WORD_RUN.finditer(text):
+        if before is not None:
+            gap = "".join(text[before:match.start()].split())
+            if 0 < len(gap) <= BRIDGE_MAX:
+                yield text[before - 1] + gap + match.group()[0], before - 1
+        before = match.end()
+
+
+def bridges_of(core: str) -> list[tuple[str, int]] | None:
+    """Return the bridges of a text without spaces and their offsets, when they place all of it; else None.
+
+    They do when it starts and ends with a letter, digit or ideograph and no
+    gap between its runs is longer than BRIDGE_MAX: then its runs (by their
+    pairs) and its bridges, each where it stands, are the whole text.
+    """
+    runs = list(WORD_RUN.finditer(core))
+    if not runs or runs[0].start() or runs[-1].end() != len(core) or any(ch.isspace() for ch in core):
+        return None
+    if any(b.start() - a.end() > BRIDGE_MAX for a, b in zip(runs, runs[1:])):
+        return None
+    return list(iter_bridges(core))
 
 
 def iter_chars(text: str) -> Iterator[tuple[str, int, int, int]]:

@@ -64,6 +64,11 @@ class PostingArrays:
             offset += seg.doc_count_all()
         return cls(parts, True, offset, reads if joined is not None else None)
 
+    def warm(self) -> None:
+        """Work out every term dictionary's look-up keys now, when a build opens, not in its first requests."""
+        for dictionary in self.dicts:
+            dictionary.keys
+
     def close(self) -> None:
         """Let go of the mapped arrays: each file is unmapped once no array over it is left (call when
         no request reads them any more)."""

@@ -30,7 +30,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, clean_files
 
 from indexer import entities, store, stories
-from indexer.analysis import WORD_RUN, iter_bigrams, iter_chars, iter_words, normalize
+from indexer.analysis import WORD_RUN, iter_bigrams, iter_bridges, iter_chars, iter_words, normalize
 from indexer.codec import ArrayCodec
 from indexer.perdoc import BYTE_LENGTHS, StoredWriter, from_keys, length_bytes, own_fields
 from indexer.keys import key_of, keys_file
@@ -65,6 +65,14 @@ def bigram_positions(folded: str) -> dict[str, list[int]]:
                 found[pair] = [base + i]
             else:
                 at.append(base + i)
+    return found
+
+
+def bridge_positions(folded: str) -> dict[str, list[int]]:
+    """Return each bridge over punctuation of folded text with its positions."""
+    found: dict[str, list[int]] = {}
+    for bridge, pos in iter_bridges(folded):
+        found.setdefault(bridge, []).append(pos)
     return found
 
 
@@ -148,6 +156,9 @@ class SegmentBuilder:
             postings.add(text, docnum, len(plist), encode(plist))
             length += len(plist)
             self.saturated += weighted and len(plist) > FREQ_MAX
+        if stream is iter_bigrams:  # the bridges go with the pairs; a field's length counts the pairs only
+            for text, plist in bridge_positions(folded).items():
+                postings.add(text, docnum, len(plist), encode(plist))
         self.lengths[name].append(length)
         return length
 

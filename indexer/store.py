@@ -35,6 +35,7 @@ META_FILE = "newsearch.json"
 # 6: stored fields without the values the keys file holds (id, kind, category, source, published, path,
 # content_hash): the per-document reader composes them (perdoc.from_keys); columns.npz holds the stories only,
 # the per-document arrays are joined from the keys files at open (columns.load_columns).
+# The pair fields also hold the bridges over punctuation (analysis.iter_bridges: 下，各).
 FORMAT_VERSION = 6
 USERDICT_FILE = "userdict.txt"
 LOCK_FILE = "write.lock"

@@ -6,7 +6,9 @@
   a pasted passage (PASSAGE_CHARS+): documents holding a few of its rarest
   pairs, checked in their stored text, so its length costs nothing;
 - ``layout``: where text stands in one piece, punctuation and all: its runs
-  where they stand beside each other (by position), then the stored text.
+  where they stand beside each other (by position), then the stored text;
+  typed without spaces, starting and ending with a word character, by position
+  alone: its runs and the bridges over its punctuation (``下，各``), each in place.
 
 Every read counts against the request's caps (search/budget.py); a check a cap
 cuts covers the newest candidates.
@@ -18,7 +20,7 @@ import re
 
 import numpy as np
 
-from indexer.analysis import WORD_RUN, normalize, word_runs
+from indexer.analysis import WORD_RUN, bridges_of, normalize, word_runs
 from indexer.schema import BODY, CHARS_OF, GRAMS_OF, TITLE
 from indexer.postings import ARRAY_FIELDS
 from search.budget import MAX_STORED, BudgetedReader
@@ -73,6 +75,23 @@ def reads_stored(text: str) -> bool:
     core = "".join(folded.split())
     runs = [m.group() for m in WORD_RUN.finditer(core)]
     return bool(runs) and not (folded == core and len(runs) == 1 and runs[0] == core)
+
+
+def bridged(text: str) -> list[tuple[str, int]] | None:
+    """Return the bridges that, with its runs, place text in one piece by position alone (bridges_of); else None.
+
+    None also for one run (the run's own pairs place it) and for text typed
+    with spaces (they do not count in the stored text, and positions would).
+    """
+    folded = normalize(text).strip()
+    if len(word_runs(folded)) < 2 or any(ch.isspace() for ch in folded):
+        return None
+    return bridges_of(folded)
+
+
+def needs_stored(text: str) -> bool:
+    """Tell whether the embedded index needs the stored text to check that text stands in one piece."""
+    return reads_stored(text) and bridged(text) is None
 
 
 class ExactMatcher(BudgetedReader):
@@ -254,6 +273,9 @@ class ExactMatcher(BudgetedReader):
         For a passage whose candidates' text was read, the check by position of
         layout() is made on that text, not on half its pairs' positions in each.
         """
+        bridges = bridged(text)
+        if bridges is not None:  # the rarest bridges first: they narrow a stock phrase to its true holders
+            within = self._holding_bridges(GRAMS_OF[textfield], [b for b, _ in bridges], within)
         docs = self.substring(textfield, text, within)
         if not (is_passage(text) and len(docs) and reads_stored(text)) or self.skip_layout or \
                 not all((d, textfield) in self.folded for d in docs.tolist()):
@@ -281,6 +303,9 @@ class ExactMatcher(BudgetedReader):
         """
         if not len(docs) or self.skip_layout or not reads_stored(text):
             return docs
+        bridges = bridged(text)
+        if bridges is not None and self.positional(GRAMS_OF[textfield]):
+            return self._placed(GRAMS_OF[textfield], text, bridges, docs)
         folded = normalize(text).strip()
         core = "".join(folded.split())
         runs = [(m.start(), m.group()) for m in WORD_RUN.finditer(core)]
@@ -311,6 +336,53 @@ class ExactMatcher(BudgetedReader):
                 self.folded[d, name] = normalize(fields.get(name, ""))
                 self.texts[d, name] = "".join(self.folded[d, name].split())
         return fresh, rest
+
+    def _holding_bridges(self, grams: str, bridges: list[str], within: np.ndarray | None) -> np.ndarray:
+        """Return the documents (of within) holding the rarest bridges, until they are few (PASSAGE_FEW)."""
+        docs = within
+        for bridge, _ in sorted(zip(bridges, self.counts(grams, bridges)), key=lambda bc: bc[1]):
+            if docs is not None and len(docs) <= PASSAGE_FEW:
+                break
+            docs = self.postings(grams, bridge)[0] if docs is None else self.holding(grams, bridge, docs)[0]
+        return docs
+
+    def _placed(self, grams: str, text: str, bridges: list[tuple[str, int]], docs: np.ndarray) -> np.ndarray:
+        """Keep the documents where text stands in one piece, read from positions alone.
+
+        Every run of two characters or more where its pairs place it, every
+        bridge where it stands, all from one start: that is the text, marks and
+        all (the runs of one character are inside the bridges). The bridges,
+        rare, go first and leave few documents for the runs' pairs.
+        """
+        core = normalize(text).strip()
+        parts = [(off, bridge, False) for bridge, off in bridges]
+        parts += [(m.start(), m.group(), True) for m in WORD_RUN.finditer(core) if len(m.group()) > 1]
+        terms = sum(len(run) // 2 + 1 if is_run else 1 for _, run, is_run in parts)
+        docs, unchecked = self.affordable("positions", docs, terms)
+        whole = None
+        for off, term, is_run in parts:
+            found = self.run_starts(grams, term, docs) if is_run else self.term_starts(grams, term, docs)
+            shifted = found[(found & 0xFFFFFFFF) >= off] - off
+            whole = shifted if whole is None else common(whole, shifted)
+            docs = distinct(whole >> 32)
+            if not len(docs):
+                break
+        return self._checked(docs, unchecked)
+
+    def positional(self, field: str) -> bool:
+        """Tell whether the index keeps a field's positions as arrays (run_starts and term_starts read them)."""
+        arrays = self.cache.arrays
+        return arrays is not None and arrays.positional and field in ARRAY_FIELDS
+
+    def term_starts(self, field: str, term: str, docs: np.ndarray) -> np.ndarray:
+        """Return where a term stands in the given documents, as doc << 32 | position (counted as work)."""
+        self._on_time()
+        self.work.positions += len(docs)
+        found = self.cache.arrays.position_arrays(field, term, docs, self.searcher.schema[field].format.decode_positions)
+        if found is None:
+            return EMPTY
+        held, at = found
+        return distinct((held.astype(np.int64) << 32) | at)
 
     def _layout_by_position(self, textfield: str, runs: list[tuple[int, str]], docs: np.ndarray) -> np.ndarray:
         grams = GRAMS_OF[textfield]

@@ -31,7 +31,7 @@ import numpy as np
 from indexer.analysis import normalize, word_runs
 from indexer.schema import BODY, CHARS_OF, GRAMS_OF, TITLE
 from search.budget import LATE_SECONDS, LATE_SHARE, MAX_PASSES, MAX_POSTINGS, OutOfTime, OverBudget, Windows
-from search.exact import ExactMatcher, is_passage, reads_stored
+from search.exact import ExactMatcher, is_passage, needs_stored
 from search.postings import PostingCache
 from search.query import KEYWORD_FIELDS, TEXT_FIELDS, Clause, ParsedQuery
 from search.sets import EMPTY, Hits, minus
@@ -316,7 +316,7 @@ class Matcher(ExactMatcher):
         """
         self.prepare(parsed)
         self.limit_to = None
-        if any(c.phrase and reads_stored(c.text) for c in parsed.positive):
+        if any(c.phrase and needs_stored(c.text) for c in parsed.positive):
             self.skip_layout = True
             try:
                 candidates = self._all_of(parsed)

@@ -15,7 +15,8 @@ import jieba
 import pytest
 
 from conftest import corpus_items
-from indexer.analysis import WordTokenizer, explain, get_segmenter, iter_bigrams, iter_chars, iter_words, normalize
+from indexer.analysis import (WordTokenizer, bridges_of, explain, get_segmenter, iter_bigrams, iter_bridges, iter_chars,
+                              iter_words, normalize)
 
 
 def words(text):
@@ -75,6 +76,19 @@ def test_recall_streams_are_pairs_and_characters_within_runs():
     assert list(iter_chars(folded)) == [("衢", 0, 0, 1), ("州", 1, 1, 2), ("a", 3, 3, 4), ("1", 4, 4, 5)]
     # No pair crosses punctuation.
     assert "州a" not in {g for g, *_ in iter_bigrams(folded)}
+
+
+def test_bridges_span_punctuation_between_runs_spaces_not_counting():
+    folded = normalize("坚强领导下，各地区。 “好”……啊！——！——x")
+    bridges = list(iter_bridges(folded))
+    # The space in "。 “" does not count; "！——！——" (six marks) is no bridge.
+    assert bridges == [("下,各", 4), ("区。“好", 8), ("好”……啊", 12)]
+    assert all(not b.isalnum() for b, _ in bridges)  # a bridge always holds a mark: never a pair
+    assert list(iter_bridges(normalize("衢州 市"))) == []  # spaces alone are no bridge
+    # A text without spaces starting and ending with a word character is placed by its runs and bridges.
+    assert bridges_of(normalize("领导下，各")) == [("下,各", 2)]
+    assert bridges_of(normalize("，各")) is None and bridges_of(normalize("各，")) is None
+    assert bridges_of(normalize("甲——……乙")) is None  # a gap of four marks
 
 
 def test_explain_reports_offsets_into_the_original_text():

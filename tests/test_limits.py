@@ -78,6 +78,23 @@ def test_24_quoted_phrases_with_spaces_read_at_most_the_cap(corpus):
     assert apart and not found & set(apart)
 
 
+def test_a_quoted_stock_phrase_with_a_comma_finds_every_holder_however_many_hold_its_words(corpus):
+    """More articles hold the phrase's words than the stored-text cap reads; its bridge (下，各) places it."""
+    engine, items = corpus
+    phrase = "以习近平同志为核心的党中央坚强领导下，各"
+    words = {i for i, item in items.items() if holds(item, phrase[:-2])}
+    holders = {i for i, item in items.items() if holds(item, normalize(phrase))}
+    assert len(words) > 2 * MAX_STORED and 0 < len(holders) < len(words)
+    answer, hits = every_hit(engine, f'"{phrase}"', collapse=False)
+    assert {h["id"] for h in hits} == holders and answer["total"] == len(holders)
+    assert not answer["work"]["capped"] and not answer["warnings"]
+    # The same words with a full stop for the comma: none of the comma's holders, only that text's own.
+    stop = phrase.replace("，", "。")
+    answer, hits = every_hit(engine, f'"{stop}"', collapse=False)
+    assert {h["id"] for h in hits} == {i for i, item in items.items() if holds(item, normalize(stop))}
+    assert not {h["id"] for h in hits} & holders
+
+
 def test_an_excluded_phrase_cut_by_the_cap_excludes_what_it_did_not_check(corpus):
     engine, items = corpus
     answer, hits = every_hit(engine, '会议 -"中 国"')
