@@ -7,8 +7,9 @@ parser and ``document_number`` answer on it through ``ArrayCodec``:
   (terms.py) and posting arrays (postings.py), the segment's only copy of its
   postings: terms by text and prefix, their statistics, and matchers over the
   lists, with the positions of the pair fields for Whoosh's Phrase query;
-- its per-document reader (perdoc.ArrayPerDocReader) reads our stored-field
-  blocks, and field lengths and columns from the segment's keys file;
+- its per-document reader (perdoc.ArrayPerDocReader) reads our stored fields,
+  composing the values the segment's keys file holds from it, and field
+  lengths and columns from that keys file;
   deletions are the segment's, in the TOC.
 
 Whoosh's TOC pickles every segment with its codec, so this module's path and

@@ -45,10 +45,10 @@ def open_index(folder: str | Path) -> tuple[object, PostingArrays | None]:
         segments = ix._segments()
     for seg in segments:
         ArrayTermsReader(folder, seg).close()  # map_npy names a missing or cut-short array
-        if seg.doc_count_all():  # and a stored-field file, or block ends that do not fit it, or a bad last block
+        if seg.doc_count_all():  # and a stored-field or keys file, ends that do not fit, a bad last document
             reader = ArrayPerDocReader(storage, seg)
             try:
-                reader.stored_fields(seg.doc_count_all() - 1)
+                reader.check(seg.doc_count_all() - 1)
             finally:
                 reader.close()
     return ix, PostingArrays.open(folder, segments)

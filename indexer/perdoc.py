@@ -15,18 +15,29 @@ Per segment:
     <segment id>.stored_ends.npy  uint32 (uint64 past 4 GB): where each document's bytes end
     <segment id>.stored_dict.npy  uint8: the preset dictionary
 
+A value the segment's keys file holds (``FROM_KEYS``: id, kind, category,
+source, published, path, content_hash) is not stored again: the reader
+composes it from the keys file (``from_keys``). Only a document whose value
+the keys would not give back as it is (``own_fields``) keeps it, or an
+``ABSENT`` mark (kind 3, no bytes) when it has no such field.
+
 ``ArrayPerDocReader`` is our codec's per-document reader (codec.py): stored
-fields from those files; field lengths and Whoosh's columns (title_len,
-body_len, category, source, published) from the segment's keys file
-(segment.SegmentKeys), which keeps them once; deletions from the segment
+fields from those files and the keys file; field lengths and Whoosh's columns
+(title_len, body_len, category, source, published) from the segment's keys
+file (segment.SegmentKeys), which keeps them once; deletions from the segment
 itself, that is the TOC.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import struct
+import threading
+import weakref
+import zipfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +49,7 @@ from indexer import store
 from indexer.keys import keys_file
 from indexer.mapped import map_npy
 from indexer.postings import raw_to_npy
-from indexer.schema import build_schema
+from indexer.schema import ARTICLE, HEADLINE, build_schema
 
 PRIME = 256  # documents whose JSON makes a segment's dictionary
 DICT_BYTES = 32_768  # zlib's window: a longer dictionary is not used. 16 KB gave 7% more bytes
@@ -51,7 +62,21 @@ COLUMNS = ("title_len", "body_len", "category", "source", "published")  # Whoosh
 STORED = tuple(sorted(name for name, field in build_schema().items() if field.stored))  # numbered fields
 STORED_INDEX = {name: i for i, name in enumerate(STORED)}
 WBITS = -15  # raw deflate: no zlib header or checksum (10 bytes a document), and no dictionary round trip
-TEXT, NUMBER, OTHER = 0, 1, 2  # a value's kind
+TEXT, NUMBER, OTHER, NONE = 0, 1, 2, 3  # a value's kind; NONE: a field the document lacks, though its keys give one
+# Stored fields composed from the keys file, and the keys file's arrays that make them.
+FROM_KEYS = ("category", "content_hash", "id", "kind", "path", "published", "source")
+KEY_ARRAYS = ("ids", "id_ends", "paths", "path_ends", "kind", "content", "published",
+              "category", "category_labels", "source", "source_labels")
+
+
+class _Absent:
+    """The mark of a field a document lacks although its keys give a value (kept as kind NONE)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()
 
 
 def length_bytes(lengths) -> np.ndarray:
@@ -64,11 +89,38 @@ def stored_files(seg) -> dict[str, str]:
     return {part: f"{seg.segment_id()}.{part}.npy" for part in ("stored", "stored_ends", "stored_dict")}
 
 
+def from_keys(row: dict) -> dict:
+    """Return the stored fields a document's keys give (row: its values, as segment.SegmentKeys keeps them)."""
+    return {"category": row["category"], "content_hash": f"{row['content']:016x}", "id": row["id"],
+            "kind": HEADLINE if row["kind"] else ARTICLE, "path": row["path"], "published": row["published"],
+            "source": row["source"]}
+
+
+def own_fields(stored: dict, given: dict) -> dict:
+    """Return the stored fields to keep of a document whose keys give these: those they do not give as they are."""
+    own = {name: value for name, value in stored.items()
+           if name not in given or type(value) is not type(given[name]) or value != given[name]}
+    own.update((name, ABSENT) for name in given if name not in stored)
+    return own
+
+
+def composed(own: dict, given: dict) -> dict:
+    """Return a document's stored fields from its own and those its keys give (own_fields' inverse), in STORED order."""
+    out = {}
+    for name in STORED:
+        value = own.get(name, given.get(name, ABSENT))
+        if value is not ABSENT:
+            out[name] = value
+    return out
+
+
 def _encoded(fields: dict) -> bytes:
     """Return a document's stored fields as bytes (see the module's docstring)."""
     heads, values = [len(fields)], []
     for name, value in fields.items():
-        if isinstance(value, str):
+        if value is ABSENT:
+            kind, data = NONE, b""
+        elif isinstance(value, str):
             kind, data = TEXT, value.encode("utf-8", "surrogatepass")
         elif isinstance(value, int) and not isinstance(value, bool):
             kind, data = NUMBER, str(value).encode()
@@ -89,7 +141,8 @@ def _decoded(data: bytes) -> dict:
         at += heads[i + 2]
         kind = heads[i + 1]
         out[STORED[heads[i]]] = (value.decode("utf-8", "surrogatepass") if kind == TEXT else
-                                 int(value) if kind == NUMBER else json.loads(value.decode("utf-8", "surrogatepass")))
+                                 int(value) if kind == NUMBER else ABSENT if kind == NONE else
+                                 json.loads(value.decode("utf-8", "surrogatepass")))
     if at != len(data):
         raise ValueError(f"{len(data) - at} bytes past the fields")
     return out
@@ -171,6 +224,76 @@ class StoredReader:
         self.data = self.ends = None
 
 
+class KeysValues:
+    """A segment's keys file's arrays, each read at its first use and then held; one per file in a process."""
+
+    _shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # (device, inode, size, time): values
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.arrays: dict[str, np.ndarray] = {}
+        self._rows: tuple | None = None  # the arrays row reads, in Python's forms
+
+    @classmethod
+    def of(cls, path: Path) -> KeysValues:
+        """Return the values of a keys file, shared with the readers that hold them already (searchers of one build,
+        and of the next, which links the file): each segment's arrays are in memory once."""
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            raise store.DamagedFileError(path, f"unreadable ({type(exc).__name__}: {exc})") from None
+        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)  # its link in the next build: the same file
+        with cls._lock:
+            values = cls._shared.get(key)
+            if values is None:
+                values = cls._shared[key] = cls(path)
+        return values
+
+    def read(self, names) -> dict[str, np.ndarray]:
+        """Return the arrays, with these among them (each read from the file once)."""
+        missing = [name for name in names if name not in self.arrays]
+        if missing:
+            with self._opened() as data:
+                self.arrays.update({name: data[name] for name in missing})
+        return self.arrays
+
+    def check(self, names) -> None:
+        """Check that the file lists these arrays, decompressing none (a cut file has no list)."""
+        with self._opened() as data:
+            if not set(names) <= set(data.files):
+                raise ValueError(f"no {sorted(set(names) - set(data.files))}")
+
+    @contextmanager
+    def _opened(self):
+        try:
+            with open(self.path, "rb") as stream, np.load(stream, allow_pickle=False) as data:  # closed if not a zip
+                yield data
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+            raise store.DamagedFileError(self.path, f"unreadable ({type(exc).__name__}: {exc})") from None
+
+    def row(self, docnum: int) -> dict:
+        """Return a document's values, as from_keys takes them."""
+        if self._rows is None:
+            keys = self.read(KEY_ARRAYS)
+            # Python's indexing of memoryviews (of the arrays held: no copy) and label lists: a row in ~1 us,
+            # not numpy's ~3.
+            self._rows = ({name: (memoryview(keys[name + "s"]), memoryview(keys[name + "_ends"]))
+                           for name in ("id", "path")},
+                          {name: (keys[f"{name}_labels"].tolist(), memoryview(keys[name]))
+                           for name in ("category", "source")},
+                          {name: memoryview(keys[name]) for name in ("kind", "content", "published")})
+        texts, labelled, numbers = self._rows
+        out = {}
+        for name, (text, ends) in texts.items():
+            out[name] = str(text[ends[docnum - 1] if docnum else 0:ends[docnum]], "utf-8", "surrogatepass")
+        for name, (labels, codes) in labelled.items():
+            out[name] = labels[codes[docnum]]
+        for name, values in numbers.items():
+            out[name] = values[docnum]
+        return out
+
+
 class _ValuesReader(ColumnReader):
     """A Whoosh column over values held in memory (in the column's form: what to_column_value gives)."""
 
@@ -201,23 +324,33 @@ class ArrayPerDocReader(base.PerDocumentReader):
         self._folder, self._segment = Path(storage.folder), segment
         self._count = segment.doc_count_all()
         self._stored = StoredReader(self._folder, segment) if self._count else None
-        self._keys: dict[str, np.ndarray] | None = None
+        self._keys: KeysValues | None = None
 
     def keys(self) -> dict[str, np.ndarray]:
-        """Return the segment's keys file's per-document arrays (read at the first call)."""
+        """Return the segment's keys file's per-document arrays that Whoosh's columns and lengths read."""
+        return self._values().read((*COLUMNS, "category_labels", "source_labels", "lengths"))
+
+    def _values(self) -> KeysValues:
         if self._keys is None:
-            path = self._folder / keys_file(self._segment)
-            try:
-                with np.load(path, allow_pickle=False) as data:
-                    self._keys = {name: data[name] for name in data.files if name not in ("bands", "ids", "paths")}
-            except (OSError, ValueError, EOFError) as exc:
-                raise store.DamagedFileError(path, f"unreadable ({type(exc).__name__}: {exc})") from None
+            self._keys = KeysValues.of(self._folder / keys_file(self._segment))
         return self._keys
 
     def close(self):
         if self._stored is not None:
             self._stored.close()
         self._keys = None
+
+    def check(self, docnum: int) -> None:
+        """Read a document's own stored bytes, and check the keys file lists what composes the rest.
+
+        Unlike stored_fields, this reads no array of the keys file: a reader that opens the build
+        next reads them (a check that did would decompress every segment's twice).
+
+        :raises store.DamagedFileError: naming the file that cannot be read.
+        """
+        if self._stored is not None:
+            self._stored.get(docnum)
+        KeysValues(self._folder / keys_file(self._segment)).check(KEY_ARRAYS)
 
     def doc_count(self):
         return self._count - self._segment.deleted_count()
@@ -276,5 +409,6 @@ class ArrayPerDocReader(base.PerDocumentReader):
     def stored_fields(self, docnum):
         if self._stored is None:
             raise IndexError(f"document {docnum} of an empty segment")
-        return self._stored.get(docnum)
+        own = self._stored.get(docnum)
+        return composed(own, from_keys(self._values().row(docnum)))
 

@@ -9,7 +9,8 @@ keeps them in flat arrays per field (postings.FieldPostings), and at finish
 writes the term dictionary and posting arrays (postings.PostingArraysWriter),
 the only copy of the postings, the segment's keys file (``SegmentKeys``: its
 per-document values and field lengths, Whoosh's columns too) and its stored
-fields, each compressed alone with a dictionary (perdoc.StoredWriter). No
+fields less the values the keys file holds, each compressed alone with a
+dictionary (perdoc.StoredWriter). No
 Whoosh 3 file is written.
 
 Segments are left as separate files, not one compound file (see finish). The
@@ -31,7 +32,7 @@ from whoosh.index import TOC, clean_files
 from indexer import entities, store, stories
 from indexer.analysis import WORD_RUN, iter_bigrams, iter_bridges, iter_chars, iter_words, normalize
 from indexer.codec import ArrayCodec
-from indexer.perdoc import BYTE_LENGTHS, StoredWriter, length_bytes
+from indexer.perdoc import BYTE_LENGTHS, StoredWriter, from_keys, length_bytes, own_fields
 from indexer.keys import key_of, keys_file
 from indexer.postings import FREQ_MAX, TEXT_FIELDS, WEIGHTED, FieldPostings, PostingArraysWriter
 from indexer.schema import (
@@ -133,8 +134,8 @@ class SegmentBuilder:
                 self._index_other(name, field, value, docnum)
             if field.stored and value is not None:
                 stored[name] = value
-        self.stored.add(stored)
-        self.keys.add(doc, folded[TITLE], self.lengths[TITLE][docnum], self.lengths[BODY][docnum])
+        row = self.keys.add(doc, folded[TITLE], self.lengths[TITLE][docnum], self.lengths[BODY][docnum])
+        self.stored.add(own_fields(stored, from_keys(row)))  # what the keys file holds is not stored again
         self.entities.add(folded[TITLE], folded[BODY])
         self.docnum += 1
 
@@ -217,7 +218,8 @@ class SegmentKeys:
         self.bands = array("Q")
         self.nbytes = 0
 
-    def add(self, doc: dict, folded_title: str, title_len: int, body_len: int) -> None:
+    def add(self, doc: dict, folded_title: str, title_len: int, body_len: int) -> dict:
+        """Add a document's keys and values; return its values as perdoc.from_keys reads them back."""
         doc_id, path = doc.get("id") or "", doc.get("path") or ""
         for (text, ends), value in zip(zip(self.text.values(), self.ends.values()), (doc_id, path)):
             text += value.encode("utf-8", "surrogatepass")
@@ -227,15 +229,19 @@ class SegmentKeys:
         for name, value in zip(self.NUMBERS, values):
             self.numbers[name].append(value)
         self.kind.append(doc.get("kind") == HEADLINE)
+        row = {"id": doc_id, "path": path, "kind": self.kind[-1], "content": values[4]}
         for name, codes in self.codes.items():
-            labels = self.labels[name]
-            codes.append(labels.setdefault(doc.get(name) or "", len(labels)))
+            labels, label = self.labels[name], doc.get(name) or ""
+            codes.append(labels.setdefault(label, len(labels)))
+            row[name] = str(label).rstrip("\0")  # as the keys file gives it back: numpy's str arrays drop trailing NULs
         for name, value in zip(self.values, (doc.get(PUBLISHED) or 0, title_len, body_len)):
             self.values[name].append(value)
+        row[PUBLISHED] = self.values[PUBLISHED][-1]
         headline = doc.get("kind") == HEADLINE
         keys = np.zeros(stories.BANDS, np.uint64) if headline else stories.band_keys(doc.get(BODY) or "")
         self.bands.frombytes(keys.tobytes())
         self.nbytes = len(self.text["ids"]) + len(self.text["paths"]) + len(self.kind) * (80 + 8 * stories.BANDS)
+        return row
 
     def save(self, path: Path, lengths: np.ndarray) -> None:
         """Save the keys, and the lengths of the perdoc.BYTE_LENGTHS fields (Whoosh's length bytes)."""

@@ -32,7 +32,10 @@ META_FILE = "newsearch.json"
 # one length byte a posting (positions.py), not a uint32 offset; list starts only (pstarts), not (start, end).
 # 4: stored fields compressed alone with a dictionary (perdoc.py), lengths and columns from keys: no Whoosh 3 file.
 # 5: word frequencies one byte a posting (freqs.py), not two.
-# 6: the pair fields also hold the bridges over punctuation (analysis.iter_bridges: 下，各).
+# 6: stored fields without the values the keys file holds (id, kind, category, source, published, path,
+# content_hash): the per-document reader composes them (perdoc.from_keys); columns.npz holds the stories only,
+# the per-document arrays are joined from the keys files at open (columns.load_columns).
+# The pair fields also hold the bridges over punctuation (analysis.iter_bridges: 下，各).
 FORMAT_VERSION = 6
 USERDICT_FILE = "userdict.txt"
 LOCK_FILE = "write.lock"

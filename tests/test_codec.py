@@ -8,8 +8,11 @@ holds no Whoosh term table or postings.
 
 from __future__ import annotations
 
+import calendar
 import datetime
+import os
 import re
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -20,13 +23,15 @@ from whoosh.qparser import MultifieldParser, QueryParser
 from whoosh.query import And, NumericRange, Or, Term
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
-from conftest import corpus_lines
+from conftest import corpus_items, corpus_lines
 from indexer import perdoc, segment
 from indexer.analysis import STOP_WORDS, normalize
 from indexer.codec import ArrayCodec, ArraySegment
-from indexer.columns import COLUMNS_FILE, NAMES, read_columns
+from indexer.columns import COLUMNS_FILE, NAMES, STORY_NAMES, load_columns
+from indexer.keys import keys_file
 from indexer.schema import (
-    BODY, BODY_CHARS, BODY_GRAMS, BODY_LEN, CATEGORY, SOURCE, TITLE, TITLE_CHARS, TITLE_GRAMS, TITLE_LEN,
+    BODY, BODY_CHARS, BODY_GRAMS, BODY_LEN, CATEGORY, HEADLINE, KIND, PUBLISHED, SOURCE, TITLE, TITLE_CHARS,
+    TITLE_GRAMS, TITLE_LEN,
 )
 from indexer.segment import word_chars as body_chars
 from indexer.store import live_build
@@ -231,17 +236,34 @@ def test_dictionaries_find_list_and_merge_terms_by_their_whole_text():
     assert merged == sorted({(field, t) for field in (TITLE, "id") for half in halves for t in half})
 
 
+def whoosh_columns(reader) -> dict[str, np.ndarray]:
+    """Return the per-document arrays as Whoosh's column readers give them (one value a call) and its kind postings."""
+    arrays = {}
+    for name in (CATEGORY, SOURCE):
+        values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in reader.column_reader(name)]
+        arrays[f"{name}_labels"], arrays[name] = np.unique(np.array(values, dtype=str), return_inverse=True)
+    for name in (PUBLISHED, TITLE_LEN, BODY_LEN):
+        arrays[name] = np.fromiter(reader.column_reader(name), dtype=np.int64)
+    arrays["headlines"] = np.fromiter(reader.postings(KIND, HEADLINE).all_ids() if (KIND, HEADLINE) in reader
+                                      else (), dtype=np.int64)
+    return arrays
+
+
 def test_whoosh_reads_columns_and_lengths_from_our_keys_not_its_own_files(built):
     """No Whoosh 3 file is written: Whoosh's columns (read the slow way, one value a call) and field
-    lengths come from the keys files, and agree with columns.npz; Whoosh sorts by them."""
+    lengths come from the keys files, and agree with the arrays the engine joins from them (columns.npz
+    holds the stories only); Whoosh sorts by them."""
     index_dir, _, ix = built
     build = live_build(index_dir)
     assert not [p.name for p in build.iterdir() if p.suffix == ".col" or p.name.endswith(".raw")]
-    with ix.reader() as reader, np.load(build / COLUMNS_FILE) as saved:
-        slow = read_columns(reader)
-        assert "deleted" not in saved.files and not len(slow["deleted"])  # the TOC keeps deletions
+    with np.load(build / COLUMNS_FILE) as saved:
+        assert sorted(saved.files) == sorted(STORY_NAMES)  # the keys files keep the per-document values
+    with ix.reader() as reader:
+        slow, saved = whoosh_columns(reader), load_columns(build, reader)
+        assert not len(saved["deleted"]) and len(saved[PUBLISHED]) == reader.doc_count_all()
         for name in NAMES:
             assert np.array_equal(slow[name], saved[name]), name
+        assert len(saved[f"{CATEGORY}_labels"]) > 1 and len(np.unique(saved[PUBLISHED])) > 1
         for d in (0, reader.doc_count_all() // 2, reader.doc_count_all() - 1):
             assert reader.doc_field_length(d, TITLE) == saved[TITLE_LEN][d]
             assert reader.doc_field_length(d, BODY) == saved[BODY_LEN][d]
@@ -274,3 +296,57 @@ def test_stored_fields_come_back_as_written_each_document_alone(tmp_path):
         reader.get(len(docs))
     ends = np.load(tmp_path / perdoc.stored_files(seg)["stored_ends"])
     assert np.diff(ends.astype(np.int64)).mean() < len(perdoc._encoded(docs[-1])) / 2  # the dictionary works
+
+
+def test_stored_fields_hold_no_value_of_the_keys_file_and_whoosh_gets_them_whole(built):
+    """A document's id, kind, category, source, published, path and content hash are kept once, in its
+    segment's keys file: its stored bytes hold none of them, and Whoosh's stored_fields gives them back."""
+    index_dir, _, ix = built
+    build = live_build(index_dir)
+    for seg in ix._segments():
+        own = perdoc.StoredReader(build, seg)
+        assert not [d for d in range(seg.doc_count_all()) if set(perdoc.FROM_KEYS) & set(own.get(d))]
+        own.close()
+    items = {item["id"]: item for start in STARTS for item in corpus_items(SAMPLE // 3, start)}
+    docs = stored(ix)
+    assert all(list(doc) == list(perdoc.STORED) for doc in docs)  # every field, in the stored order
+    for doc in docs:
+        item = items[doc["id"]]
+        published = calendar.timegm(datetime.datetime.fromisoformat(item["date"]).timetuple())
+        assert (doc["kind"], doc["category"], doc["source"], doc["published"]) == \
+            ("article", item.get("category") or "", item["source"], published)
+        assert re.fullmatch("[0-9a-f]{16}", doc["content_hash"]) and doc["path"]
+    assert len({doc["id"] for doc in docs}) == len({doc["content_hash"] for doc in docs}) == len(docs) == len(items)
+    assert {doc["category"] for doc in docs} >= {"", items[docs[-1]["id"]]["category"]}  # not one value for all
+
+
+def test_a_value_the_keys_do_not_give_back_stays_stored_and_a_missing_one_stays_missing(tmp_path):
+    """The keys file keeps "" for no category, 0 for no time, a bool for the kind and the content hash as a
+    number: a document whose value differs from that (or which lacks the field) keeps its own."""
+    docs = [{"id": "a1", "kind": "article", "title": "中国银行", "body": "今天", "category": "财经", "source": "新华",
+             "published": 1_700_000_000, "path": "p/1.txt", "content_hash": "00ab12cd34ef5678", "related": "[]"},
+            {"id": "h2", "kind": "headline", "title": "标题", "category": "", "published": 0, "path": "p/1.txt",
+             "content_hash": "ABCDEF0123456789", "parent": "a1"},
+            {"id": "x3", "title": "无类", "category": "x\0", "published": 5, "content_hash": "ff", "source": ""},
+            {"title": "什么都没有", "kind": "other", "source": None, "published": None}]
+    storage = FileStorage(str(tmp_path))
+    builder = segment.SegmentBuilder(storage)
+    for doc in docs:
+        builder.add(doc)
+    seg = builder.finish()
+    reader, own = perdoc.ArrayPerDocReader(storage, seg), perdoc.StoredReader(tmp_path, seg)
+    for d, doc in enumerate(docs):
+        assert reader.stored_fields(d) == {name: value for name, value in doc.items() if value is not None}
+    assert not set(perdoc.FROM_KEYS) & set(own.get(0))  # the plain article keeps none
+    assert own.get(1)["content_hash"] == "ABCDEF0123456789" and "kind" not in own.get(1)
+    assert own.get(2)["category"] == "x\0" and own.get(2)["kind"] is perdoc.ABSENT
+    assert "kind" not in reader.stored_fields(2) and "source" not in reader.stored_fields(3)
+    reader.close()
+    own.close()
+    keys = tmp_path / keys_file(seg)
+    (tmp_path / "next").mkdir()
+    os.link(keys, tmp_path / "next" / keys.name)  # as an update links a segment's files into its build
+    held = perdoc.KeysValues.of(keys)
+    assert perdoc.KeysValues.of(tmp_path / "next" / keys.name) is held  # the values once in memory
+    shutil.copy(keys, tmp_path / "copy.keys.npz")
+    assert perdoc.KeysValues.of(tmp_path / "copy.keys.npz") is not held  # another file: its own

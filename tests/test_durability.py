@@ -366,6 +366,8 @@ DAMAGES = {  # what is done to a copy of the seeds' build -> the file the messag
     "missing stored ends": (lambda b: (b / f"{_first_segment(b)}.stored_ends.npy").unlink(),
                                   lambda b: f"{_first_segment(b)}.stored_ends.npy"),
     "truncated columns": (lambda b: _cut(b / "columns.npz"), lambda b: "columns.npz"),
+    "truncated keys file": (lambda b: _cut(b / f"{_first_segment(b)}.keys.npz"),
+                            lambda b: f"{_first_segment(b)}.keys.npz"),
 }
 
 
