@@ -34,8 +34,9 @@ from pathlib import Path
 from indexer import analysis, stories
 from indexer.columns import load_columns
 from indexer.entities import KINDS, load_entities
+from indexer.keys import key_of
 from indexer.opening import open_index
-from indexer.schema import BODY, TITLE
+from indexer.schema import BODY, HEADLINE, TITLE
 from indexer.store import live_build, read_meta
 
 DEFAULT_ALIAS = "newsearch"
@@ -52,6 +53,11 @@ SHOWN = ("id", "kind", TITLE, BODY, "category", "source", "published", "path", "
 
 # A body's MinHash band keys (indexer/stories.py), "band:key": an update finds a new article's story by them
 BANDS_FIELD = {"type": "keyword", "doc_values": False, "norms": False}
+# The keys an update straight into the cluster looks documents up by (indexer/opensearch_changes.py): the
+# folded title's (which article a related headline names) and the title words' (a headline entry's story),
+# kept in _source (16 characters each) so that a look-up reads them back.
+KEY_FIELDS = {"bands": BANDS_FIELD, "title_key": {"type": "keyword", "doc_values": False, "norms": False},
+              "story_title": {"type": "keyword", "doc_values": False, "norms": False}}
 
 
 class ClusterError(RuntimeError):
@@ -95,7 +101,7 @@ def index_body(shards: int = 2, meta: dict | None = None) -> dict:
         "id": keyword, "kind": keyword, "category": keyword, "source": keyword, "path": keyword,
         "content_hash": keyword, "story": keyword, "published": {"type": "long"}, "seq": {"type": "long"},
         "story_size": {"type": "integer"}, **{kind: keyword for kind in KINDS},
-        "bands": BANDS_FIELD,
+        **KEY_FIELDS,
         TITLE: {"type": "text", "index": False}, BODY: {"type": "text", "index": False},
         "url": unindexed, "origin": unindexed, "snapshot_time": unindexed, "parent": unindexed,
         "related": {"type": "text", "index": False},
@@ -144,9 +150,22 @@ def cluster_document(stored: dict, seq: int, story: str | None, story_size: int,
     organisations (names: kind -> names, as the build's entities.npz holds them)."""
     doc = {name: stored.get(name, "") for name in SHOWN}
     doc["published"] = int(stored.get("published") or 0)
-    doc.update(seq=seq, story=story, story_size=story_size, bands=band_terms(stored.get(BODY)), **search_fields(stored))
+    doc.update(seq=seq, story=story, story_size=story_size, **derived_fields(stored))
     doc.update({kind: (names or {}).get(kind, []) for kind in KINDS})
     return doc
+
+
+def derived_fields(stored: dict) -> dict:
+    """Return what a document sends but does not keep in _source: the searched fields and the look-up keys."""
+    headline = stored.get("kind") == HEADLINE  # no band keys, as in a build's keys files
+    return {**search_fields(stored), "bands": [] if headline else band_terms(stored.get(BODY)),
+            **title_keys(stored.get(TITLE) or "")}
+
+
+def title_keys(title: str) -> dict[str, str | None]:
+    """Return the keys of a title: its folded text's (title_key) and its words' (story_title, None without any)."""
+    words = stories.title_key(title)
+    return {"title_key": f"{key_of(analysis.normalize(title)):016x}", "story_title": f"{words:016x}" if words else None}
 
 
 def _names_of(build: Path) -> Callable[[int], dict[str, list[str]]]:
@@ -227,6 +246,16 @@ def load_documents(client, name: str, documents: Iterator[dict], total: int, pro
             sent += 1
             bar.update(1)
     return sent
+
+
+def delete_documents(client, name: str, ids: list[str]) -> None:
+    """Delete documents by id in bulk batches (each retried on 429), then refresh: delete-by-query is a
+    module (reindex) a cluster may not load."""
+    from opensearchpy.helpers import bulk
+
+    actions = ({"_op_type": "delete", "_index": name, "_id": doc_id} for doc_id in ids)
+    bulk(client, actions, chunk_size=BATCH, max_retries=RETRIES, initial_backoff=2)
+    client.indices.refresh(index=name)
 
 
 def aliased(client, alias: str) -> list[str]:
@@ -323,81 +352,6 @@ def publish_live(index_dir: str | Path, url: str, **kwargs) -> dict:
     if build is None:
         raise ClusterError(f"no index at {index_dir} to load into the cluster")
     return publish_build(build, url, **kwargs)
-
-
-def sync_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, progress: bool = False) -> dict:
-    """Bring the alias's index in line with a build after an update: send what changed, delete what is gone.
-
-    A document is sent again (by its id) when it is new, its content changed,
-    or its story or the story's size did; the others are left as they are.
-    Their numbers in the build (seq) move with an update's merges, so only
-    sent documents carry the new one: ties in the cluster's orders may fall
-    out differently from the embedded index's after an update.
-    """
-    from opensearchpy.exceptions import OpenSearchException
-    from opensearchpy.helpers import scan
-
-    client = connect(url)
-    try:
-        if not aliased(client, alias):  # nothing in the cluster yet: the build goes in whole
-            return publish_build(build, url, alias=alias, progress=progress)
-        held = {hit["_id"]: _sameness(hit["_source"]) for hit in
-                scan(client, index=alias, _source=["content_hash", "story", "story_size"], size=2000)}
-        count, rows = _stored_rows(build)
-        names = _names_of(build)
-        seen: set[str] = set()
-
-        def changed() -> Iterator[dict]:
-            for seq, stored, sid, size in rows:
-                seen.add(stored["id"])
-                if held.get(stored["id"]) != (stored.get("content_hash"), sid, size):
-                    yield cluster_document(stored, seq, sid, size, names(seq))
-
-        sent = load_documents(client, alias, changed(), count, progress)
-        gone = [doc_id for doc_id in held if doc_id not in seen]
-        if gone:
-            client.delete_by_query(index=alias, body={"query": {"ids": {"values": gone}}}, refresh=True)
-        client.indices.refresh(index=alias)
-    except OpenSearchException as exc:
-        raise ClusterError(f"updating {url} failed ({_why(exc)})") from exc
-    return {"url": url, "alias": alias, "sent": sent, "deleted": len(gone), "unchanged": count - sent}
-
-
-def check_in_step(index_dir: Path, url: str, alias: str = DEFAULT_ALIAS) -> None:
-    """Check that the cluster's alias holds what the index at index_dir holds, before an update changes either.
-
-    An update sends what changed against the local build and deletes in the
-    cluster what the build no longer holds: from another index (or none) it
-    would delete the archive.
-
-    :raises ClusterError: when the counts differ, or the cluster cannot be read.
-    """
-    from opensearchpy.exceptions import OpenSearchException
-
-    build = live_build(Path(index_dir))
-    client = connect(url)
-    try:
-        if not aliased(client, alias):
-            return
-        held = client.count(index=alias)["count"]
-    except OpenSearchException as exc:
-        raise ClusterError(f"cannot read {alias} at {url} ({_why(exc)})") from exc
-    local = _doc_count(build) if build is not None else 0
-    if held != local:
-        raise ClusterError(f"{alias} at {url} holds {held} documents and the index at {index_dir} {local}: update "
-                           f"from the index the cluster was loaded from, or rebuild with --backend opensearch")
-
-
-def _doc_count(build: Path) -> int:
-    ix, postings = open_index(build)
-    if postings is not None:
-        postings.close()
-    with ix.reader() as reader:
-        return reader.doc_count()
-
-
-def _sameness(source: dict) -> tuple:
-    return source.get("content_hash"), source.get("story"), int(source.get("story_size") or 1)
 
 
 def cluster_stats(url: str, alias: str = DEFAULT_ALIAS) -> dict:
