@@ -16,9 +16,11 @@ are never renumbered. Every story that gained or lost a copy has its members
 sent again with the new size (their searched fields are not in ``_source``,
 so an update-by-query would lose them: the documents are made again).
 
-Not done here: deleting documents whose source is gone (that needs the list
-of sources the embedded build keeps), and the story of a headline-only entry
-by its title (it keeps the one of its update).
+The new articles' words are added to the lexicon's counts
+(indexer/opensearch_lexicon.py add_words). Not done here: deleting
+documents whose source is gone (that needs the list of sources the embedded
+build keeps), and the story of a headline-only entry by its title (it keeps
+the one of its update).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from indexer.opensearch_index import (BANDS_FIELD, ClusterError, _why, aliased, band_terms, build_documents, connect,
                                       load_documents, search_fields)
+from indexer.opensearch_lexicon import add_words
 from indexer.stories import WINDOW_DAYS, same_story, shingles, story_text
 from indexer.store import live_build
 from indexer.writer import build_index
@@ -75,8 +78,9 @@ def _send(client, alias: str, documents: list[dict], progress: bool) -> dict:
     touched = {d["story"] for d in fresh} | {held[d["id"]]["story"] for d in fresh if d["id"] in held}
     resized = resize_stories(client, alias, touched - {None})
     replaced = sum(d["id"] in held for d in fresh)
+    words = add_words(client, alias, [d for d in fresh if d["id"] not in held], load_documents)
     return {"added": len(fresh) - replaced, "replaced": replaced, "unchanged": len(documents) - len(fresh),
-            "changed": bool(fresh), "joined": joined, "resized": resized}
+            "changed": bool(fresh), "joined": joined, "resized": resized, "lexicon_sent": words}
 
 
 def cluster_story(client, alias: str, doc: dict) -> str | None:
