@@ -63,9 +63,8 @@ class ClusterError(RuntimeError):
 def connect(url: str, timeout: float = 30.0, retries: int = 2):
     """Return an OpenSearch client for a cluster URL (http://host:port, user:password@ allowed).
 
-    Several nodes' URLs separated by commas spread the requests over them; a node that stops
-    answering is left aside and the request sent to the next one (retries times; with none,
-    the caller retries: search/opensearch_calls.py does, within a request's deadline).
+    Several nodes' URLs separated by commas spread the requests over them; a node that stops answering
+    is left aside and the request sent to the next one (retries: 0 leaves that to the caller).
     """
     from opensearchpy import OpenSearch
 
@@ -291,8 +290,7 @@ def publish_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, shards: int
         for index, wanted in ((name, count), (name + SUFFIX, words)):
             client.indices.put_settings(index=index, body={"index": {"refresh_interval": "1s"}})
             client.indices.refresh(index=index)
-            held = client.count(index=index)["count"]
-            if held != wanted:
+            if (held := client.count(index=index)["count"]) != wanted:
                 raise ClusterError(f"the new index {index} holds {held} documents, {wanted} were sent")
         old = swap_alias(client, alias, name, name + SUFFIX)
     except (OpenSearchException, ClusterError, RuntimeError) as exc:

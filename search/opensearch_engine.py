@@ -112,13 +112,7 @@ class OpenSearchEngine:
         warnings = [*self._build_warnings(deadline), *parsed.warnings]
         query, request = self._query(request, parsed, warnings, now)
         sel = selection_of(request, now)
-        filters = selection_filters(sel)
-        body = {"query": query, "post_filter": both(*filters.values()), "aggs": aggregations(filters, now),
-                "from": (request.page - 1) * request.size, "size": request.size, "sort": _sort(request.sort, request.collapse),
-                "track_total_hits": True, "track_scores": True, "timeout": f"{round(SHARD_SECONDS * 1000)}ms"}
-        body["aggs"]["matched"] = {"filter": {"match_all": {}}}  # the query's matches before the filters
-        if request.collapse:
-            body["collapse"] = {"field": "story"}
+        body = _search_body(request, query, selection_filters(sel), now)
         found = self._search(deadline, body, SEARCH_SECONDS)
         work = Work(passes=1)
         if found.get("timed_out"):
@@ -286,6 +280,17 @@ class OpenSearchEngine:
             "meta": build.meta,
             "warnings": [],
         }
+
+
+def _search_body(request: SearchRequest, query: dict, filters: dict, now: int) -> dict:
+    """Return the search of a request's page, facets, timeline and stories; OpenSearch stops at SHARD_SECONDS."""
+    body = {"query": query, "post_filter": both(*filters.values()), "aggs": aggregations(filters, now),
+            "from": (request.page - 1) * request.size, "size": request.size, "sort": _sort(request.sort, request.collapse),
+            "track_total_hits": True, "track_scores": True, "timeout": f"{round(SHARD_SECONDS * 1000)}ms"}
+    body["aggs"]["matched"] = {"filter": {"match_all": {}}}  # the query's matches before the filters
+    if request.collapse:
+        body["collapse"] = {"field": "story"}
+    return body
 
 
 def _copies_body(stored: dict) -> dict:
