@@ -68,6 +68,7 @@ class OpenSearchEngine:
         self.half_life_days = half_life_days
         self.clock = clock
         self.seconds = seconds  # one request's deadline, every call to the cluster included
+        self.shares = (SEARCH_SECONDS * seconds / REQUEST_SECONDS, SHARD_SECONDS * seconds / REQUEST_SECONDS)
         self.client = connect(url, timeout=seconds, retries=0)  # retried within the deadline by the caller
         self.caller = ClusterCaller(self.client, url, alias)
         self._meta: tuple[float, list[str]] | None = None  # (read at, the live index's warnings)
@@ -112,8 +113,8 @@ class OpenSearchEngine:
         warnings = [*self._build_warnings(deadline), *parsed.warnings]
         query, request = self._query(request, parsed, warnings, now)
         sel = selection_of(request, now)
-        body = _search_body(request, query, selection_filters(sel), now)
-        found = self._search(deadline, body, SEARCH_SECONDS)
+        body = _search_body(request, query, selection_filters(sel), now, self.shares[1])
+        found = self._search(deadline, body, self.shares[0])
         work = Work(passes=1)
         if found.get("timed_out"):
             work.cap("time")
@@ -282,11 +283,12 @@ class OpenSearchEngine:
         }
 
 
-def _search_body(request: SearchRequest, query: dict, filters: dict, now: int) -> dict:
-    """Return the search of a request's page, facets, timeline and stories; OpenSearch stops at SHARD_SECONDS."""
+def _search_body(request: SearchRequest, query: dict, filters: dict, now: int, shard_seconds: float) -> dict:
+    """Return the search of a request's page, facets, timeline and stories; OpenSearch stops collecting after
+    shard_seconds."""
     body = {"query": query, "post_filter": both(*filters.values()), "aggs": aggregations(filters, now),
             "from": (request.page - 1) * request.size, "size": request.size, "sort": _sort(request.sort, request.collapse),
-            "track_total_hits": True, "track_scores": True, "timeout": f"{round(SHARD_SECONDS * 1000)}ms"}
+            "track_total_hits": True, "track_scores": True, "timeout": f"{round(shard_seconds * 1000)}ms"}
     body["aggs"]["matched"] = {"filter": {"match_all": {}}}  # the query's matches before the filters
     if request.collapse:
         body["collapse"] = {"field": "story"}

@@ -6,7 +6,9 @@ documents OpenSearchEngine completes every prefix (Chinese, pinyin, initials,
 Chinese then pinyin, two words typed as one) with the embedded engine's list,
 and offers the same did-you-mean (衢州 for ``quzhou``), never rewriting a
 Latin word the index holds; an update straight to the cluster counts the new
-articles' words; every call of theirs is given at most the request's deadline.
+articles' words; every call of theirs is given at most the request's deadline,
+and once it has passed the paths beside the search (related searches,
+did-you-mean, an article's neighbours, completion) end and say so in work.
 
 The cluster is the one NEWSEARCH_TEST_URL names, else the session's test cluster.
 """
@@ -225,3 +227,42 @@ def test_an_update_from_the_embedded_index_brings_the_lexicon_in_line(tmp_path, 
     assert len(held) > len(before) and any(held[w]["df"] != df for w, df in before.items())
     (live,) = aliased(client, alias)
     assert aliased(client, lexicon_alias(alias)) == [live + "-lexicon"]
+
+
+@pytest.mark.parametrize("case", ["related", "repairs", "around", "completion"])
+def test_time_up_after_the_first_call_cuts_the_paths_beside_it(engines, cluster_url, monkeypatch, case):
+    """The engine's clock jumps past the deadline once the request's first call (the search, the document, the
+    lexicon) has answered: the answer comes with that call's results, nothing more is sent, and work names the
+    cut path, as the embedded engine names its own."""
+    _, cluster = engines
+    now, sent = [0.0], []
+    engine = OpenSearchEngine(cluster_url, ALIAS, clock=lambda: now[0])
+    engine.search(SearchRequest(q="经济"))  # reads the index's meta, which a search reads again after 10 s only
+    real = Urllib3HttpConnection.perform_request
+
+    def spy(self, method, url, params=None, body=None, timeout=None, *args, **kwargs):
+        sent.append(url)
+        answer = real(self, method, url, params, body, timeout, *args, **kwargs)
+        now[0] += 100.0  # the request's time is up once its first call has answered
+        return answer
+
+    doc = cluster.search(SearchRequest(q="经济"))["hits"][0]["id"]
+    monkeypatch.setattr(Urllib3HttpConnection, "perform_request", spy)
+    answer = {"related": lambda: engine.search(SearchRequest(q="经济")),
+              "repairs": lambda: engine.search(SearchRequest(q="quzhou")),
+              "around": lambda: engine.article(doc, q="经济"), "completion": lambda: engine.complete("zjqz")}[case]()
+    assert len(sent) == 1  # nothing sent once the time was up
+    if case == "related":
+        whole = cluster.search(SearchRequest(q="经济"))
+        assert whole["related"] and answer["related"] == [] and answer["work"]["capped"] == ["related"]
+        assert (answer["total"], answer["hits"]) == (whole["total"], whole["hits"])
+    elif case == "repairs":
+        assert answer["suggestion"] is None and answer["work"]["capped"] == ["repairs"]
+        assert cluster.search(SearchRequest(q="quzhou"))["suggestion"] == "衢州"  # with the time to try
+    elif case == "around":
+        assert answer["id"] == doc and answer["more_like_this"] == [] and "similar" in answer["work"]["capped"]
+        assert cluster.article(doc, q="经济")["more_like_this"]
+    else:
+        assert answer == {"suggestions": [], "work": {**answer["work"], "capped": ["completion"]}}
+        assert cluster.complete("zjqz")["suggestions"] == ["浙江衢州"]
+    engine.close()
