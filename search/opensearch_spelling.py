@@ -161,7 +161,8 @@ def completion_searches(folded: str, limit: int, compounds: bool) -> list[dict]:
 
 def complete_words(matcher: ClusterMatcher, folded: str, limit: int) -> list[str]:
     """Return completions_of() folded text over the cluster's lexicon (none when it has none)."""
-    lexicon = fetch_lexicon(matcher, completion_searches(folded, limit, compounds=False))
+    searches = completion_searches(folded, limit, compounds=False)
+    lexicon = fetch_lexicon(matcher, searches) if searches else None  # none: Chinese too long to have keys
     if lexicon is None:
         return []
     key = folded.replace(" ", "")
