@@ -17,10 +17,11 @@ give the same tokens at the same positions:
   a quoted phrase with punctuation or spaces in it is one phrase of pairs
   there, as our engine checks it in the stored text "spaces not counting".
 
-A rebuild writes a new index named with a stamp, loads it in batches (retried
-on 429), checks its count and then moves the alias to it in one ``_aliases``
-request; anything failing before that deletes the new index and leaves the
-alias where it was.
+A rebuild writes a new index named with a stamp and the build's lexicon
+beside it (indexer/opensearch_lexicon.py), loads them in batches (retried on
+429), checks their counts and then moves both aliases in one ``_aliases``
+request; anything failing before that deletes both new indexes and leaves the
+aliases where they were.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from indexer.columns import load_columns
 from indexer.entities import KINDS, load_entities
 from indexer.keys import key_of
 from indexer.opening import open_index
+from indexer.opensearch_lexicon import SUFFIX, build_entries, lexicon_alias, lexicon_body
 from indexer.schema import BODY, HEADLINE, TITLE
 from indexer.store import live_build, read_meta
 
@@ -64,16 +66,16 @@ class ClusterError(RuntimeError):
     """The cluster cannot be reached, or refused what was sent."""
 
 
-def connect(url: str, timeout: float = 30.0):
+def connect(url: str, timeout: float = 30.0, retries: int = 2):
     """Return an OpenSearch client for a cluster URL (http://host:port, user:password@ allowed).
 
-    Several nodes' URLs separated by commas spread the requests over them; a node that stops
-    answering is left aside and the request sent to the next one.
+    Several nodes' URLs separated by commas spread the requests over them; a node that stops answering
+    is left aside and the request sent to the next one (retries: 0 leaves that to the caller).
     """
     from opensearchpy import OpenSearch
 
     hosts = [part.strip() for part in url.split(",") if part.strip()]
-    return OpenSearch(hosts, timeout=timeout, max_retries=2, retry_on_timeout=True)
+    return OpenSearch(hosts, timeout=timeout, max_retries=retries, retry_on_timeout=retries > 0)
 
 
 def reach(url: str) -> dict:
@@ -265,11 +267,16 @@ def aliased(client, alias: str) -> list[str]:
     return sorted(client.indices.get_alias(name=alias))
 
 
-def swap_alias(client, alias: str, name: str) -> list[str]:
-    """Point the alias at one index, in one request (readers see the old index or the new one); return the old."""
+def swap_alias(client, alias: str, name: str, lexicon: str | None = None) -> list[str]:
+    """Point the alias at one index, and its lexicon's alias at the lexicon given, in one request (readers see
+    the old pair or the new one); return the indexes the alias named before."""
     old = aliased(client, alias)
     actions = [{"remove": {"index": index, "alias": alias}} for index in old]
     actions.append({"add": {"index": name, "alias": alias}})
+    if lexicon is not None:
+        actions += [{"remove": {"index": index, "alias": lexicon_alias(alias)}}
+                    for index in aliased(client, lexicon_alias(alias))]
+        actions.append({"add": {"index": lexicon, "alias": lexicon_alias(alias)}})
     client.indices.update_aliases(body={"actions": actions})
     return old
 
@@ -280,16 +287,17 @@ def prune_indexes(client, alias: str, keep: list[str]) -> list[str]:
     stamped = re.compile(re.escape(alias) + r"-\d{20}")  # not another alias's indexes (newsearch-test-…)
     gone = [name for name in sorted(found) if stamped.fullmatch(name) and name not in keep]
     for name in gone:
-        client.indices.delete(index=name, ignore_unavailable=True)
+        client.indices.delete(index=f"{name},{name}{SUFFIX}", ignore_unavailable=True)  # with its lexicon
     return gone
 
 
 def publish_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, shards: int = 2,
                   progress: bool = False, fail_after: int | None = None) -> dict:
-    """Load a build's documents into a new stamped index and move the alias to it.
+    """Load a build's documents into a new stamped index, its lexicon into one beside it
+    (indexer/opensearch_lexicon.py), and move both aliases to them.
 
-    A failure before the swap deletes the new index; the alias stays where it
-    was. fail_after stops loading after that many documents (how tests make a
+    A failure before the swap deletes both new indexes; the aliases stay where
+    they were. fail_after stops loading after that many documents (how tests make a
     rebuild fail half-way).
 
     :raises ClusterError: when the cluster cannot be reached or refuses a document.
@@ -304,15 +312,18 @@ def publish_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, shards: int
         documents = _failing(documents, fail_after)
     try:
         client.indices.create(index=name, body=index_body(shards, {"build": read_meta(build)}))
+        client.indices.create(index=name + SUFFIX, body=lexicon_body())
         sent = load_documents(client, name, documents, count, progress)
-        client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}})
-        client.indices.refresh(index=name)
-        held = client.count(index=name)["count"]
-        if held != count:
-            raise ClusterError(f"the new index holds {held} documents, {count} were sent")
-        old = swap_alias(client, alias, name)
+        words, entries = build_entries(build)
+        load_documents(client, name + SUFFIX, entries, words, False)
+        for index, wanted in ((name, count), (name + SUFFIX, words)):
+            client.indices.put_settings(index=index, body={"index": {"refresh_interval": "1s"}})
+            client.indices.refresh(index=index)
+            if (held := client.count(index=index)["count"]) != wanted:
+                raise ClusterError(f"the new index {index} holds {held} documents, {wanted} were sent")
+        old = swap_alias(client, alias, name, name + SUFFIX)
     except (OpenSearchException, ClusterError, RuntimeError) as exc:
-        _drop(client, name)
+        _drop(client, f"{name},{name}{SUFFIX}")
         raise ClusterError(f"loading {url} failed ({_why(exc)}); the alias {alias} is unchanged") from exc
     prune_indexes(client, alias, [name, *old[-1:]])
     elapsed = time.perf_counter() - started

@@ -32,6 +32,12 @@ documents are made again).
 
 With delete_missing, the articles whose source file is gone are deleted too,
 with their headline entries, as the embedded update's --delete-missing does.
+
+The words of the documents the update adds (not re-crawls, not replaced
+articles) are added to the lexicon's counts (indexer/opensearch_lexicon.py
+add_words). Deletions do not lower them: the documents deleted are not read
+back, and the next rebuild, or an update from the embedded build
+(sync_build), makes the counts exact again.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from indexer.opensearch_changes import find_deletions, find_recrawls, headline_s
 from indexer.opensearch_index import (DEFAULT_ALIAS, KEY_FIELDS, ClusterError, _names_of, _stored_rows, _why, aliased,
                                       build_documents, cluster_document, connect, delete_documents, derived_fields,
                                       load_documents, publish_build)
+from indexer.opensearch_lexicon import add_words, sync_lexicon
 from indexer.opening import open_index
 from indexer.schema import ARTICLE, HEADLINE
 from indexer.stories import WINDOW_DAYS, same_story, shingles, story_text
@@ -110,11 +117,12 @@ def _apply(client, alias: str, documents: list[dict], progress: bool, delete_mis
                | set(gone.values()) | {doc["story"] for doc, _ in moved} | {old for _, old in moved})
     resized = resize_stories(client, alias, touched - {None})
     replaced = sum(d["id"] in held for d in fresh)
+    words = add_words(client, alias, [d for d in fresh if d["id"] not in held], load_documents)
     articles_sent = sum(d["kind"] == ARTICLE for d in fresh)
     return {"articles": articles_sent, "headlines": len(fresh) - articles_sent,
             "added": len(fresh) - replaced, "replaced": replaced, "deleted": len(gone),
             "unchanged": len(kept) - len(fresh), "recrawls": len(recrawls), "changed": bool(fresh or gone),
-            "joined": joined, "resized": resized}
+            "joined": joined, "resized": resized, "lexicon_sent": words}
 
 
 def _held(client, alias: str, ids: list[str]) -> dict[str, dict]:
@@ -226,9 +234,11 @@ def sync_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, progress: bool
         if gone:
             delete_documents(client, alias, gone)
         client.indices.refresh(index=alias)
+        lexicon = sync_lexicon(client, alias, build, load_documents, delete_documents)
     except OpenSearchException as exc:
         raise ClusterError(f"updating {url} failed ({_why(exc)})") from exc
-    return {"url": url, "alias": alias, "sent": sent, "deleted": len(gone), "unchanged": count - sent}
+    return {"url": url, "alias": alias, "sent": sent, "deleted": len(gone), "unchanged": count - sent,
+            "lexicon": lexicon}
 
 
 def check_in_step(index_dir: Path, url: str, alias: str = DEFAULT_ALIAS) -> None:

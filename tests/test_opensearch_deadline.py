@@ -1,0 +1,127 @@
+"""Every call to the cluster within the request's deadline: a hung node is a 503 (or a cut completion), never a hang.
+
+Contract: OpenSearchEngine gives each HTTP call the time its request has
+left as the call's timeout (at most REQUEST_SECONDS), sends a call again only
+to another node and only while time is left, and does not send again a call
+that used the time up. A cluster that accepts connections and never answers
+makes a search and an article page a 503 (page and API) and the CLI one line,
+and completion an empty list flagged "completion" in work; no traceback.
+
+Nothing here is timed: a spy on opensearch-py's connection call records the
+timeout each attempt was given, and the tests check those figures.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from opensearchpy.connection import Urllib3HttpConnection
+
+from search.opensearch_calls import REQUEST_SECONDS, ClusterTimeoutError, ClusterUnavailableError
+from search.opensearch_engine import OpenSearchEngine
+from search.request import SearchRequest
+from web import create_app
+from web.cli import cli
+
+LATE = f"did not answer within {REQUEST_SECONDS:g} s"
+
+
+@pytest.fixture()
+def hung_url():
+    """Return the URL of a local socket that accepts connections and never answers (a hung node)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.05)
+    held, done = [], threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # the accept timed out: look at done again
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    done.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.fixture()
+def attempts(monkeypatch) -> list[tuple[int, float]]:
+    """Record (port, timeout) of every HTTP attempt opensearch-py makes (a spy on its connection call)."""
+    seen = []
+    real = Urllib3HttpConnection.perform_request
+
+    def spy(self, method, url, params=None, body=None, timeout=None, *args, **kwargs):
+        seen.append((self.port, timeout))
+        return real(self, method, url, params, body, timeout, *args, **kwargs)
+
+    monkeypatch.setattr(Urllib3HttpConnection, "perform_request", spy)
+    return seen
+
+
+def _dead_url() -> str:
+    with socket.socket() as s:  # a port nothing listens on: connections are refused at once
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_a_hung_cluster_is_a_503_and_each_call_had_at_most_the_deadline(hung_url, attempts, runner):
+    """Search page, API and CLI: one attempt each (a call that used the time up is not sent again), each given
+    at most REQUEST_SECONDS; 503 and one line, no traceback."""
+    client = create_app({"TESTING": True, "BACKEND": "opensearch", "URL": hung_url}).test_client()
+    api = client.get("/api/search", query_string={"q": "中国"})
+    assert api.status_code == 503 and api.get_json()["ok"] is False and LATE in api.get_json()["error"]
+    page = client.get("/search", query_string={"q": "中国"})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 503 and "Traceback" not in text
+    result = runner.invoke(cli, ["query", "中国", "--backend", "opensearch", "--url", hung_url])
+    assert result.exit_code == 1 and LATE in result.output and len(result.output.strip().splitlines()) == 1
+    assert len(attempts) == 3
+    assert all(0 < timeout <= REQUEST_SECONDS for _, timeout in attempts)
+
+
+def test_an_article_is_a_503_and_completion_is_cut_on_a_hung_cluster(hung_url, attempts):
+    """The article page's first call is the document: 503. Completion answers, empty, flagged "completion"."""
+    client = create_app({"TESTING": True, "BACKEND": "opensearch", "URL": hung_url}).test_client()
+    article = client.get("/api/article/abc")
+    assert article.status_code == 503 and LATE in article.get_json()["error"]
+    assert client.get("/article/abc").status_code == 503
+    suggested = client.get("/api/suggest", query_string={"q": "quzhou"})
+    assert suggested.status_code == 200
+    assert suggested.get_json()["suggestions"] == [] and suggested.get_json()["work"]["capped"] == ["completion"]
+    assert len(attempts) == 3 and all(0 < timeout <= REQUEST_SECONDS for _, timeout in attempts)
+
+
+def test_refusing_nodes_are_passed_over_within_the_deadline(hung_url, attempts):
+    """Two nodes refusing and one hung: each node tried once at most, each attempt given no more than the time
+    left after the ones before (the timeouts never grow), and the hung one's timeout ends the request."""
+    hung_port = int(hung_url.rsplit(":", 1)[1])
+    engine = OpenSearchEngine(",".join([_dead_url(), hung_url, _dead_url()]))
+    assert engine.client.transport.max_retries == 0  # the client itself never sends a call again
+    with pytest.raises(ClusterTimeoutError, match=LATE):
+        engine.search(SearchRequest(q="中国"))
+    ports = [port for port, _ in attempts]
+    timeouts = [timeout for _, timeout in attempts]
+    assert 1 <= len(attempts) <= 3 and len(set(ports)) == len(ports) and ports[-1] == hung_port
+    assert all(0 < t <= REQUEST_SECONDS for t in timeouts) and timeouts == sorted(timeouts, reverse=True)
+    engine.close()
+
+
+def test_nodes_that_all_refuse_say_the_cluster_cannot_be_reached(attempts):
+    """Refused everywhere: every node tried once, then the existing one-line error (not a timeout)."""
+    urls = [_dead_url(), _dead_url()]
+    engine = OpenSearchEngine(",".join(urls))
+    with pytest.raises(ClusterUnavailableError, match="cannot reach the OpenSearch cluster") as raised:
+        engine.search(SearchRequest(q="中国"))
+    assert not isinstance(raised.value, ClusterTimeoutError)
+    assert sorted(port for port, _ in attempts) == sorted(int(u.rsplit(":", 1)[1]) for u in urls)
+    engine.close()
