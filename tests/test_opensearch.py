@@ -312,6 +312,7 @@ def test_a_cluster_down_or_an_index_missing_is_a_503_and_one_line(where, cluster
     assert api.status_code == 503 and api.get_json()["ok"] is False
     said = "cannot reach" if where == "down" else "no index newsearch-none"
     assert said in api.get_json()["error"]
+    assert ("; run: newsearch rebuild" in api.get_json()["error"]) == (where == "missing")  # a rebuild fixes no outage
     result = runner.invoke(cli, ["query", "中国", "--backend", "opensearch", "--url", url, "--alias", alias])
     assert result.exit_code == 1 and said in result.output and "Traceback" not in result.output
     assert client.get("/").status_code == 503
