@@ -21,6 +21,11 @@ import threading
 import pytest
 from opensearchpy.connection import Urllib3HttpConnection
 
+from bench.cluster import time_queries
+from bench.queries import BenchQuery, percentiles
+from bench.rebuild import Measured
+from bench.report import cluster_section
+
 from search.opensearch_calls import REQUEST_SECONDS, ClusterTimeoutError, ClusterUnavailableError
 from search.opensearch_engine import OpenSearchEngine
 from search.request import SearchRequest
@@ -143,3 +148,23 @@ def test_nodes_that_all_refuse_say_the_cluster_cannot_be_reached(attempts):
     assert not isinstance(raised.value, ClusterTimeoutError)
     assert sorted(port for port, _ in attempts) == sorted(int(u.rsplit(":", 1)[1]) for u in urls)
     engine.close()
+
+
+def test_the_bench_counts_cluster_queries_out_of_time_and_goes_on(hung_url, attempts):
+    """bench's cluster row: a query the cluster does not answer within the deadline ends as timed out, not as
+    the run's end; it has no timing and no total, and the table counts it apart from the percentiles."""
+    items = [BenchQuery("中国", "word", "none"), BenchQuery("衢州 经济", "words", "none", sort="newest")]
+    queries = time_queries(hung_url, items, items[:1], lambda line: None)
+    assert queries["timed_out"] == 2 and queries["totals"] == [None, None]
+    assert queries["first"] is None and queries["seconds"] == []
+    assert len(attempts) == 3 and all(0 < timeout <= REQUEST_SECONDS for _, timeout in attempts)  # warm-up too
+    measured = Measured("rebuild", 2.0, 2.0, 0, 0, "")
+    run = {"meta": {"docs": 10}, "items": items, "rebuild": {"ours": measured},
+           "queries": {"ours": {"first": percentiles([0.01, 0.02]), "totals": [5, 3]}},
+           "cluster": {"nodes": 3, "start_s": 1.0, "rebuild": measured, "load_s": 1.0, "sent": 10, "queries": queries}}
+    table = [line for line in cluster_section(run) if line.startswith("| OpenSearch")]
+    assert table and table[0].split("|")[7:12] == [" — ", " — ", " 0 ", " 0/2 ", " 2 "]
+    answered = {**queries, "first": percentiles([0.5]), "seconds": [0.5], "totals": [5, None], "timed_out": 1}
+    row = [line for line in cluster_section({**run, "cluster": {**run["cluster"], "queries": answered}})
+           if line.startswith("| OpenSearch")][0].split("|")
+    assert row[7:12] == [" 500.0 ", " 500.0 ", " 1 ", " 1/2 ", " 1 "]
