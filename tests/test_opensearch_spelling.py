@@ -15,6 +15,7 @@ The cluster is the one NEWSEARCH_TEST_URL names, else the session's test cluster
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -208,8 +209,8 @@ def test_an_update_to_the_cluster_counts_the_new_articles_words(tmp_path, cluste
 
 def test_an_update_from_the_embedded_index_brings_the_lexicon_in_line(tmp_path, cluster_url, runner):
     """rebuild then update with --backend opensearch: the cluster's lexicon is then the updated build's, entry for
-    entry; its alias still beside the articles' index."""
-    from indexer.opensearch_lexicon import build_entries
+    entry (an entry the build does not hold is deleted); its alias still beside the articles' index."""
+    from indexer.opensearch_lexicon import build_entries, entry
     from web.cli import cli
 
     lines = corpus_lines(4_000)[::20]
@@ -221,8 +222,11 @@ def test_an_update_from_the_embedded_index_brings_the_lexicon_in_line(tmp_path, 
     assert runner.invoke(cli, ["rebuild", str(first), *switch]).exit_code == 0
     client = connect(cluster_url)
     before = {h["_source"]["word"]: h["_source"]["df"] for h in scan(client, index=lexicon_alias(alias))}
+    stray = entry("词表外之词", 3, None)  # an entry the build does not hold: the update deletes it (by id, in bulk)
+    client.index(index=lexicon_alias(alias), id=stray["id"], body=stray, refresh=True)
     updated = runner.invoke(cli, ["update", str(later), *switch, "--json"])
     assert updated.exit_code == 0, updated.output
+    assert json.loads(updated.output)["cluster"]["lexicon"]["deleted"] == 1
     wanted = {e["word"]: e for e in build_entries(live_build(index_dir))[1]}
     held = {h["_source"]["word"]: h["_source"] for h in scan(client, index=lexicon_alias(alias))}
     assert held == wanted
