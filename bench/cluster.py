@@ -4,7 +4,10 @@ The cluster is started by `newsearch cluster start` in a folder of the run's wor
 `--quick`: that would slow indexing and searching) and stopped at the end, also when a step fails. The
 rebuild is `newsearch rebuild --backend opensearch --json`, timed as the embedded rebuild is: our build of
 the same documents, then their bulk load into a new index and the alias swap; its summary gives the load's
-own time. The queries are the run's fixed mix through `OpenSearchEngine.search`, after the same warm-up.
+own time. The queries are the run's fixed mix through `OpenSearchEngine.search`, after the same warm-up. A
+query that ends with the cluster's deadline error (ClusterTimeoutError: no answer within the request's 1 s,
+search/opensearch_calls.py) is counted as timed out, left out of the percentiles and of the totals compared,
+and the run goes on.
 """
 
 from __future__ import annotations
@@ -50,19 +53,37 @@ def rebuild_into(url: str, docs_path: Path, index: Path):
 
 
 def time_queries(url: str, items: list[BenchQuery], warmup: list[BenchQuery], log) -> dict:
-    """Answer the warm-up, then every query once, through OpenSearchEngine; return timings and totals."""
+    """Answer the warm-up, then every query once, through OpenSearchEngine; return timings and totals.
+
+    A query out of time has None as its total and no timing; "first" is None when every query was.
+    """
     from search.opensearch_engine import OpenSearchEngine
 
     engine = OpenSearchEngine(url, ALIAS)
     try:
-        answer = engine_answerer(engine)
+        answer = within_deadline(engine_answerer(engine))
         log("cluster: queries warm-up …")
         time_each(answer, warmup)
         log("cluster: queries pass 1 …")
         seconds, totals = time_each(answer, items)
     finally:
         engine.close()
-    return {"first": percentiles(seconds), "seconds": seconds, "totals": totals}
+    answered = [s for s, total in zip(seconds, totals) if total is not None]
+    return {"first": percentiles(answered) if answered else None, "seconds": answered, "totals": totals,
+            "timed_out": totals.count(None)}
+
+
+def within_deadline(answer):
+    """Return answer made to give {"total": None} for a query the cluster did not answer within the deadline."""
+    from search.opensearch_calls import ClusterTimeoutError
+
+    def bounded(item: BenchQuery) -> dict:
+        try:
+            return answer(item)
+        except ClusterTimeoutError:
+            return {"total": None}
+
+    return bounded
 
 
 def run_cluster(docs_path: Path, work: Path, items: list[BenchQuery], warmup: list[BenchQuery], log) -> dict:

@@ -131,13 +131,15 @@ def update(sources, index_dir, jobs, delete_missing, wait, backend, url, alias, 
     accumulate, so searches do not slow down. With --backend opensearch the
     documents that changed are then sent to the cluster by id, and the gone
     ones deleted there; with no index at --index the update goes to the
-    cluster alone, new articles joining the stories the cluster holds.
+    cluster alone and changes it as it would change the index: re-crawls,
+    deletions, --delete-missing, and the stories the cluster holds.
 
     Example:
 
         newsearch update crawl/2026-11-30/ --index index --delete-missing
     """
-    from indexer.opensearch_index import ClusterError, check_in_step, sync_build
+    from indexer.opensearch_index import ClusterError
+    from indexer.opensearch_update import check_in_step, sync_build
     from indexer.store import IndexBusyError, live_build
     from indexer.update import update_index
     from indexer.writer import NothingIndexedError
@@ -175,19 +177,21 @@ def _update_cluster(sources, url: str, alias: str, jobs: int | None, delete_miss
     from indexer.opensearch_update import update_cluster
     from indexer.writer import NothingIndexedError
 
-    if delete_missing:
-        raise click.UsageError("--delete-missing needs the embedded build the cluster was loaded from (--index)")
     try:
-        summary = update_cluster(sources, url, alias, jobs=jobs, progress=not as_json and sys.stderr.isatty())
+        summary = update_cluster(sources, url, alias, jobs=jobs, progress=not as_json and sys.stderr.isatty(),
+                                 delete_missing=delete_missing)
     except (NothingIndexedError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps({"ok": True, **summary}, ensure_ascii=False, indent=2))
         return
-    click.echo(f"added {summary['added']}, replaced {summary['replaced']}, unchanged {summary['unchanged']} "
-               f"in {summary['index']}; {summary['joined']} joined stories held there, "
-               f"{summary['resized']} copies resent with their story's new size")
-    click.echo(f"elapsed {summary['elapsed_s']:.1f} s")
+    if not summary["changed"]:
+        click.echo(f"nothing changed: {summary['unchanged']} documents already up to date in {summary['index']}")
+    else:
+        click.echo(f"added {summary['added']}, replaced {summary['replaced']}, deleted {summary['deleted']}, "
+                   f"unchanged {summary['unchanged']} in {summary['index']}; {summary['joined']} joined stories "
+                   f"held there, {summary['resized']} documents resent with their story's new size")
+        click.echo(f"elapsed {summary['elapsed_s']:.1f} s")
     _print_dropped(summary)
     _print_skipped(summary)
 

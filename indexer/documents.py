@@ -69,7 +69,6 @@ class Report:
     def as_dict(self) -> dict:
         """Return the counts with at most MAX_SKIPPED_PATHS paths per reason."""
         skipped = sum(self.counts["skipped", reason] for reason in self.skipped)
-        dropped = skipped + self.duplicates
         return {
             "files": self.files,
             "inputs": self.inputs,
@@ -80,13 +79,18 @@ class Report:
             "skipped_by_reason": self._by_reason(self.skipped, "skipped"),
             "warnings": sum(self.counts["warning", reason] for reason in self.warnings),
             "warnings_by_reason": self._by_reason(self.warnings, "warning"),
-            "dropped_share": round(dropped / self.inputs, 4) if self.inputs else 0.0,
-            "many_dropped": dropped * 10 > self.inputs,
+            **dropped_figures(self.inputs, skipped, self.duplicates),
         }
 
     def _by_reason(self, paths: dict[str, list[str]], kind: str) -> dict:
         return {reason: {"count": self.counts[kind, reason], "paths": found}
                 for reason, found in sorted(paths.items())}
+
+
+def dropped_figures(inputs: int, skipped: int, duplicates: int) -> dict:
+    """Return the share of inputs dropped (skipped or duplicates) and whether it is over a tenth."""
+    dropped = skipped + duplicates
+    return {"dropped_share": round(dropped / inputs, 4) if inputs else 0.0, "many_dropped": dropped * 10 > inputs}
 
 
 def to_epoch(moment: datetime | None) -> int:

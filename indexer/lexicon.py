@@ -187,11 +187,15 @@ def _known_keys(build: str | Path | None) -> dict[bytes, tuple[str, str, int]]:
     found = open_lexicon(build) if build is not None else None
     if found is None:
         return {}
-    keys: dict[int, list] = {}
-    for table in (PINYIN, INITIALS):
-        for row, word in enumerate(found.owner[table].tolist()):
-            keys.setdefault(word, ["", "", int(found.flags[word])])[table - 1] = found.bytes_of(table, row).decode()
-    return {found.bytes_of(WORDS, word): tuple(value) for word, value in keys.items()}
+    return {found.bytes_of(WORDS, word): value for word, value in found.keys().items()}
+
+
+def make_lexicon(entries: Iterable[tuple[str, int, tuple[str, str, int] | None]]) -> Lexicon:
+    """Return a lexicon held in memory from (word, documents, keys_of() or None) entries of distinct words."""
+    ordered = sorted((word.encode("utf-8"), df, keys) for word, df, keys in entries)
+    arrays, meta = _arrays([w for w, _, _ in ordered], [df for _, df, _ in ordered],
+                           [(n, keys) for n, (_, _, keys) in enumerate(ordered) if keys is not None])
+    return Lexicon([meta["words"], meta["pinyin"], meta["initials"]], arrays)
 
 
 def open_lexicon(folder: str | Path) -> Lexicon | None:
@@ -239,6 +243,14 @@ class Lexicon:
         i = self.base[table] + row
         start = int(self.ends[i - 1]) if i else 0
         return self.text[start:int(self.ends[i])].tobytes()
+
+    def keys(self) -> dict[int, tuple[str, str, int]]:
+        """Return keys_of() of every word that has keys, by word number."""
+        found: dict[int, list] = {}
+        for table in (PINYIN, INITIALS):
+            for row, word in enumerate(self.owner[table].tolist()):
+                found.setdefault(word, ["", "", int(self.flags[word])])[table - 1] = self.bytes_of(table, row).decode()
+        return {word: tuple(value) for word, value in found.items()}
 
     def word(self, number: int) -> str:
         """Return word number `number`."""

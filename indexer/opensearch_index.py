@@ -17,10 +17,11 @@ give the same tokens at the same positions:
   a quoted phrase with punctuation or spaces in it is one phrase of pairs
   there, as our engine checks it in the stored text "spaces not counting".
 
-A rebuild writes a new index named with a stamp, loads it in batches (retried
-on 429), checks its count and then moves the alias to it in one ``_aliases``
-request; anything failing before that deletes the new index and leaves the
-alias where it was.
+A rebuild writes a new index named with a stamp and the build's lexicon
+beside it (indexer/opensearch_lexicon.py), loads them in batches (retried on
+429), checks their counts and then moves both aliases in one ``_aliases``
+request; anything failing before that deletes both new indexes and leaves the
+aliases where they were.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from pathlib import Path
 from indexer import analysis, stories
 from indexer.columns import load_columns
 from indexer.entities import KINDS, load_entities
+from indexer.keys import key_of
 from indexer.opening import open_index
-from indexer.schema import BODY, TITLE
+from indexer.opensearch_lexicon import SUFFIX, build_entries, lexicon_alias, lexicon_body
+from indexer.schema import BODY, HEADLINE, TITLE
 from indexer.store import live_build, read_meta
 
 DEFAULT_ALIAS = "newsearch"
@@ -52,22 +55,27 @@ SHOWN = ("id", "kind", TITLE, BODY, "category", "source", "published", "path", "
 
 # A body's MinHash band keys (indexer/stories.py), "band:key": an update finds a new article's story by them
 BANDS_FIELD = {"type": "keyword", "doc_values": False, "norms": False}
+# The keys an update straight into the cluster looks documents up by (indexer/opensearch_changes.py): the
+# folded title's (which article a related headline names) and the title words' (a headline entry's story),
+# kept in _source (16 characters each) so that a look-up reads them back.
+KEY_FIELDS = {"bands": BANDS_FIELD, "title_key": {"type": "keyword", "doc_values": False, "norms": False},
+              "story_title": {"type": "keyword", "doc_values": False, "norms": False}}
 
 
 class ClusterError(RuntimeError):
     """The cluster cannot be reached, or refused what was sent."""
 
 
-def connect(url: str, timeout: float = 30.0):
+def connect(url: str, timeout: float = 30.0, retries: int = 2):
     """Return an OpenSearch client for a cluster URL (http://host:port, user:password@ allowed).
 
-    Several nodes' URLs separated by commas spread the requests over them; a node that stops
-    answering is left aside and the request sent to the next one.
+    Several nodes' URLs separated by commas spread the requests over them; a node that stops answering
+    is left aside and the request sent to the next one (retries: 0 leaves that to the caller).
     """
     from opensearchpy import OpenSearch
 
     hosts = [part.strip() for part in url.split(",") if part.strip()]
-    return OpenSearch(hosts, timeout=timeout, max_retries=2, retry_on_timeout=True)
+    return OpenSearch(hosts, timeout=timeout, max_retries=retries, retry_on_timeout=retries > 0)
 
 
 def reach(url: str) -> dict:
@@ -95,7 +103,7 @@ def index_body(shards: int = 2, meta: dict | None = None) -> dict:
         "id": keyword, "kind": keyword, "category": keyword, "source": keyword, "path": keyword,
         "content_hash": keyword, "story": keyword, "published": {"type": "long"}, "seq": {"type": "long"},
         "story_size": {"type": "integer"}, **{kind: keyword for kind in KINDS},
-        "bands": BANDS_FIELD,
+        **KEY_FIELDS,
         TITLE: {"type": "text", "index": False}, BODY: {"type": "text", "index": False},
         "url": unindexed, "origin": unindexed, "snapshot_time": unindexed, "parent": unindexed,
         "related": {"type": "text", "index": False},
@@ -144,9 +152,22 @@ def cluster_document(stored: dict, seq: int, story: str | None, story_size: int,
     organisations (names: kind -> names, as the build's entities.npz holds them)."""
     doc = {name: stored.get(name, "") for name in SHOWN}
     doc["published"] = int(stored.get("published") or 0)
-    doc.update(seq=seq, story=story, story_size=story_size, bands=band_terms(stored.get(BODY)), **search_fields(stored))
+    doc.update(seq=seq, story=story, story_size=story_size, **derived_fields(stored))
     doc.update({kind: (names or {}).get(kind, []) for kind in KINDS})
     return doc
+
+
+def derived_fields(stored: dict) -> dict:
+    """Return what a document sends but does not keep in _source: the searched fields and the look-up keys."""
+    headline = stored.get("kind") == HEADLINE  # no band keys, as in a build's keys files
+    return {**search_fields(stored), "bands": [] if headline else band_terms(stored.get(BODY)),
+            **title_keys(stored.get(TITLE) or "")}
+
+
+def title_keys(title: str) -> dict[str, str | None]:
+    """Return the keys of a title: its folded text's (title_key) and its words' (story_title, None without any)."""
+    words = stories.title_key(title)
+    return {"title_key": f"{key_of(analysis.normalize(title)):016x}", "story_title": f"{words:016x}" if words else None}
 
 
 def _names_of(build: Path) -> Callable[[int], dict[str, list[str]]]:
@@ -229,6 +250,16 @@ def load_documents(client, name: str, documents: Iterator[dict], total: int, pro
     return sent
 
 
+def delete_documents(client, name: str, ids: list[str]) -> None:
+    """Delete documents by id in bulk batches (each retried on 429), then refresh: delete-by-query is a
+    module (reindex) a cluster may not load."""
+    from opensearchpy.helpers import bulk
+
+    actions = ({"_op_type": "delete", "_index": name, "_id": doc_id} for doc_id in ids)
+    bulk(client, actions, chunk_size=BATCH, max_retries=RETRIES, initial_backoff=2)
+    client.indices.refresh(index=name)
+
+
 def aliased(client, alias: str) -> list[str]:
     """Return the indexes an alias points at now (none when it does not exist)."""
     if not client.indices.exists_alias(name=alias):
@@ -236,11 +267,16 @@ def aliased(client, alias: str) -> list[str]:
     return sorted(client.indices.get_alias(name=alias))
 
 
-def swap_alias(client, alias: str, name: str) -> list[str]:
-    """Point the alias at one index, in one request (readers see the old index or the new one); return the old."""
+def swap_alias(client, alias: str, name: str, lexicon: str | None = None) -> list[str]:
+    """Point the alias at one index, and its lexicon's alias at the lexicon given, in one request (readers see
+    the old pair or the new one); return the indexes the alias named before."""
     old = aliased(client, alias)
     actions = [{"remove": {"index": index, "alias": alias}} for index in old]
     actions.append({"add": {"index": name, "alias": alias}})
+    if lexicon is not None:
+        actions += [{"remove": {"index": index, "alias": lexicon_alias(alias)}}
+                    for index in aliased(client, lexicon_alias(alias))]
+        actions.append({"add": {"index": lexicon, "alias": lexicon_alias(alias)}})
     client.indices.update_aliases(body={"actions": actions})
     return old
 
@@ -251,16 +287,17 @@ def prune_indexes(client, alias: str, keep: list[str]) -> list[str]:
     stamped = re.compile(re.escape(alias) + r"-\d{20}")  # not another alias's indexes (newsearch-test-…)
     gone = [name for name in sorted(found) if stamped.fullmatch(name) and name not in keep]
     for name in gone:
-        client.indices.delete(index=name, ignore_unavailable=True)
+        client.indices.delete(index=f"{name},{name}{SUFFIX}", ignore_unavailable=True)  # with its lexicon
     return gone
 
 
 def publish_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, shards: int = 2,
                   progress: bool = False, fail_after: int | None = None) -> dict:
-    """Load a build's documents into a new stamped index and move the alias to it.
+    """Load a build's documents into a new stamped index, its lexicon into one beside it
+    (indexer/opensearch_lexicon.py), and move both aliases to them.
 
-    A failure before the swap deletes the new index; the alias stays where it
-    was. fail_after stops loading after that many documents (how tests make a
+    A failure before the swap deletes both new indexes; the aliases stay where
+    they were. fail_after stops loading after that many documents (how tests make a
     rebuild fail half-way).
 
     :raises ClusterError: when the cluster cannot be reached or refuses a document.
@@ -275,15 +312,18 @@ def publish_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, shards: int
         documents = _failing(documents, fail_after)
     try:
         client.indices.create(index=name, body=index_body(shards, {"build": read_meta(build)}))
+        client.indices.create(index=name + SUFFIX, body=lexicon_body())
         sent = load_documents(client, name, documents, count, progress)
-        client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}})
-        client.indices.refresh(index=name)
-        held = client.count(index=name)["count"]
-        if held != count:
-            raise ClusterError(f"the new index holds {held} documents, {count} were sent")
-        old = swap_alias(client, alias, name)
+        words, entries = build_entries(build)
+        load_documents(client, name + SUFFIX, entries, words, False)
+        for index, wanted in ((name, count), (name + SUFFIX, words)):
+            client.indices.put_settings(index=index, body={"index": {"refresh_interval": "1s"}})
+            client.indices.refresh(index=index)
+            if (held := client.count(index=index)["count"]) != wanted:
+                raise ClusterError(f"the new index {index} holds {held} documents, {wanted} were sent")
+        old = swap_alias(client, alias, name, name + SUFFIX)
     except (OpenSearchException, ClusterError, RuntimeError) as exc:
-        _drop(client, name)
+        _drop(client, f"{name},{name}{SUFFIX}")
         raise ClusterError(f"loading {url} failed ({_why(exc)}); the alias {alias} is unchanged") from exc
     prune_indexes(client, alias, [name, *old[-1:]])
     elapsed = time.perf_counter() - started
@@ -323,81 +363,6 @@ def publish_live(index_dir: str | Path, url: str, **kwargs) -> dict:
     if build is None:
         raise ClusterError(f"no index at {index_dir} to load into the cluster")
     return publish_build(build, url, **kwargs)
-
-
-def sync_build(build: Path, url: str, alias: str = DEFAULT_ALIAS, progress: bool = False) -> dict:
-    """Bring the alias's index in line with a build after an update: send what changed, delete what is gone.
-
-    A document is sent again (by its id) when it is new, its content changed,
-    or its story or the story's size did; the others are left as they are.
-    Their numbers in the build (seq) move with an update's merges, so only
-    sent documents carry the new one: ties in the cluster's orders may fall
-    out differently from the embedded index's after an update.
-    """
-    from opensearchpy.exceptions import OpenSearchException
-    from opensearchpy.helpers import scan
-
-    client = connect(url)
-    try:
-        if not aliased(client, alias):  # nothing in the cluster yet: the build goes in whole
-            return publish_build(build, url, alias=alias, progress=progress)
-        held = {hit["_id"]: _sameness(hit["_source"]) for hit in
-                scan(client, index=alias, _source=["content_hash", "story", "story_size"], size=2000)}
-        count, rows = _stored_rows(build)
-        names = _names_of(build)
-        seen: set[str] = set()
-
-        def changed() -> Iterator[dict]:
-            for seq, stored, sid, size in rows:
-                seen.add(stored["id"])
-                if held.get(stored["id"]) != (stored.get("content_hash"), sid, size):
-                    yield cluster_document(stored, seq, sid, size, names(seq))
-
-        sent = load_documents(client, alias, changed(), count, progress)
-        gone = [doc_id for doc_id in held if doc_id not in seen]
-        if gone:
-            client.delete_by_query(index=alias, body={"query": {"ids": {"values": gone}}}, refresh=True)
-        client.indices.refresh(index=alias)
-    except OpenSearchException as exc:
-        raise ClusterError(f"updating {url} failed ({_why(exc)})") from exc
-    return {"url": url, "alias": alias, "sent": sent, "deleted": len(gone), "unchanged": count - sent}
-
-
-def check_in_step(index_dir: Path, url: str, alias: str = DEFAULT_ALIAS) -> None:
-    """Check that the cluster's alias holds what the index at index_dir holds, before an update changes either.
-
-    An update sends what changed against the local build and deletes in the
-    cluster what the build no longer holds: from another index (or none) it
-    would delete the archive.
-
-    :raises ClusterError: when the counts differ, or the cluster cannot be read.
-    """
-    from opensearchpy.exceptions import OpenSearchException
-
-    build = live_build(Path(index_dir))
-    client = connect(url)
-    try:
-        if not aliased(client, alias):
-            return
-        held = client.count(index=alias)["count"]
-    except OpenSearchException as exc:
-        raise ClusterError(f"cannot read {alias} at {url} ({_why(exc)})") from exc
-    local = _doc_count(build) if build is not None else 0
-    if held != local:
-        raise ClusterError(f"{alias} at {url} holds {held} documents and the index at {index_dir} {local}: update "
-                           f"from the index the cluster was loaded from, or rebuild with --backend opensearch")
-
-
-def _doc_count(build: Path) -> int:
-    ix, postings = open_index(build)
-    if postings is not None:
-        postings.close()
-    with ix.reader() as reader:
-        return reader.doc_count()
-
-
-def _sameness(source: dict) -> tuple:
-    return source.get("content_hash"), source.get("story"), int(source.get("story_size") or 1)
 
 
 def cluster_stats(url: str, alias: str = DEFAULT_ALIAS) -> dict:

@@ -7,6 +7,8 @@ and parent keys: no stored document is read), writes the new and changed
 documents as new segments, marks the documents it replaces or deletes in the
 new build's TOC, merges segments by a tiered policy and swaps the new build
 in like a rebuild does. An update that finds nothing to change writes nothing.
+A new article whose content hash a live article has (a re-crawl of it under
+another id) is a duplicate of that article: not written, counted in duplicates.
 
 Merges (plan_merges) re-index the live documents of some segments from their
 stored fields, so deleted documents are dropped there:
@@ -73,6 +75,7 @@ def update_index(sources: Iterable[str], index_dir, jobs: int | None = None, del
         existing = Existing(live)
         found, sources_by_number = scan(sources, jobs, report, progress)
         plan = _plan(existing, found, delete_missing)
+        report.duplicates += plan["recrawls"]
         summary = {"added": len(plan["add"]), "replaced": len(plan["replace"]),
                    "deleted": len(plan["delete"]), "unchanged": plan["unchanged"]}
         if not (plan["add"] or plan["replace"] or plan["delete"]):
@@ -196,7 +199,10 @@ def _plan(existing: Existing, found, delete_missing: bool) -> dict:
     """Decide which groups to add and replace and which existing rows to delete."""
     rows = [existing.find(doc_id) for doc_id in found.ids]
     contents = np.frombuffer(found.contents, dtype=np.uint64)
-    add = [g for g, row in enumerate(rows) if row < 0]
+    new = [g for g, row in enumerate(rows) if row < 0]
+    # A re-crawl under another id of an article the index holds (the same content hash) is a duplicate of it.
+    again = np.isin(contents[new], existing.content[existing.live & (existing.kind == 0)])
+    add = [g for g, dup in zip(new, again.tolist()) if not dup]
     replace = [g for g, row in enumerate(rows) if row >= 0 and existing.content[row] != contents[g]]
     ids = set(found.ids)
     articles = existing.live & (existing.kind == 0)
@@ -225,8 +231,9 @@ def _plan(existing: Existing, found, delete_missing: bool) -> dict:
         for row in np.flatnonzero(headlines & np.isin(existing.parent_key, parents)).tolist():
             if existing.id_of(row) not in ids:
                 delete.add(row)
-    return {"add": add, "replace": replace, "replaced_rows": [rows[g] for g in replace],
-            "delete": sorted(delete), "unchanged": len(rows) - len(add) - len(replace)}
+    recrawls = int(again.sum())
+    return {"add": add, "replace": replace, "replaced_rows": [rows[g] for g in replace], "recrawls": recrawls,
+            "delete": sorted(delete), "unchanged": len(rows) - len(add) - len(replace) - recrawls}
 
 
 def _titles(existing: Existing, found, groups: np.ndarray):

@@ -186,6 +186,22 @@ def render(clauses: list[Clause]) -> str:
     return " ".join(parts)
 
 
+def worth_repairing(parsed: ParsedQuery, hits: int) -> bool:
+    """Tell whether a query that found hits documents is second-guessed at all (MAX_CLAUSES_FOUND)."""
+    return not (hits and len(parsed.clauses) > MAX_CLAUSES_FOUND)
+
+
+def repaired_texts(parsed: ParsedQuery, hits: int) -> tuple[list[str], list[str], list[str]]:
+    """Return the texts suggest() looks up: neighbouring plain terms joined, plain terms folded, and (when
+    nothing was found) their 2-3 character pieces."""
+    clauses = parsed.clauses
+    joined = [normalize(a.text + b.text) for a, b in zip(clauses, clauses[1:]) if _plain(a) and _plain(b)]
+    terms = ["".join(word_runs(normalize(c.text))) for c in clauses if _plain(c)]
+    pieces = [t[i:i + size] for t in terms for size in ((2, 3) if not hits else ()) if size < len(t)
+              for i in range(len(t) - size + 1)]
+    return joined, terms, pieces
+
+
 def suggest(matcher, parsed: ParsedQuery, hits: int, lexicon: Lexicon | None = None) -> str | None:
     """Return a better query than the one that found few hits, or None.
 
@@ -197,7 +213,7 @@ def suggest(matcher, parsed: ParsedQuery, hits: int, lexicon: Lexicon | None = N
     """
     best, best_hits = None, hits
     lexicon = lexicon_of(matcher, lexicon)
-    if lexicon is None or (hits and len(parsed.clauses) > MAX_CLAUSES_FOUND):
+    if lexicon is None or not worth_repairing(parsed, hits):
         return None
     work = matcher.work
     capped, searched, passes = list(work.capped), work.searched, work.passes
@@ -238,7 +254,7 @@ def complete(matcher, published: np.ndarray, prefix: str, limit: int = 8, window
         return []
     lexicon = lexicon_of(matcher, lexicon)
     words = completions_of(matcher, lexicon, folded, limit) if lexicon is not None else []
-    out = words[:limit if _LATIN.fullmatch(folded.replace(" ", "")) else limit // 2]
+    out = words[:word_share(folded, limit)]
     docs = _titles_holding(matcher, folded, windows) if len(out) < limit else np.zeros(0, dtype=np.int64)
     newest = docs[np.argsort(-published[docs], kind="stable")[: limit * 2]] if len(docs) else docs
     for doc in newest.tolist():
@@ -252,6 +268,21 @@ def complete(matcher, published: np.ndarray, prefix: str, limit: int = 8, window
         if title and title not in out:
             out.append(title)
     return out[:limit]
+
+
+def word_share(folded: str, limit: int) -> int:
+    """Return how many of limit completions of folded text may be words: all for Latin text, else half."""
+    return limit if is_latin(folded) else limit // 2
+
+
+def is_latin(folded: str) -> bool:
+    """Tell whether folded text (spaces dropped) may be pinyin or initials."""
+    return bool(_LATIN.fullmatch(folded.replace(" ", "")))
+
+
+def is_mixed(folded: str) -> re.Match | None:
+    """Return the match of Chinese followed by the start of a word's pinyin (浙江q), or None."""
+    return _MIXED.fullmatch(folded)
 
 
 def completions_of(matcher, lexicon: Lexicon, folded: str, limit: int) -> list[str]:

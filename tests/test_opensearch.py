@@ -312,6 +312,7 @@ def test_a_cluster_down_or_an_index_missing_is_a_503_and_one_line(where, cluster
     assert api.status_code == 503 and api.get_json()["ok"] is False
     said = "cannot reach" if where == "down" else "no index newsearch-none"
     assert said in api.get_json()["error"]
+    assert ("; run: newsearch rebuild" in api.get_json()["error"]) == (where == "missing")  # a rebuild fixes no outage
     result = runner.invoke(cli, ["query", "中国", "--backend", "opensearch", "--url", url, "--alias", alias])
     assert result.exit_code == 1 and said in result.output and "Traceback" not in result.output
     assert client.get("/").status_code == 503
@@ -354,7 +355,7 @@ def test_update_sends_what_changed_by_id(tmp_path, cluster_url, runner):
     elsewhere = [*switch[2:-1], "--index", str(tmp_path / "other")]
     refused = runner.invoke(cli, ["update", str(later), "--jobs", "1", *elsewhere])
     assert refused.exit_code == 1 and "holds 320 documents and the index at" in refused.output
-    # With no index at all the update goes to the cluster alone, which deletes nothing: here all is known.
+    # With no index at all the update goes to the cluster alone: here all is known, nothing is sent or deleted.
     alone = runner.invoke(cli, ["update", str(later), "--jobs", "1", *switch[2:], "--index", str(tmp_path / "none")])
     assert alone.exit_code == 0, alone.output
     assert [json.loads(alone.output)[key] for key in ("added", "replaced", "unchanged")] == [0, 0, 23]

@@ -1,7 +1,8 @@
 """Contract of indexer/update.py and `newsearch update`: change the index without a rebuild.
 
 New documents are added, changed ones replaced, unchanged ones left alone; a
-second identical update changes nothing and writes nothing. A full article
+second identical update changes nothing and writes nothing. A re-crawl of an
+indexed article under another id is a duplicate, never a second article. A full article
 replaces the headline-only entry of its title. --delete-missing drops documents
 whose file is gone. Many small updates are merged by tiers, and deletions never show.
 """
@@ -13,7 +14,7 @@ from collections import Counter
 from whoosh.index import TOC
 from whoosh.filedb.filestore import FileStorage
 
-from conftest import SEEDS
+from conftest import SEEDS, corpus_items
 from indexer.segment import INDEX_NAME
 from indexer.store import live_build
 from indexer.update import MERGE_FACTOR, tier_of, update_index
@@ -62,6 +63,23 @@ def test_a_second_identical_update_changes_nothing(tmp_path, runner):
     assert live_build(index_dir) == before
     text = runner.invoke(cli, ["update", str(src), "--index", str(index_dir)]).stdout
     assert text.startswith("nothing changed:")
+
+
+def test_a_recrawl_under_another_id_is_a_duplicate_not_a_second_article(tmp_path):
+    items = corpus_items(12)
+    first = tmp_path / "first.jsonl"
+    first.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items[:10]), encoding="utf-8")
+    build_index([str(first)], tmp_path / "index", jobs=1)
+    again = [{**items[2], "id": items[2]["id"] + "-re"}, {**items[3], "id": items[3]["id"] + "-re", "source": "别处"},
+             items[10]]
+    second = tmp_path / "second.jsonl"
+    second.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in again), encoding="utf-8")
+    summary = update_index([str(second)], tmp_path / "index", jobs=1)
+    assert {k: summary[k] for k in ("added", "replaced", "deleted", "unchanged", "duplicates")} == {
+        "added": 2, "replaced": 0, "deleted": 0, "unchanged": 0, "duplicates": 1}  # another source: its own content
+    engine = Engine(tmp_path / "index")
+    ids = sorted(h["id"] for h in engine.search(SearchRequest(q=f'"{items[2]["body"][20:40]}"', collapse=False))["hits"])
+    assert ids == [items[2]["id"]] and engine.stats()["documents"] == 12
 
 
 def test_a_full_article_replaces_its_headline_entry(tmp_path):

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from search import IndexMissingError, RequestError
 from search.backends import open_engine
+from search.opensearch_calls import ClusterUnavailableError
 from search.ranking import RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT
 from search.request import now_epoch
 
@@ -116,11 +117,19 @@ def describe_error(error: Exception) -> tuple[int, str, list[dict]]:
     if isinstance(error, RequestError):
         return 400, str(error), [{"param": error.param, "message": error.message}]
     if isinstance(error, IndexMissingError):
-        return 503, f"{error}; run: newsearch rebuild", []
+        return 503, unavailable_message(error), []
     if isinstance(error, HTTPException) and error.code:
         custom = error.description and error.description != type(error).description
         return error.code, f"{error.name}: {error.description}" if custom else error.name, []
     return 500, InternalServerError.name, []
+
+
+def unavailable_message(error: IndexMissingError) -> str:
+    """Return the message of an index that cannot answer: a missing one says to rebuild it; a cluster down or too
+    slow does not, as a rebuild would not help it."""
+    if isinstance(error, ClusterUnavailableError):
+        return str(error)
+    return f"{error}; run: newsearch rebuild"
 
 
 def handle_error(error: Exception):
@@ -131,7 +140,7 @@ def handle_error(error: Exception):
     if request.path.startswith("/api/"):
         response = api.error_response(status, message, errors)
     else:
-        response = pages.error_page(status, message, errors)
+        response = pages.error_page(status, message, errors, unavailable=isinstance(error, ClusterUnavailableError))
     if isinstance(error, HTTPException):
         for name, value in error.get_headers():
             if name.lower() != "content-type":

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from search import IndexMissingError, RequestError, parse_request
 from search.budget import Work
-from web import get_article, get_engine, get_now
+from web import get_article, get_engine, get_now, unavailable_message
 
 bp = Blueprint("api", __name__)
 MAX_PREFIX = 64  # longer "prefixes" are pasted text, not typing: nothing to complete
@@ -71,5 +71,5 @@ def healthz():
     try:
         stats = get_engine().stats()
     except IndexMissingError as exc:
-        return error_response(503, f"{exc}; run: newsearch rebuild")
+        return error_response(503, unavailable_message(exc))
     return {"ok": True, "documents": stats["documents"], "build": Path(stats["build"]).name}

@@ -290,9 +290,10 @@ def opensearch():
     return response
 
 
-def error_page(status: int, message: str, errors: list[dict]):
-    """Render an error as a calm HTML page with the search box."""
+def error_page(status: int, message: str, errors: list[dict], unavailable: bool = False):
+    """Render an error as a calm HTML page with the search box (unavailable: the cluster is down or too slow, not
+    the index missing)."""
     title = ERROR_TITLES.get(status, "服务器出错了")
     friendly = [{**e, "message": FRIENDLY.get(e["param"], e["message"])} for e in errors]
     return make_response(render_template("pages/error.html", status=status, title=title,
-                                         message=message, errors=friendly, q=""), status)
+                                         message=message, errors=friendly, unavailable=unavailable, q=""), status)
