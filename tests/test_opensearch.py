@@ -216,6 +216,19 @@ def test_what_must_not_match_matches_in_neither(engines, sample):
         assert (broken["id"] in _ids(joined)) == held or joined["total"] > 50
 
 
+def test_names_alone_browse_alike(engines, sample):
+    """An empty query with a person, place or organisation filter lists the same articles, newest first, on both."""
+    embedded, cluster = engines
+    for names in ({"person": ("习近平",)}, {"place": ("北京", "上海")}, {"org": ("国务院",), "place": ("北京",)},
+                  {"person": ("没有这个人",)}):
+        request = SearchRequest(q="", sort="newest", size=20, **names)
+        ours, theirs = embedded.search(request, now=NOW), cluster.search(request, now=NOW)
+        assert ours["total"] == theirs["total"] and _ids(ours) == _ids(theirs), names
+        assert ours["facets"]["person"] == theirs["facets"]["person"], names
+    nobody = embedded.search(SearchRequest(q="", person=("没有这个人",)), now=NOW)
+    assert nobody["total"] == 0  # what must not match: a name no article holds lists nothing
+
+
 def test_story_collapse_and_story_lists_agree(engines, sample):
     """A reprinted item's story collapses to one hit with its size, and story=ID lists its copies, first published first."""
     embedded, cluster = engines
