@@ -14,7 +14,6 @@ holds them. An engine holds the build it has open against pruning
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 import time
@@ -421,12 +420,8 @@ def _open_build(path: Path) -> _Build:
     lexicon = open_lexicon(path)
     if lexicon is None:
         warnings.append("索引没有词表，自动补全和纠错只用标题，需要重建（newsearch rebuild）")
-    build = _Build(path, ix, columns, lengths, arrays["headlines"], meta, warnings,
-                   PostingCache(deleted, arrays=postings), windows=Windows(columns.published), lexicon=lexicon)
-    # What is loaded now (the segmenter's dictionary, the build's tables) lives as long as the build: kept
-    # out of the collector's full passes, which otherwise walk it inside a request (0.1 s at a time).
-    gc.freeze()
-    return build
+    return _Build(path, ix, columns, lengths, arrays["headlines"], meta, warnings,
+                  PostingCache(deleted, arrays=postings), windows=Windows(columns.published), lexicon=lexicon)
 
 
 def _distinct_count(codes: np.ndarray, count: int) -> int:
