@@ -30,6 +30,7 @@ from indexer.schema import ID_FIELD, LENGTH_OF
 from indexer.columns import load_columns
 from indexer.lexicon import Lexicon, open_lexicon
 from indexer.opening import open_index
+from indexer.perdoc import hold_keys
 from indexer.store import USERDICT_FILE, DamagedFileError, hold_build, live_build, read_meta
 from search import facets, ranking, related, spelling
 from search.answer import article_data, hit_data, iso_time, needles_of, selection_of, story_id
@@ -68,6 +69,7 @@ class _Build:
     windows: Windows | None = None
     stories: StoryIndex | None = None  # the documents of each story (builds with stories)
     lexicon: Lexicon | None = None  # words, pinyin and initials for completion and did-you-mean
+    keys: list = field(default_factory=list)  # the segments' keys values stored fields are composed of (held)
     idle: list = field(default_factory=list)  # searchers of this build no request holds
     lent: int = 0  # searchers of this build requests hold
     release: Callable[[], object] = lambda: None  # lets go of the hold against pruning (called once at most)
@@ -414,6 +416,7 @@ def _open_build(path: Path) -> _Build:
         postings.warm()
     with ix.reader() as reader:
         arrays = load_columns(path, reader)
+        held = hold_keys(path, [leaf.segment() for leaf, _ in reader.leaf_readers()])
     lengths = {f: arrays[c].astype(np.float32) for f, c in LENGTH_OF.items()}
     deleted = arrays["deleted"] if len(arrays["deleted"]) else None
     columns = facets.load_columns(arrays)
@@ -421,7 +424,8 @@ def _open_build(path: Path) -> _Build:
     if lexicon is None:
         warnings.append("索引没有词表，自动补全和纠错只用标题，需要重建（newsearch rebuild）")
     return _Build(path, ix, columns, lengths, arrays["headlines"], meta, warnings,
-                  PostingCache(deleted, arrays=postings), windows=Windows(columns.published), lexicon=lexicon)
+                  PostingCache(deleted, arrays=postings), windows=Windows(columns.published), lexicon=lexicon,
+                  keys=held)
 
 
 def _distinct_count(codes: np.ndarray, count: int) -> int:

@@ -350,3 +350,26 @@ def test_a_value_the_keys_do_not_give_back_stays_stored_and_a_missing_one_stays_
     assert perdoc.KeysValues.of(tmp_path / "next" / keys.name) is held  # the values once in memory
     shutil.copy(keys, tmp_path / "copy.keys.npz")
     assert perdoc.KeysValues.of(tmp_path / "copy.keys.npz") is not held  # another file: its own
+
+
+def test_an_open_build_answers_without_reading_a_keys_file_again(built, tmp_path, monkeypatch):
+    index_dir, _, _ = built
+    copy = tmp_path / "index"  # files of its own: no values shared with the engines of other tests
+    shutil.copytree(index_dir.parent / f"{index_dir.name}.builds", tmp_path / f"{copy.name}.builds", symlinks=True)
+    os.symlink(os.readlink(index_dir), copy)
+    engine = Engine(copy)
+    engine.current()
+    opened = []
+    real_open = open
+
+    def spy(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    found = engine_hits(engine, "的")  # every page: documents of every segment read
+    articles = [engine.article(doc_id) for doc_id in sorted(found)[::50]]
+    monkeypatch.undo()
+    engine.close()
+    assert len(found) > 2 * SEGMENT_DOCS and all(article is not None for article in articles)
+    assert not [path for path in opened if path.endswith(".keys.npz")]  # its stored fields composed from held values
