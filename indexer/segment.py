@@ -44,10 +44,6 @@ SEGMENT_BYTES = 400_000_000  # postings one process holds before it writes them 
 SEGMENT_DOCS = 60_000  # and at most this many documents in one segment
 
 
-def _no_value(plist):
-    return None
-
-
 def word_chars(folded: str) -> str:
     """Return the word characters of folded text, in order."""
     return "".join(WORD_RUN.findall(folded))
@@ -144,21 +140,16 @@ class SegmentBuilder:
         postings = self.fields[name]
         if stream is iter_chars:
             chars = word_chars(folded)
-            for ch in set(chars):
-                postings.add(ch, docnum, 1, None)
+            postings.add_present(set(chars), docnum)
             self.lengths[name].append(len(chars))
             return len(chars)
         found = bigram_positions(folded) if stream is iter_bigrams else word_positions(folded, original)
-        encode = self.schema[name].format.encode if positional else _no_value
-        length = 0
-        weighted = TEXT_FIELDS[name][3]
-        for text, plist in found.items():
-            postings.add(text, docnum, len(plist), encode(plist))
-            length += len(plist)
-            self.saturated += weighted and len(plist) > FREQ_MAX
+        encode = self.schema[name].format.encode if positional else None
+        length = postings.add_document(found, docnum, encode)
+        if TEXT_FIELDS[name][3] and length > FREQ_MAX:  # weighted: a frequency past FREQ_MAX saturates
+            self.saturated += sum(len(plist) > FREQ_MAX for plist in found.values())
         if stream is iter_bigrams:  # the bridges go with the pairs; a field's length counts the pairs only
-            for text, plist in bridge_positions(folded).items():
-                postings.add(text, docnum, len(plist), encode(plist))
+            postings.add_document(bridge_positions(folded), docnum, encode)
         self.lengths[name].append(length)
         return length
 
