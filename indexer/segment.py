@@ -140,7 +140,7 @@ class SegmentBuilder:
         postings = self.fields[name]
         if stream is iter_chars:
             chars = word_chars(folded)
-            postings.add_present(set(chars), docnum)
+            postings.add_document(dict.fromkeys(chars, 1), docnum, counted=True)
             self.lengths[name].append(len(chars))
             return len(chars)
         found = bigram_positions(folded) if stream is iter_bigrams else word_positions(folded, original)
@@ -154,11 +154,8 @@ class SegmentBuilder:
         return length
 
     def _index_other(self, name: str, field, value, docnum: int) -> int:
-        postings = self.fields[name]
-        length = 0
-        for btext, freq, _, _ in field.index(value):
-            postings.add(btext, docnum, freq, None)
-            length += freq
+        length = self.fields[name].add_document({btext: freq for btext, freq, _, _ in field.index(value)}, docnum,
+                                                counted=True)
         self.lengths[name].append(length if field.scorable else 0)
         return length if field.scorable else 0
 
