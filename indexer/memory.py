@@ -11,7 +11,8 @@ import os
 import threading
 from pathlib import Path
 
-SAMPLE_SECONDS = 1.0  # reading smaps_rollup walks a process's maps: at 0.25 s the sampling took ~7 % of a core from the writers
+# Reading smaps_rollup walks a process's maps: every 0.25 s, the sampling took ~7 % of a core from the writers.
+SAMPLE_SECONDS = 1.0
 
 
 class PeakMemory:
