@@ -130,7 +130,7 @@ class SegmentBuilder:
                 self._index_other(name, field, value, docnum)
             if field.stored and value is not None:
                 stored[name] = value
-        row = self.keys.add(doc, folded[TITLE], self.lengths[TITLE][docnum], self.lengths[BODY][docnum])
+        row = self.keys.add(doc, folded[TITLE], self.lengths[TITLE][docnum], self.lengths[BODY][docnum], folded[BODY])
         self.stored.add(own_fields(stored, from_keys(row)))  # what the keys file holds is not stored again
         self.entities.add(folded[TITLE], folded[BODY])
         self.docnum += 1
@@ -206,7 +206,7 @@ class SegmentKeys:
         self.bands = array("Q")
         self.nbytes = 0
 
-    def add(self, doc: dict, folded_title: str, title_len: int, body_len: int) -> dict:
+    def add(self, doc: dict, folded_title: str, title_len: int, body_len: int, folded_body: str | None = None) -> dict:
         """Add a document's keys and values; return its values as perdoc.from_keys reads them back."""
         doc_id, path = doc.get("id") or "", doc.get("path") or ""
         for (text, ends), value in zip(zip(self.text.values(), self.ends.values()), (doc_id, path)):
@@ -226,7 +226,7 @@ class SegmentKeys:
             self.values[name].append(value)
         row[PUBLISHED] = self.values[PUBLISHED][-1]
         headline = doc.get("kind") == HEADLINE
-        keys = np.zeros(stories.BANDS, np.uint64) if headline else stories.band_keys(doc.get(BODY) or "")
+        keys = np.zeros(stories.BANDS, np.uint64) if headline else stories.band_keys(doc.get(BODY) or "", folded_body)
         self.bands.frombytes(keys.tobytes())
         self.nbytes = len(self.text["ids"]) + len(self.text["paths"]) + len(self.kind) * (80 + 8 * stories.BANDS)
         return row

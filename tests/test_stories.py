@@ -12,6 +12,7 @@ from html import unescape
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from datasketch import MinHash
 
 from bench import corpus
 from bench.stories import labelled_set, pairwise, reprint, stories_by_id
@@ -248,6 +249,22 @@ def test_band_keys_of_a_copy_agree_and_of_another_story_do_not():
     assert not stories.same_story(stories.shingles(stories.story_text(a["body"])),
                                   stories.shingles(stories.story_text(b["body"])))
     assert np.all(stories.shingles("") == np.zeros(0))
+
+
+def test_the_sketch_is_datasketchs_minhash_and_a_folded_body_gives_the_same_keys():
+    items = [d for d in corpus_items(300, 12_000) if len(d.get("body") or "") >= 200]
+    bodies = [d["body"] for d in items[:40]] + ["\n".join(d["body"] for d in items)]  # past one step of its scratch
+    assert len(stories.shingles(stories.story_text(bodies[-1]))) > stories._SKETCH_ROWS
+    for body in bodies:
+        found = stories.shingles(stories.story_text(body))
+        reference = MinHash(num_perm=stories.NUM_PERM, hashfunc=int, scheme="affine32",
+                            permutations=stories._TEMPLATE.permutations)
+        reference.update_batch(found.tolist())
+        assert np.array_equal(stories.sketch(found), reference.hashvalues)
+        assert np.array_equal(stories.band_keys(body, normalize(body)), stories.band_keys(body))
+    other = MinHash(num_perm=stories.NUM_PERM, hashfunc=int, scheme="affine32", seed=1)
+    other.update_batch(found.tolist())
+    assert not np.array_equal(stories.sketch(found), other.hashvalues)  # the permutations are the build's own
 
 
 def test_an_article_lists_similar_articles_of_other_stories_never_its_copies(labelled, engine):
