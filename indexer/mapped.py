@@ -116,11 +116,23 @@ class ExactReads:
         mapped.advise(mmap.MADV_RANDOM)
 
     def ask(self, starts, ends) -> None:
-        """Ask for items [starts[i], ends[i]) of the array (numbers or arrays of them)."""
-        first = self.start + np.atleast_1d(np.asarray(starts, dtype=np.int64)) * self.itemsize
-        last = self.start + np.atleast_1d(np.asarray(ends, dtype=np.int64)) * self.itemsize
+        """Ask for items [starts[i], ends[i]) of the array (numbers or arrays of them).
+
+        One page alone is not asked for: the read faults it in with the one read the advice would
+        start (MADV_RANDOM), and most asks are one page (a short list, a block of lengths): their
+        system calls and arrays were a tenth of a warm full answer.
+        """
+        if isinstance(starts, (int, np.integer)) and isinstance(ends, (int, np.integer)):
+            first, last = self.start + int(starts) * self.itemsize, self.start + int(ends) * self.itemsize
+            wanted = [(first // mmap.PAGESIZE, (last - 1) // mmap.PAGESIZE + 1)] if last > first else []
+        else:
+            first = self.start + np.atleast_1d(np.asarray(starts, dtype=np.int64)) * self.itemsize
+            last = self.start + np.atleast_1d(np.asarray(ends, dtype=np.int64)) * self.itemsize
+            wanted = page_runs(first, last)
+        if len(wanted) == 1 and wanted[0][1] - wanted[0][0] == 1:
+            return
         try:
-            for a, b in page_runs(first, last):
+            for a, b in wanted:
                 self.mapped.advise(mmap.MADV_WILLNEED, a * mmap.PAGESIZE, (b - a) * mmap.PAGESIZE)
         except (OSError, ValueError):  # advice only: the reads fault the pages in anyway
             pass
