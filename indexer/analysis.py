@@ -200,15 +200,16 @@ def _is_cjk(word: str) -> bool:
     return all("\u3400" <= ch <= "\u9fff" for ch in word)
 
 
-def iter_words(text: str, original: str | None = None) -> Iterator[tuple[str, int, int, int]]:
+def iter_words(text: str, original: str | None = None, tokens: list | None = None) -> Iterator[tuple[str, int, int, int]]:
     """Yield (word, pos, start, end) for the words of already-folded text.
 
     :param original: the text before folding (same offsets); without it every
         stop word is left out, upper case or not.
+    :param tokens: Segmenter.cut of the text, when the caller has it.
     """
     seg = get_segmenter()
     pos = 0
-    for word, start, end in seg.cut(text):
+    for word, start, end in seg.cut(text) if tokens is None else tokens:
         if not any(ch.isalnum() for ch in word):
             continue
         if not is_stop_word(word, original and original[start:end]):

@@ -23,11 +23,13 @@ Rules (``EntityTagger.extract``; the figures they reach are in README):
 
 What a segment keeps (``SegmentEntities``, ``<segment id>.ents.npz``) and what a
 build keeps (``entities.npz``, joined from them when a build or an update is
-written), per kind (person, place, org), without pickles:
+written), per kind (person, place, org, and ``word``: the words related
+searches count, indexer/related_words.py), without pickles:
 
     <kind>_labels (str: the segment's names, in first-seen order; the build's, sorted),
     <kind>_offsets (int64, documents + 1), <kind>_codes (int32): document d's
-    names are labels[codes[offsets[d]:offsets[d + 1]]], each once.
+    names are labels[codes[offsets[d]:offsets[d + 1]]], each once;
+    word_written (str, as word_labels): each word as first written (GDP for gdp).
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ import numpy as np
 
 from indexer import store
 
-KINDS = ("person", "place", "org")
+KINDS = ("person", "place", "org")  # the names the facets count
+WORD = "word"  # the words of an article's title and lead that related searches count (related_words.py)
+STORED = (*KINDS, WORD)
 TAG_KINDS = {"nr": "person", "nrfg": "person", "nrt": "person", "ns": "place", "nt": "org"}
 FIXES = (*TAG_KINDS, "x")  # what entities.txt may say
 DICTIONARY = Path(__file__).with_name("entities.txt")
@@ -240,29 +244,37 @@ class SegmentEntities:
     """The names of one segment's documents, as they are added."""
 
     def __init__(self) -> None:
-        self.labels: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
-        self.codes = {kind: array("i") for kind in KINDS}
-        self.ends = {kind: array("q", [0]) for kind in KINDS}
+        self.labels: dict[str, dict[str, int]] = {kind: {} for kind in STORED}
+        self.codes = {kind: array("i") for kind in STORED}
+        self.ends = {kind: array("q", [0]) for kind in STORED}
+        self.written: list[str] = []  # as self.labels[WORD]
         self.nbytes = 0
 
-    def add(self, title: str, body: str) -> None:
-        """Find and keep the names of the next document."""
+    def add(self, title: str, body: str, words: dict[str, str]) -> None:
+        """Find and keep the names of the next document, and keep its words (folded -> as written)."""
         for kind, names in get_tagger().extract(title, body).items():
-            labels = self.labels[kind]
-            self.codes[kind].extend(labels.setdefault(name, len(labels)) for name in names)
-            self.ends[kind].append(len(self.codes[kind]))
+            self._keep(kind, names)
+        labels = self.labels[WORD]
+        self.written.extend(form for word, form in words.items() if word not in labels)
+        self._keep(WORD, words)
         self.nbytes = sum(4 * len(c) + 8 * len(e) + 40 * len(self.labels[k])
-                          for (k, c), e in zip(self.codes.items(), self.ends.values()))
+                          for (k, c), e in zip(self.codes.items(), self.ends.values())) + 40 * len(self.written)
+
+    def _keep(self, kind: str, names) -> None:
+        labels = self.labels[kind]
+        self.codes[kind].extend(labels.setdefault(name, len(labels)) for name in names)
+        self.ends[kind].append(len(self.codes[kind]))
 
     def save(self, path: Path) -> None:
-        """Write the segment's names (see the module docstring)."""
+        """Write the segment's names and words (see the module docstring)."""
         arrays = {}
-        for kind in KINDS:
+        for kind in STORED:
             arrays[f"{kind}_labels"] = np.array(list(self.labels[kind]), dtype=str)
             arrays[f"{kind}_offsets"] = np.array(self.ends[kind], dtype=np.int64)
             arrays[f"{kind}_codes"] = np.array(self.codes[kind], dtype=np.int32)
+        arrays[f"{WORD}_written"] = np.array(self.written, dtype=str)
         with store.create_file(path) as stream:
-            np.savez(stream, **arrays)
+            np.savez_compressed(stream, **arrays)
 
 
 def write_entities(build: Path, segments: list) -> None:
@@ -276,16 +288,19 @@ def write_entities(build: Path, segments: list) -> None:
         with np.load(path, allow_pickle=False) as data:
             parts.append({name: data[name] for name in data.files})
     arrays = {}
-    for kind in KINDS:
+    for kind in STORED:
         arrays.update(_join_kind(kind, parts))
     with store.create_file(Path(build) / ENTITIES_FILE) as stream:
-        np.savez(stream, **arrays)
+        np.savez_compressed(stream, **arrays)
 
 
 def _join_kind(kind: str, parts: list[dict]) -> dict[str, np.ndarray]:
     """Return one kind's build arrays: sorted labels, the segments' offsets and codes recoded and joined."""
     labels = [part[f"{kind}_labels"] for part in parts]
-    every = np.unique(np.concatenate(labels)) if labels else np.array([], dtype=str)
+    every, first = np.unique(np.concatenate(labels), return_index=True) if labels else (np.array([], dtype=str),) * 2
+    joined = {}
+    if kind == WORD:  # a word as first written: in the first segment (first document) that holds it
+        joined[f"{kind}_written"] = np.concatenate([part[f"{kind}_written"] for part in parts])[first] if parts else every
     offsets, codes, base = [np.zeros(1, np.int64)], [], 0
     for seg_labels, part in zip(labels, parts):
         seg_codes, seg_offsets = part[f"{kind}_codes"], part[f"{kind}_offsets"]
@@ -293,7 +308,7 @@ def _join_kind(kind: str, parts: list[dict]) -> dict[str, np.ndarray]:
         offsets.append(seg_offsets[1:] + base)
         base += len(seg_codes)
     return {f"{kind}_labels": every, f"{kind}_offsets": np.concatenate(offsets),
-            f"{kind}_codes": np.concatenate(codes).astype(np.int32) if codes else np.zeros(0, np.int32)}
+            f"{kind}_codes": np.concatenate(codes).astype(np.int32) if codes else np.zeros(0, np.int32), **joined}
 
 
 def load_entities(build: Path) -> dict[str, np.ndarray]:

@@ -29,8 +29,8 @@ import numpy as np
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, clean_files
 
-from indexer import entities, store, stories
-from indexer.analysis import WORD_RUN, iter_bigrams, iter_bridges, iter_chars, iter_words, normalize
+from indexer import entities, related_words, store, stories
+from indexer.analysis import WORD_RUN, get_segmenter, iter_bigrams, iter_bridges, iter_chars, iter_words, normalize
 from indexer.codec import ArrayCodec
 from indexer.perdoc import BYTE_LENGTHS, StoredWriter, from_keys, length_bytes, own_fields
 from indexer.keys import key_of, keys_file
@@ -72,10 +72,10 @@ def bridge_positions(folded: str) -> dict[str, list[int]]:
     return found
 
 
-def word_positions(folded: str, original: str | None = None) -> dict[str, list[int]]:
-    """Return each word of folded text with its positions (original: the text before folding)."""
+def word_positions(folded: str, original: str | None = None, tokens: list | None = None) -> dict[str, list[int]]:
+    """Return each word of folded text with its positions (original: the text before folding; tokens: its cut)."""
     found: dict[str, list[int]] = {}
-    for word, pos, _, _ in iter_words(folded, original):
+    for word, pos, _, _ in iter_words(folded, original, tokens):
         at = found.get(word)
         if at is None:
             found[word] = [pos]
@@ -116,13 +116,15 @@ class SegmentBuilder:
         """Add one document; the character fields are derived from title and body."""
         docnum = self.docnum
         folded = {name: normalize(doc.get(name) or "") for name in (TITLE, BODY)}
+        cut = get_segmenter().cut
+        tokens = {name: cut(text) for name, text in folded.items()}  # once: the word fields and the related words
         stored = {}
         for name in self.schema.names():
             field = self.schema[name]
             value = doc.get(name)
             if name in TEXT_FIELDS:
                 source = TEXT_FIELDS[name][0]
-                self._index_text(name, folded[source], docnum, doc.get(source) or "")
+                self._index_text(name, folded[source], docnum, doc.get(source) or "", tokens[source])
             elif value is None:
                 self.lengths.get(name, array("I")).append(0)
                 continue
@@ -132,10 +134,11 @@ class SegmentBuilder:
                 stored[name] = value
         row = self.keys.add(doc, folded[TITLE], self.lengths[TITLE][docnum], self.lengths[BODY][docnum], folded[BODY])
         self.stored.add(own_fields(stored, from_keys(row)))  # what the keys file holds is not stored again
-        self.entities.add(folded[TITLE], folded[BODY])
+        words = related_words.words_of(doc.get(TITLE) or "", doc.get(BODY) or "", tokens[TITLE], tokens[BODY])
+        self.entities.add(folded[TITLE], folded[BODY], words)
         self.docnum += 1
 
-    def _index_text(self, name: str, folded: str, docnum: int, original: str) -> int:
+    def _index_text(self, name: str, folded: str, docnum: int, original: str, tokens: list) -> int:
         _, stream, positional, _ = TEXT_FIELDS[name]
         postings = self.fields[name]
         if stream is iter_chars:
@@ -143,7 +146,7 @@ class SegmentBuilder:
             postings.add_document(dict.fromkeys(chars, 1), docnum, counted=True)
             self.lengths[name].append(len(chars))
             return len(chars)
-        found = bigram_positions(folded) if stream is iter_bigrams else word_positions(folded, original)
+        found = bigram_positions(folded) if stream is iter_bigrams else word_positions(folded, original, tokens)
         encode = self.schema[name].format.encode if positional else None
         length = postings.add_document(found, docnum, encode)
         if TEXT_FIELDS[name][3] and length > FREQ_MAX:  # weighted: a frequency past FREQ_MAX saturates

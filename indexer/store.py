@@ -36,7 +36,8 @@ META_FILE = "newsearch.json"
 # content_hash): the per-document reader composes them (perdoc.from_keys); columns.npz holds the stories only,
 # the per-document arrays are joined from the keys files at open (columns.load_columns).
 # The pair fields also hold the bridges over punctuation (analysis.iter_bridges: 下，各).
-FORMAT_VERSION = 6
+# 7: entities files also hold each document's related-search words (kind "word", indexer/related_words.py).
+FORMAT_VERSION = 7
 USERDICT_FILE = "userdict.txt"
 LOCK_FILE = "write.lock"
 KEEP_BUILDS = 2  # the live build and the one before it, for readers still on it

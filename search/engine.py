@@ -275,7 +275,7 @@ class Engine:
             "facets": counts,
             "timeline": timeline,
             "related": [] if request.story is not None else
-            related.related_searches(matcher, build.columns.story, request.q, parsed, docs, scores),
+            related.related_searches(matcher, build.columns.words, build.columns.story, request.q, parsed, docs, scores),
         }
         # Spelling repairs are tried only in the time the matching left (a late try ends them).
         few = searchable and len(hits.docs) < spelling.FEW_HITS and matcher.work.searched == 1.0

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.entities import KINDS
+from indexer.entities import KINDS, WORD
 from indexer.schema import CATEGORY, NO_CATEGORY, PUBLISHED, SOURCE
 
 DAY = 86400
@@ -55,14 +55,34 @@ class EntityColumn:
         """Return how many of docs hold each name (estimated from a sample when many) and whether it was."""
         sampled = len(docs) > ENTITY_SAMPLE
         picked = docs[np.linspace(0, len(docs) - 1, ENTITY_SAMPLE).astype(np.int64)] if sampled else docs
-        starts = self.offsets[picked]
-        sizes = self.offsets[picked + 1] - starts
-        # Each picked document's run of codes, laid end to end: run start + offset inside the run.
-        where = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
-        counts = np.bincount(self.codes[where], minlength=len(self.labels))
+        counts = np.bincount(_codes_of(self.offsets, self.codes, picked), minlength=len(self.labels))
         if sampled:
             counts = np.rint(counts * (len(docs) / len(picked))).astype(np.int64)
         return counts, sampled
+
+
+@dataclass(frozen=True)
+class WordColumn:
+    """The words related searches count (indexer/related_words.py), as an EntityColumn, with their counts."""
+
+    labels: np.ndarray  # str, folded, sorted
+    offsets: np.ndarray  # int64, documents + 1
+    codes: np.ndarray  # int32
+    written: np.ndarray  # str: each word as first written
+    df: np.ndarray  # int64: the documents holding each word, deleted ones included
+    size: int  # the documents, deleted ones included
+
+    def held(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the codes of the words docs hold and how many of docs hold each."""
+        return np.unique(_codes_of(self.offsets, self.codes, docs), return_counts=True)
+
+
+def _codes_of(offsets: np.ndarray, codes: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    """Return the codes of the docs, each document's run laid end to end."""
+    starts = offsets[docs]
+    sizes = offsets[docs + 1] - starts
+    # Run start + offset inside the run.
+    return codes[np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))]
 
 
 def load_entities(arrays: dict[str, np.ndarray]) -> dict[str, EntityColumn]:
@@ -71,6 +91,15 @@ def load_entities(arrays: dict[str, np.ndarray]) -> dict[str, EntityColumn]:
         return {}
     return {kind: EntityColumn(arrays[f"{kind}_labels"], arrays[f"{kind}_offsets"], arrays[f"{kind}_codes"])
             for kind in KINDS}
+
+
+def load_words(arrays: dict[str, np.ndarray]) -> WordColumn | None:
+    """Return the related searches' word column of a build's arrays (None for a build without one)."""
+    if f"{WORD}_codes" not in arrays:
+        return None
+    labels, codes = arrays[f"{WORD}_labels"], arrays[f"{WORD}_codes"]
+    return WordColumn(labels, arrays[f"{WORD}_offsets"], codes, arrays[f"{WORD}_written"],
+                      np.bincount(codes, minlength=len(labels)), len(arrays[f"{WORD}_offsets"]) - 1)
 
 
 @dataclass(frozen=True)
@@ -89,6 +118,7 @@ class Columns:
     story_keys: np.ndarray | None = None  # uint64 story key per code
     story_size: np.ndarray | None = None  # live documents per code
     entities: dict | None = None  # kind -> EntityColumn (None: a build without them)
+    words: WordColumn | None = None  # what related searches count (None: a build without them)
 
 
 def load_columns(arrays: dict[str, np.ndarray]) -> Columns:
@@ -101,7 +131,7 @@ def load_columns(arrays: dict[str, np.ndarray]) -> Columns:
     both = (arrays[CATEGORY].astype(np.int32) * len(sources) + arrays[SOURCE]).astype(np.int32)
     return Columns(arrays[f"{CATEGORY}_labels"].tolist(), arrays[CATEGORY], sources, arrays[SOURCE],
                    published, day, day0, both, arrays.get("story"), arrays.get("story_keys"), arrays.get("story_size"),
-                   load_entities(arrays) or None)
+                   load_entities(arrays) or None, load_words(arrays))
 
 
 @dataclass(frozen=True)
@@ -188,13 +218,22 @@ def _name_counts(columns: Columns, docs: np.ndarray, sel: Selection, names: dict
         column = columns.entities[kind]
         counts, cut = column.counts(_pick(docs, *masks, *(m for k, m in names.items() if k != kind)))
         sampled |= cut
-        top = np.argsort(-counts, kind="stable")[:ENTITY_LIMIT]  # labels are sorted: ties in name order
-        shown = [int(i) for i in top if counts[i]]
+        shown = _top(counts, ENTITY_LIMIT).tolist()
         at = np.searchsorted(column.labels, chosen) if len(column.labels) else []
         shown += [int(i) for i, v in zip(at, chosen) if i < len(column.labels) and column.labels[i] == v and i not in shown]
         out[kind] = _value_counts([str(column.labels[i]) for i in shown], counts[shown], chosen, skip=None)
     out[SAMPLED] = sampled
     return out
+
+
+def _top(counts: np.ndarray, k: int) -> np.ndarray:
+    """Return the k largest nonzero counts' indexes, largest first, ties in index order (labels are sorted: in
+    name order); what a stable sort of every count gives, without sorting the build's every name each search."""
+    held = np.flatnonzero(counts)
+    if len(held) > k:
+        least = np.partition(counts[held], len(held) - k)[len(held) - k]  # the k-th largest count
+        held = held[counts[held] >= least]  # with every tie at it
+    return held[np.lexsort((held, -counts[held]))][:k]
 
 
 def _pick(docs: np.ndarray, *masks) -> np.ndarray:
@@ -295,15 +334,17 @@ def _timeline(days: Days, sel: Selection) -> dict:
     start, end = spans[unit]
     step = np.timedelta64(1, {"day": "D", "month": "M", "year": "Y"}[unit])
     counts = days.by({"day": "D", "month": "M", "year": "Y"}[unit])[1]
+    steps = np.arange(len(counts) + 1) * step  # every bucket's bounds at once: no numpy scalar a bucket
+    bounds = (start + steps).astype("datetime64[D]")
+    days_from = bounds.astype(np.int64)  # days since 1970-01-01
+    firsts = np.datetime_as_string(bounds[:-1]).tolist()
+    lasts = np.datetime_as_string(bounds[1:] - np.timedelta64(1, "D")).tolist()
     buckets = []
     for i, count in enumerate(counts.tolist()):
-        begins = (start + i * step).astype("datetime64[D]")
-        ends = (start + (i + 1) * step).astype("datetime64[D]") - np.timedelta64(1, "D")
-        first, last = str(begins), str(ends)
-        lo, hi = int(begins.astype(np.int64)) * DAY, (int(ends.astype(np.int64)) + 1) * DAY
+        lo, hi = int(days_from[i]) * DAY, int(days_from[i + 1]) * DAY
         selected = (sel.start is not None or sel.end is not None) and \
             (sel.start is None or sel.start <= lo) and (sel.end is None or hi <= sel.end)
-        buckets.append({"label": _label(first, unit), "from": first, "to": last, "count": count,
+        buckets.append({"label": _label(firsts[i], unit), "from": firsts[i], "to": lasts[i], "count": count,
                         "selected": bool(selected)})
     return {"unit": unit, "buckets": buckets, "undated": undated}
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from indexer import analysis
+from indexer import analysis, related_words
 from indexer.analysis import normalize
 from indexer.opensearch_index import DEFAULT_ALIAS, connect, search_fields
 from indexer.schema import BODY, PUBLISHED, TITLE
@@ -182,8 +182,8 @@ class OpenSearchEngine:
                 "sort": _sort("relevance", True), "collapse": {"field": "story"}, "_source": [TITLE, BODY]}
         try:
             hits = self._search(deadline, body)["hits"]["hits"]
-            texts = [related.sample_text(h["_source"].get(TITLE) or "", h["_source"].get(BODY) or "") for h in hits]
-            return related.related_from_sample(texts, q, parsed, lambda words: self._document_frequencies(deadline, words))
+            samples = [related_words.words_of(h["_source"].get(TITLE) or "", h["_source"].get(BODY) or "") for h in hits]
+            return related.related_from_sample(samples, q, parsed, lambda words: self._document_frequencies(deadline, words))
         except ClusterTimeoutError:
             work.cap("related")
             return []

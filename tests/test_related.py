@@ -20,7 +20,7 @@ from contextlib import closing
 import pytest
 
 from conftest import corpus_lines
-from indexer import analysis
+from indexer import analysis, related_words
 from indexer.writer import build_index
 from search import Engine, SearchRequest, related
 from search.query import parse_query
@@ -169,6 +169,8 @@ def test_the_sample_and_the_time_are_capped(sample_engine, monkeypatch):
     ("疫情 OR", "疫苗", "疫苗"),  # a dangling OR would join the word: alone
     ('"疫情', "疫苗", "疫苗"),  # an unclosed quote: alone
     ("疫情 防控 常态化 措施 落实", "疫苗", "疫苗"),  # not a short query
+    ("疫情", "OR", "OR"),  # the operator would join the query's last clause to nothing: alone
+    ("title:疫情 -防控", "疫苗", "title:疫情 -防控 疫苗"),
 ])
 def test_a_word_is_added_to_a_short_simple_query_else_alone(q, word, expected):
     assert related.phrase_of(q, parse_query(q), word) == expected
@@ -181,7 +183,30 @@ def test_candidates_leave_out_stop_words_numbers_and_variants():
         assert not related.is_candidate(word, terms), word
     for word in ("5g", "g20", "国家统计局", "消费"):
         assert related.is_candidate(word, terms), word
-    assert related.is_named("国家统计局") and related.is_named("GDP") and not related.is_named("彼此")
+    assert related_words.is_named("国家统计局") and related_words.is_named("GDP") and not related_words.is_named("彼此")
+
+
+def test_each_article_keeps_the_nouns_and_names_of_its_title_and_lead(sample_engine):
+    """The words related searches count are fixed at index time: those words_of finds in the stored text, no others."""
+    build = sample_engine.current()
+    words, read = build.columns.words, 0
+    assert words.df.sum() == len(words.codes)
+    with sample_engine.borrowed(build) as searcher:
+        assert words.size == searcher.doc_count_all()
+        texts = [searcher.stored_fields(doc) for doc in range(0, words.size, 97)]
+    for doc, stored in zip(range(0, words.size, 97), texts):
+        expected = related_words.words_of(stored.get("title") or "", stored.get("body") or "")
+        codes = words.codes[words.offsets[doc]:words.offsets[doc + 1]]
+        assert sorted(words.labels[codes].tolist()) == sorted(expected), stored["id"]
+        read += bool(expected)
+        lead = related_words.lead(stored.get("body") or "")
+        assert len(lead) <= related_words.SAMPLE_CHARS and (stored.get("body") or "").startswith(lead)
+        for word in expected:  # each is in the title or the lead, folded; none is a verb, a stop word or a number
+            assert word in analysis.normalize(f"{stored.get('title')}\n{lead}") and word not in STOP | BOILERPLATE
+            assert related_words.is_named(word) and not NUMBER_OR_DATE.fullmatch(word)
+    assert read > 10
+    assert related_words.words_of("习近平出席", "彼此共同") == {"习近平": "习近平"}  # verbs, pronouns, adverbs: no subject
+    assert related_words.words_of("ＧＤＰ增长", "") == {"gdp": "ＧＤＰ"}  # folded, kept as written
 
 
 def test_the_page_shows_escaped_links_keeping_the_filters(sample_engine, sample_client):
