@@ -44,11 +44,12 @@ def whole_files() -> dict[str, str]:
     return {part: f"{WHOLE}.{part}.npy" for part in ARRAY_PARTS + POSITION_PARTS}
 
 
-def join_arrays(folder: str | Path, segments: list, old: tuple | None = None) -> bool:
+def join_arrays(folder: str | Path, segments: list, old: tuple | None = None, drop: bool = True) -> bool:
     """Join the segments' posting arrays into one set in folder, then delete their own; False when there
     is nothing to join (no segment, or one and no old set).
 
     old: the set being replaced (see rejoin), which holds the segments that have no arrays of their own.
+    drop: False leaves the segments' arrays for drop_covered, when another process may still read them.
     """
     folder = Path(folder)
     if not segments or (len(segments) < 2 and old is None):
@@ -76,10 +77,17 @@ def join_arrays(folder: str | Path, segments: list, old: tuple | None = None) ->
     with store.create_file(folder / WHOLE_FILE) as stream:
         stream.write(json.dumps({"segments": [seg.segment_id() for seg in segments], "counts": counts,
                                  "documents": offset}).encode())
-    for seg in segments:  # the set is their only copy now (in an update's build, links to the live build's)
-        for name in array_files(seg).values():
-            (folder / name).unlink(missing_ok=True)
+    if drop:
+        drop_covered(folder, segments)
     return True
+
+
+def drop_covered(folder: str | Path, segments: list) -> None:
+    """Delete the joined segments' own arrays: the set is their only copy now (in an update's build, links to
+    the live build's)."""
+    for seg in segments:
+        for name in array_files(seg).values():
+            (Path(folder) / name).unlink(missing_ok=True)
 
 
 def _docmap(old: tuple, segments: list, own: list[bool]) -> np.ndarray:

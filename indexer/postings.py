@@ -419,7 +419,7 @@ def _copy_range(parts, docmaps, seg, spans, lengths, out, placed, weights):
     placed_lengths = np.where(where, lengths, 0)
     vlen = np.empty(int(placed_lengths.sum()), dtype=np.int64)
     copies = []
-    for i in np.unique(seg).tolist():
+    for i in np.flatnonzero(np.bincount(seg)).tolist():  # the parts present (np.unique hashes)
         arrays = parts[i][1]
         mine = seg == i
         src, docs[runs(out[mine], lengths[mine])] = _sources(parts, docmaps, i, spans[mine])

@@ -42,6 +42,7 @@ from scipy.sparse.csgraph import connected_components
 from indexer import store
 from indexer.analysis import WORD_RUN, normalize
 from indexer.keys import key_of, keys_file
+from indexer.mapped import heads
 
 STORIES_FILE = "stories.npz"
 SHINGLE = 5  # characters per shingle: rarer than a word pair, common enough to survive small edits
@@ -113,7 +114,8 @@ def shingles(text: str) -> np.ndarray:
     hashes ^= hashes >> np.uint64(29)
     hashes *= np.uint64(0xBF58476D1CE4E5B9)
     hashes ^= hashes >> np.uint64(32)
-    return np.unique((hashes & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    found = np.sort((hashes & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    return found[heads(found)]  # np.unique, without its hashing (twice as long here)
 
 
 def sketch(found: np.ndarray) -> np.ndarray:

@@ -178,7 +178,7 @@ def merge_order(dicts: list[TermDictionary], part: np.ndarray, row: np.ndarray) 
     """
     keys = np.empty(len(row), dtype=np.uint64)
     lengths = np.empty(len(row), dtype=np.int64)
-    for p in np.unique(part).tolist():
+    for p in np.flatnonzero(np.bincount(part)).tolist():  # the parts present (np.unique hashes)
         mine = part == p
         d = dicts[p]
         keys[mine] = d.keys[row[mine]]
@@ -202,7 +202,7 @@ def gather_texts(dicts: list[TermDictionary], part: np.ndarray, row: np.ndarray)
     """Return the texts of rows (of dicts[part], at row) back to back, and each one's length."""
     lengths = np.empty(len(row), dtype=np.int64)
     begins = np.empty(len(row), dtype=np.int64)
-    for p in np.unique(part).tolist():
+    for p in np.flatnonzero(np.bincount(part)).tolist():  # the parts present (np.unique hashes)
         mine = part == p
         ends = dicts[p].ends
         e = ends[row[mine]].astype(np.int64)
@@ -210,7 +210,7 @@ def gather_texts(dicts: list[TermDictionary], part: np.ndarray, row: np.ndarray)
         begins[mine], lengths[mine] = b, e - b
     out = np.empty(int(lengths.sum()), dtype=np.uint8)
     at = np.cumsum(lengths) - lengths
-    for p in np.unique(part).tolist():
+    for p in np.flatnonzero(np.bincount(part)).tolist():  # the parts present (np.unique hashes)
         mine = part == p
         out[runs(at[mine], lengths[mine])] = dicts[p].text[runs(begins[mine], lengths[mine])]
     return out, lengths

@@ -189,8 +189,13 @@ def write_articles(folder: Path, plan: WritePlan, jobs: int, report: Report, pro
 def _write_task(task, result, counter) -> None:
     """Run _write_part in a writer process; send (True, its result) or (False, the exception)."""
     _init_writer(counter)
+    _run_and_send(lambda: _write_part(task), result)
+
+
+def _run_and_send(work: Callable, result) -> None:
+    """Send (True, work()) or (False, the exception it raised) through the pipe, then close it."""
     try:
-        answer = (True, _write_part(task))
+        answer = (True, work())
     except BaseException as exc:  # the parent re-raises it
         answer = (False, exc)
     try:
@@ -198,6 +203,44 @@ def _write_task(task, result, counter) -> None:
     except Exception as exc:  # an exception that does not pickle
         result.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}; {exc}")))
     result.close()
+
+
+def _join_then_the_rest(tmp: Path, segments: list) -> dict:
+    """Join the posting arrays, group the stories, write the columns and the lexicon; return the stories' summary."""
+    joining.join_arrays(tmp, segments)
+    return _the_rest(tmp, segments)
+
+
+def _the_rest(tmp: Path, segments: list) -> dict:
+    grouped = stories.assign(tmp, segments)
+    columns.write_columns(tmp)
+    lexicon.write_lexicon(tmp, segments)
+    return grouped
+
+
+def _join_beside_the_rest(tmp: Path, segments: list) -> dict:
+    """_join_then_the_rest on two cores: the rest in a forked process while this one joins (~11 s of a 130 s
+    rebuild of the corpus). The rest reads the segments' own arrays or the finished set, whichever it
+    finds (whole.json is written last), so theirs are dropped only once both are done."""
+    context = multiprocessing.get_context("fork")
+    reader, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_run_and_send, args=(lambda: _the_rest(tmp, segments), sender), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        joined = joining.join_arrays(tmp, segments, drop=False)
+    finally:
+        try:
+            ok, value = reader.recv()
+        except EOFError:
+            ok, value = False, RuntimeError(f"the process grouping stories ended with exit code {process.exitcode}")
+        process.join()
+        reader.close()
+    if not ok:
+        raise value
+    if joined:
+        joining.drop_covered(tmp, segments)
+    return value
 
 
 @dataclass(slots=True)
@@ -320,10 +363,7 @@ def build_index(sources: Iterable[str], index_dir: str | os.PathLike, jobs: int 
             if not segments:
                 raise NothingIndexedError("nothing could be indexed", report.as_dict())
             segment.write_toc(str(tmp), segments)
-            joining.join_arrays(tmp, segments)
-            grouped = stories.assign(tmp, segments)
-            columns.write_columns(tmp)
-            lexicon.write_lexicon(tmp, segments, jobs=jobs)
+            grouped = _join_beside_the_rest(tmp, segments) if jobs > 1 else _join_then_the_rest(tmp, segments)
             store.crash_point("written")
             elapsed = time.monotonic() - started
             meta = write_meta(tmp, report, segmenter, elapsed, jobs=jobs, segments=len(segments),

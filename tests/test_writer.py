@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from whoosh import index as whoosh_index
 
@@ -207,3 +208,24 @@ def test_a_frequency_past_the_arrays_cap_is_said_in_the_report(tmp_path):
     # The same items without the long one: no warning.
     lines.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
     assert build_index([str(lines)], tmp_path / "index2", jobs=1)["warnings"] == 0
+
+
+def test_a_rebuild_on_two_cores_writes_what_one_core_writes(tmp_path):
+    """With two jobs the stories, columns and lexicon are written beside the join: the same files, the
+    segments' own arrays dropped once both are done; the answers the same."""
+    source = tmp_path / "items.jsonl"
+    source.write_text("".join(corpus_lines(20_000)[::25]), encoding="utf-8")  # 800 items, two writers' shares
+    one, two = build_index([str(source)], tmp_path / "one", jobs=1), build_index([str(source)], tmp_path / "two", jobs=2)
+    assert one["documents"] == two["documents"] == 800 and two["segments"] == 2
+    builds = live_build(tmp_path / "one"), live_build(tmp_path / "two")
+    assert (builds[1] / "whole.json").is_file() and not list(builds[1].glob("MAIN_*.pdocs.npy"))
+    for name in ["entities.npz", "columns.npz"]:
+        with np.load(builds[0] / name) as a, np.load(builds[1] / name) as b:
+            assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files), name
+    for path in builds[0].glob("lexicon.*"):
+        assert path.read_bytes() == (builds[1] / path.name).read_bytes(), path.name
+    for q in ["经济", "会议", '"国务院"', "zzqqxxnomatch"]:
+        a, b = (Engine(index).search(SearchRequest(q=q)) for index in (tmp_path / "one", tmp_path / "two"))
+        assert [h["id"] for h in a["hits"]] == [h["id"] for h in b["hits"]] and a["total"] == b["total"]
+        assert a["related"] == b["related"] and a["facets"] == b["facets"]
+    assert a["total"] == 0
