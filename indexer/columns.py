@@ -39,15 +39,25 @@ STORY_NAMES = ("story", "story_keys", "story_size")
 VALUES = (CATEGORY, SOURCE, PUBLISHED, TITLE_LEN, BODY_LEN)  # a keys file's arrays joined as they are
 
 
-def write_columns(build: Path) -> None:
-    """Save the stories of a finished build into it, and join its names (entities.npz)."""
+def write_columns(build: Path, previous: Path | None = None) -> None:
+    """Save the stories of a finished build into it, and join its names (entities.npz; previous: the build an
+    update started from, whose entities.npz holds its segments' names)."""
     segments = TOC.read(FileStorage(str(build)), INDEX_NAME).segments
     id_keys = [_keys(build, seg, ("id_key",))["id_key"] for seg in segments]
     arrays = story_columns(build, np.concatenate(id_keys) if id_keys else np.zeros(0, np.uint64),
                            deleted_rows(segments))
     with store.create_file(Path(build) / COLUMNS_FILE) as f:
         np.savez(f, **arrays)
-    entities.write_entities(build, segments)
+    entities.write_entities(build, segments, previous, _rows(previous) if previous is not None else None)
+
+
+def _rows(build: Path) -> dict[str, tuple[int, int]]:
+    """Return each segment of a build with its first and end document numbers."""
+    rows, first = {}, 0
+    for seg in TOC.read(FileStorage(str(build)), INDEX_NAME).segments:
+        rows[seg.segment_id()] = (first, first + seg.doc_count_all())
+        first += seg.doc_count_all()
+    return rows
 
 
 def _keys(build: Path, seg, names) -> dict[str, np.ndarray]:

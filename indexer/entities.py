@@ -277,21 +277,48 @@ class SegmentEntities:
             np.savez_compressed(stream, **arrays)
 
 
-def write_entities(build: Path, segments: list) -> None:
-    """Join the segments' entities files into the build's entities.npz; write none when a segment lacks one."""
-    paths = [Path(build) / entities_file(seg) for seg in segments]
-    (Path(build) / ENTITIES_FILE).unlink(missing_ok=True)  # an update's build must not keep the one it linked in
-    if not all(path.is_file() for path in paths):
+def write_entities(build: Path, segments: list, previous: Path | None = None, rows: dict | None = None) -> None:
+    """Join the segments' names and words into the build's entities.npz, then delete the segments' own files:
+    the build's file is their only copy. Write none when a segment has neither.
+
+    A new segment's come from its file; an earlier build's segment's (an update) from previous's
+    entities.npz, at its rows there (rows: segment id -> (first, end) document numbers in previous).
+    """
+    build, rows = Path(build), rows or {}
+    paths = [build / entities_file(seg) for seg in segments]
+    (build / ENTITIES_FILE).unlink(missing_ok=True)  # an update's build must not keep the one it linked in
+    old = load_entities(previous) if previous is not None else {}
+    if not all(path.is_file() or (old and seg.segment_id() in rows) for seg, path in zip(segments, paths)):
         return
     parts = []
-    for path in paths:
-        with np.load(path, allow_pickle=False) as data:
-            parts.append({name: data[name] for name in data.files})
+    for seg, path in zip(segments, paths):
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as data:
+                parts.append({name: data[name] for name in data.files})
+        else:
+            parts.append(_part_of(old, *rows[seg.segment_id()]))
     arrays = {}
     for kind in STORED:
         arrays.update(_join_kind(kind, parts))
-    with store.create_file(Path(build) / ENTITIES_FILE) as stream:
+    with store.create_file(build / ENTITIES_FILE) as stream:
         np.savez_compressed(stream, **arrays)
+    for path in paths:  # in an update's build, its links to the live build's files
+        path.unlink(missing_ok=True)
+
+
+def _part_of(arrays: dict[str, np.ndarray], first: int, end: int) -> dict[str, np.ndarray]:
+    """Return documents first .. end - 1 of a build's entities arrays as a segment's file holds them."""
+    part = {}
+    for kind in STORED:
+        offsets = arrays[f"{kind}_offsets"]
+        codes = arrays[f"{kind}_codes"][offsets[first]:offsets[end]]
+        used = np.flatnonzero(np.bincount(codes, minlength=len(arrays[f"{kind}_labels"])))
+        part[f"{kind}_labels"] = arrays[f"{kind}_labels"][used]
+        part[f"{kind}_offsets"] = offsets[first:end + 1] - offsets[first]
+        part[f"{kind}_codes"] = np.searchsorted(used, codes).astype(np.int32)
+        if kind == WORD:
+            part[f"{kind}_written"] = arrays[f"{kind}_written"][used]
+    return part
 
 
 def _join_kind(kind: str, parts: list[dict]) -> dict[str, np.ndarray]:

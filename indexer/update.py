@@ -101,7 +101,7 @@ def update_index(sources: Iterable[str], index_dir, jobs: int | None = None, del
                 joining.rejoin(tmp, segments[:to_join])
             written = np.array([key_of(found.ids[int(g)]) for g in groups], dtype=np.uint64)
             grouped = stories.assign(tmp, segments, previous=live, fresh_ids=written)
-            columns.write_columns(tmp)
+            columns.write_columns(tmp, previous=live)
             lexicon.write_lexicon(tmp, segments, previous=live, jobs=jobs)
             store.crash_point("written")
             meta = write_meta(tmp, report, segmenter, time.monotonic() - started, **summary,

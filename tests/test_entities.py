@@ -272,3 +272,25 @@ def test_the_readme_states_the_limits():
     assert f"the first {entities.MAX_CHARS:,} characters of the body" in text
     for parameter in ("person", "place", "org"):
         assert f"`{parameter}`" in text and f"--{parameter}" in text
+
+
+def test_names_and_words_are_kept_once_and_an_update_joins_what_a_rebuild_joins(tmp_path):
+    """The build's entities.npz is the only copy (no segment keeps its own file); an update takes the earlier
+    segments' rows from the live build's file and gives the arrays a rebuild of the same items gives."""
+    first, more = corpus_items(300, 20_000), corpus_items(40, 50_000)
+    sources = []
+    for name, items in (("first", first), ("more", more)):
+        sources.append(tmp_path / f"{name}.jsonl")
+        sources[-1].write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    build_index([str(sources[0])], tmp_path / "updated", jobs=2)
+    assert not list(live_build(tmp_path / "updated").glob("*.ents.npz"))
+    update_index([str(sources[1])], tmp_path / "updated", jobs=1)
+    build_index([str(p) for p in sources], tmp_path / "rebuilt", jobs=1)
+    updated, rebuilt = (live_build(tmp_path / name) for name in ("updated", "rebuilt"))
+    assert not list(updated.glob("*.ents.npz")) and not list(rebuilt.glob("*.ents.npz"))
+    a, b = entities.load_entities(updated), entities.load_entities(rebuilt)
+    expected = {f"{kind}_{part}" for kind in entities.STORED for part in ("labels", "offsets", "codes")}
+    assert set(a) == set(b) == expected | {"word_written"}
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name
+    assert len(a["word_offsets"]) == len(first) + len(more) + 1 and len(a["word_codes"]) > 10 * len(first)
