@@ -20,11 +20,12 @@ query) it matched the query. So no related search is empty. None is a mere
 variant of the query: a word that holds a query term, or lies inside one
 (both folded as the index folds: width, case, script), is left out.
 
-The cost is capped like the other paths beside matching: SAMPLE documents, the
-MAX_CANDIDATES words they hold most, and a TIME_SHARE of the time the request
-has left before its deadline (none left: "related" in ``work.capped``). A
-search with fewer than MIN_HITS matches gets none. A cluster reads its sample's
-titles and bodies and finds the same words in them (related_from_words).
+The cost is capped like the other paths beside matching: SAMPLE documents and
+a TIME_SHARE of the time the request has left before its deadline (none left:
+"related" in ``work.capped``). A search with fewer than MIN_HITS matches gets
+none. A cluster reads its sample's titles and bodies, finds the same words in
+them (related_from_sample) and counts the MAX_CANDIDATES they hold most in its
+titles and bodies.
 """
 
 from __future__ import annotations
