@@ -82,9 +82,14 @@ def words_of(title: str, body: str, title_tokens: list | None = None, body_token
     return words
 
 
-@functools.lru_cache(maxsize=_CACHED)
 def kept(word: str) -> bool:
     """Tell whether a folded word may be a related search's word (see the module docstring)."""
+    return _kept(analysis.get_segmenter(), word)
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _kept(segmenter, word: str) -> bool:
+    """kept(), remembered per segmenter: a user dictionary loaded later may tag a word otherwise."""
     return len(word) <= MAX_CHARS and is_word(word) and is_named(word)
 
 

@@ -69,15 +69,9 @@ def related_searches(matcher, words, story: np.ndarray | None, q: str, parsed: P
     size = len(picked)
     codes, held = words.held(picked)
     enough = held >= least_held(size)
-    codes, held = codes[enough], held[enough]
-    # jlh() of every word at once, the same float operations; ties go to the word first in code-point
-    # order, as the labels are sorted.
-    df = np.maximum(words.df[codes], 1)
-    fg, bg = held / size, df / words.size
-    score = np.where((df <= MAX_BACKGROUND * words.size) & (fg > bg), (fg - bg) * fg / bg, 0.0)
-    order = np.lexsort((codes, -score))
+    codes = codes[enough][_ranked(held[enough], words.df[codes[enough]], size, words.size)]  # labels sorted: ties by word
     terms = _query_terms(parsed)
-    ranked = ((code, str(words.labels[code])) for code in codes[order[score[order] > 0]].tolist())
+    ranked = ((code, str(words.labels[code])) for code in codes.tolist())
     chosen = _distinct((code, word) for code, word in ranked if is_candidate(word, terms))  # read as text lazily
     shown = [str(words.written[code]) for code, _ in chosen]
     return [{"q": phrase, "word": word} for phrase, word in zip(phrases_of(q, parsed, shown), shown)]
@@ -104,16 +98,10 @@ def related_from_words(held: dict[str, int], size: int, q: str, parsed: ParsedQu
     least = least_held(size)
     terms = _query_terms(parsed)
     words = sorted((w for w, n in held.items() if n >= least and is_candidate(w, terms)), key=lambda w: (-held[w], w))
-    words = words[:MAX_CANDIDATES]
+    words = sorted(words[:MAX_CANDIDATES])  # in word order: ties go to the word first
     counts, doc_count = background(words)
-    most = MAX_BACKGROUND * doc_count
-    scored = []
-    for word, count in zip(words, counts):
-        count = max(count, 1)
-        score = jlh(held[word] / size, count / doc_count) if count <= most else 0.0
-        if score > 0:
-            scored.append((-score, word))
-    shown = [written(word) for word, _ in _distinct((w, w) for _, w in sorted(scored))]
+    order = _ranked(np.array([held[w] for w in words]), np.array(counts, dtype=np.int64), size, doc_count)
+    shown = [written(word) for word, _ in _distinct((words[i], words[i]) for i in order.tolist())]
     return [{"q": phrase, "word": word} for phrase, word in zip(phrases_of(q, parsed, shown), shown)]
 
 
@@ -122,9 +110,18 @@ def least_held(size: int) -> int:
     return next(n for at_least, n in MIN_HELD if size >= at_least)
 
 
-def jlh(fg: float, bg: float) -> float:
-    """Return the JLH score of a word held by share fg of the sample and share bg of the archive (0 when not more common)."""
-    return (fg - bg) * fg / bg if fg > bg else 0.0
+def _ranked(held: np.ndarray, df: np.ndarray, size: int, total: int) -> np.ndarray:
+    """Return the indexes of the words that score, best first (ties: the lower index first).
+
+    A word held by held of the size sampled matches and by df of the total documents scores JLH,
+    (fg - bg) * fg / bg with fg = held / size and bg = df / total, when fg > bg and it is in at most
+    MAX_BACKGROUND of the archive.
+    """
+    df = np.maximum(df, 1)
+    fg, bg = held / size, df / total
+    score = np.where((df <= MAX_BACKGROUND * total) & (fg > bg), (fg - bg) * fg / bg, 0.0)
+    order = np.lexsort((np.arange(len(score)), -score))
+    return order[score[order] > 0]
 
 
 def sample_of(docs: np.ndarray, scores: np.ndarray, story: np.ndarray | None) -> np.ndarray:
